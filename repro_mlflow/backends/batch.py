@@ -1,0 +1,66 @@
+"""The batch API: N runs become N MLflow runs and one scheduler submission."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+from mlflow.tracking import MlflowClient
+
+from .. import tags as T
+from ..errors import ReproError
+from . import mlflow_side
+from .protocol import Batch, RunSpec, Scheduler
+
+
+def repro_home() -> Path:
+    """Where repro keeps submit-side state: job directories, staging, returned outputs."""
+    return Path(os.environ.get("REPRO_HOME", ".repro")).resolve()
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """Make a relative sqlite/file tracking URI absolute, so a job in another directory finds the same store."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+    if "://" not in uri and not uri.startswith("databricks"):
+        return Path(uri).resolve().as_uri()
+    return uri
+
+
+def submit_batch(
+    client: MlflowClient,
+    scheduler: Scheduler,
+    specs: Sequence[RunSpec],
+    project_dir: Path,
+    experiment_id: str,
+    tracking_uri: str,
+    target: str | None = None,
+    source: str | None = None,
+) -> list[str]:
+    """Create the runs, submit them in one scheduler call, tag each with its job; return the run ids.
+
+    If the scheduler refuses the batch, the runs just created are deleted and the error is raised:
+    a refused batch leaves nothing behind.
+    """
+    if not specs:
+        raise ReproError("nothing to submit: the batch is empty")
+    for spec in specs:
+        spec.tags.setdefault(T.BACKEND, scheduler.name)
+        spec.tags.setdefault(T.TARGET, target or scheduler.name)
+        spec.tags.setdefault(T.ATTEMPT, "1")
+    run_ids = mlflow_side.create_runs(client, experiment_id, specs, source or str(project_dir))
+    workdir = repro_home() / "batches" / f"{scheduler.name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_ids[0][:8]}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    batch = Batch(list(specs), Path(project_dir).resolve(), absolute_tracking_uri(tracking_uri), experiment_id, workdir)
+    try:
+        job_ids = scheduler.submit(batch)
+    except BaseException:
+        mlflow_side.delete_runs(client, run_ids)
+        raise
+    mlflow_side.set_tags_bulk(client, {
+        rid: {T.JOB_ID: jid, T.ARRAY_INDEX: str(i), T.WORKDIR: str(workdir)}
+        for i, (rid, jid) in enumerate(zip(run_ids, job_ids))
+    })
+    return run_ids

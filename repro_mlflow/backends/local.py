@@ -1,0 +1,173 @@
+"""`repro-local`: runs on this machine, detached from the submitting process.
+
+A batch is one detached driver process (`python -m repro_mlflow.backends.local MANIFEST`) that
+runs the batch's runs, at most `parallel` at a time, each under the worker runtime in its own
+process group. Per run it leaves in the batch directory: `<i>.pid` (pid and start time while it
+runs), `<i>.rc` (exit code), `<i>/output.log`; a `<i>.cancel` marker stops a run not yet started.
+Job ids are `<host>:<batch dir>:<i>`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState
+
+
+@dataclass
+class LocalConfig:
+    """Settings of `--backend repro-local` (all optional)."""
+
+    parallel: int = 1  # runs of one batch at a time
+    python: str | None = None  # interpreter for the runtime and `python` in entry points; default: this one
+    env: dict | None = None  # extra environment variables for the runs
+
+    def __post_init__(self) -> None:
+        if self.parallel < 1:
+            raise ValueError("parallel must be at least 1")
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (guards against pid reuse), or None if it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def _alive(pid_file: Path) -> int | None:
+    try:
+        pid_s, start = pid_file.read_text().split()
+    except (OSError, ValueError):
+        return None
+    pid = int(pid_s)
+    return pid if _start_time(pid) == start else None
+
+
+class LocalScheduler:
+    name: ClassVar[str] = "local"
+
+    def __init__(self, config: LocalConfig | None = None):
+        self.config = config or LocalConfig()
+
+    def submit(self, batch: Batch) -> list[str]:
+        python = self.config.python or sys.executable
+        manifest = {
+            "parallel": self.config.parallel,
+            "python": python,
+            "cwd": str(batch.project_dir),
+            "env": {
+                "MLFLOW_TRACKING_URI": batch.tracking_uri,
+                "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id),
+                "PATH": os.path.dirname(python) + os.pathsep + os.environ.get("PATH", ""),
+                **(self.config.env or {}),
+            },
+            "runs": [{"run_id": r.run_id, "command": r.command, "env": r.env} for r in batch.runs],
+        }
+        (batch.workdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        with open(batch.workdir / "driver.log", "ab") as log:
+            proc = subprocess.Popen(
+                [python, "-m", "repro_mlflow.backends.local", str(batch.workdir)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                cwd=batch.project_dir, env=dict(os.environ, PYTHONPATH=_package_root()),
+            )
+        (batch.workdir / "driver.pid").write_text(f"{proc.pid} {_start_time(proc.pid)}")
+        host = socket.gethostname()
+        return [f"{host}:{batch.workdir}:{i}" for i in range(len(batch.runs))]
+
+    @staticmethod
+    def _split(job_id: str) -> tuple[Path, int]:
+        _host, rest = job_id.split(":", 1)
+        path, idx = rest.rsplit(":", 1)
+        return Path(path), int(idx)
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        out: dict[str, JobState] = {}
+        for jid in job_ids:
+            workdir, i = self._split(jid)
+            rc_file = workdir / f"{i}.rc"
+            if rc_file.exists():
+                rc = int(rc_file.read_text().strip() or 1)
+                if rc == 0:
+                    out[jid] = JobState(FINISHED)
+                elif rc in (-signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGTERM, 128 + signal.SIGINT):
+                    out[jid] = JobState(KILLED, "stopped by signal")
+                else:
+                    out[jid] = JobState(FAILED, f"exit code {rc}")
+            elif (workdir / f"{i}.cancel").exists():
+                out[jid] = JobState(KILLED, "cancelled before it started")
+            elif _alive(workdir / f"{i}.pid"):
+                out[jid] = JobState(RUNNING)
+            elif _alive(workdir / "driver.pid") and not (workdir / f"{i}.pid").exists():
+                out[jid] = JobState(SCHEDULED)
+            else:
+                out[jid] = JobState(None, "the local process is gone")
+        return out
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        for jid in job_ids:
+            workdir, i = self._split(jid)
+            (workdir / f"{i}.cancel").touch()
+            pid = _alive(workdir / f"{i}.pid")
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+    def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
+        wd, i = self._split(job_id)
+        bundle = wd / str(i) / "offline"
+        return bundle if bundle.is_dir() else None
+
+
+def _package_root() -> str:
+    root = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+
+
+def _drive(workdir: Path) -> int:
+    """Run a batch's manifest, `parallel` at a time (the detached driver process)."""
+    m = json.loads((workdir / "manifest.json").read_text())
+    pending = list(enumerate(m["runs"]))
+    running: dict[int, subprocess.Popen] = {}
+    while pending or running:
+        for i, p in list(running.items()):
+            if p.poll() is not None:
+                (workdir / f"{i}.rc").write_text(str(p.returncode))
+                del running[i]
+        while pending and len(running) < m["parallel"]:
+            i, run = pending.pop(0)
+            if (workdir / f"{i}.cancel").exists():
+                continue
+            rundir = workdir / str(i)
+            rundir.mkdir(exist_ok=True)
+            env = dict(os.environ, **m["env"], **run["env"], REPRO_LOG_FILE=str(rundir / "output.log"),
+                       REPRO_OFFLINE_DIR=str(rundir / "offline"))
+            with open(rundir / "output.log", "ab") as log:
+                p = subprocess.Popen(
+                    [m["python"], "-m", "repro_mlflow.runtime", "--run-id", run["run_id"], "--", run["command"]],
+                    cwd=m["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            (workdir / f"{i}.pid").write_text(f"{p.pid} {_start_time(p.pid)}")
+            running[i] = p
+        time.sleep(0.05)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_drive(Path(sys.argv[1])))

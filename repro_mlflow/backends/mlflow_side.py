@@ -1,0 +1,114 @@
+"""The MLflow side shared by every backend: create runs in bulk, tag them, end them."""
+
+from __future__ import annotations
+
+import getpass
+import time
+import uuid
+from typing import Iterable, Sequence
+
+from mlflow.entities import Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import (
+    MLFLOW_PROJECT_ENTRY_POINT,
+    MLFLOW_RUN_NAME,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+    MLFLOW_USER,
+)
+
+from .. import tags as T
+from .protocol import RunSpec
+
+
+def run_tags(spec: RunSpec, source: str) -> dict[str, str]:
+    """MLflow's own project tags plus the spec's `repro.*` tags."""
+    return {
+        MLFLOW_USER: getpass.getuser(),
+        MLFLOW_SOURCE_NAME: source,
+        MLFLOW_SOURCE_TYPE: "PROJECT",
+        MLFLOW_PROJECT_ENTRY_POINT: spec.entry_point,
+        **spec.tags,
+    }
+
+
+def create_runs(client: MlflowClient, experiment_id: str, specs: Sequence[RunSpec], source: str) -> list[str]:
+    """Create one SCHEDULED run per spec with its tags and params; set and return the run ids.
+
+    On a SQL store this is one transaction through MLflow's own store models (about 1 ms a run);
+    elsewhere (a tracking server) it goes through the public client, run by run.
+    """
+    store = client._tracking_client.store
+    if type(store).__name__ == "SqlAlchemyStore":
+        ids = _create_runs_sql(store, experiment_id, specs, source)
+    else:
+        ids = []
+        for spec in specs:
+            run = client.create_run(experiment_id, tags=run_tags(spec, source))
+            rid = run.info.run_id
+            client.log_batch(rid, params=[Param(k, str(v)) for k, v in spec.params.items()])
+            client.update_run(rid, status="SCHEDULED")
+            ids.append(rid)
+    for spec, rid in zip(specs, ids):
+        spec.run_id = rid
+    return ids
+
+
+def _create_runs_sql(store, experiment_id: str, specs: Sequence[RunSpec], source: str) -> list[str]:
+    from mlflow.entities import LifecycleStage, SourceType
+    from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
+    from mlflow.utils.name_utils import _generate_random_name
+    from mlflow.utils.uri import append_to_uri_path
+
+    experiment = store.get_experiment(experiment_id)
+    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+        from ..errors import ReproError
+
+        raise ReproError(f"experiment {experiment_id} is deleted")
+    now = int(time.time() * 1000)
+    ids = []
+    with store.ManagedSessionMaker() as session:
+        for spec in specs:
+            rid = uuid.uuid4().hex
+            tags = run_tags(spec, source)
+            name = tags.setdefault(MLFLOW_RUN_NAME, _generate_random_name())
+            run = SqlRun(
+                name=name, run_uuid=rid, experiment_id=int(experiment_id), user_id=tags[MLFLOW_USER],
+                artifact_uri=append_to_uri_path(experiment.artifact_location, rid, "artifacts"),
+                source_type=SourceType.to_string(SourceType.PROJECT), source_name="", entry_point_name="",
+                status=RunStatus.to_string(RunStatus.SCHEDULED), start_time=now, end_time=None,
+                deleted_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE,
+            )
+            run.tags = [SqlTag(key=k, value=str(v)) for k, v in tags.items()]
+            run.params = [SqlParam(key=k, value=str(v)) for k, v in spec.params.items()]
+            session.add(run)
+            ids.append(rid)
+    return ids
+
+
+def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) -> None:
+    """Set tags on many runs (one transaction on a SQL store)."""
+    store = client._tracking_client.store
+    if type(store).__name__ == "SqlAlchemyStore":
+        from mlflow.store.tracking.dbmodels.models import SqlTag
+
+        with store.ManagedSessionMaker() as session:
+            for rid, tg in run_tags_.items():
+                for k, v in tg.items():
+                    session.merge(SqlTag(run_uuid=rid, key=k, value=str(v)))
+        return
+    for rid, tg in run_tags_.items():
+        client.log_batch(rid, tags=[RunTag(k, str(v)) for k, v in tg.items()])
+
+
+def end_run(client: MlflowClient, run_id: str, status: str, reason: str | None = None) -> None:
+    """Mark a run terminal, with `repro.status_reason` when there is one."""
+    if reason:
+        client.set_tag(run_id, T.STATUS_REASON, T.short(reason))
+    client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
+
+
+def delete_runs(client: MlflowClient, run_ids: Iterable[str]) -> None:
+    """Remove runs created for a batch that never reached its scheduler."""
+    for rid in run_ids:
+        client.delete_run(rid)

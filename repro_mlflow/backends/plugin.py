@@ -1,0 +1,113 @@
+"""MLflow project backends (`mlflow run --backend repro-*`) over the batch API.
+
+`run()` returns at once, as MLflow asks of a backend; the `mlflow run` CLI does not wait on plugin
+backends, so the job outlives it and ends its run itself (FINISHED, FAILED or KILLED). The CLI
+prints the run id, the log file and the commands to follow it (`repro status`, `repro logs -f`).
+From Python, `mlflow.projects.run(..., backend="repro-local", synchronous=True)` waits.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from mlflow.entities import RunStatus
+from mlflow.projects.backend.abstract_backend import AbstractBackend
+from mlflow.projects.submitted_run import SubmittedRun
+from mlflow.tracking import MlflowClient
+
+from .. import tags as T
+from ..errors import ReproError
+from . import get_scheduler, mlflow_side
+from .batch import submit_batch
+from .config import load_backend_config
+from .project import make_spec
+from .protocol import TERMINAL
+
+
+class ReproSubmittedRun(SubmittedRun):
+    """A run submitted through a repro scheduler; status comes from the tracking store."""
+
+    def __init__(self, run_id: str, scheduler, job_id: str, client: MlflowClient | None = None):
+        super().__init__()
+        self._run_id, self.scheduler, self.job_id = run_id, scheduler, job_id
+        self.client = client or MlflowClient()
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    def get_status(self) -> str:
+        return self.client.get_run(self._run_id).info.status
+
+    def wait(self, poll_s: float = 1.0) -> bool:
+        """Block until the run is terminal (reconciling with the scheduler); True if FINISHED."""
+        from .sync import sync_runs
+
+        while True:
+            status = self.get_status()
+            if status in TERMINAL:
+                return status == "FINISHED"
+            sync_runs(self.client, [self.client.get_run(self._run_id)], replay=True, quiet=True)
+            time.sleep(poll_s)
+
+    def cancel(self) -> None:
+        self.scheduler.cancel([self.job_id])
+        if self.get_status() not in TERMINAL:
+            mlflow_side.end_run(self.client, self._run_id, "KILLED", "cancelled")
+
+
+class ReproBackend(AbstractBackend):
+    """One `mlflow run` = a batch of one run on the scheduler `scheduler_name`."""
+
+    scheduler_name = "local"
+
+    def run(self, project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id):
+        project_dir = Path(project_uri)
+        if not project_dir.is_dir():
+            raise ReproError(f"repro-{self.scheduler_name} runs local project directories; got {project_uri}")
+        user_cfg, _mlflow_cfg = load_backend_config(backend_config)
+        scheduler = get_scheduler(self.scheduler_name, user_cfg)
+        spec = make_spec(project_dir, entry_point, params or {})
+        client = MlflowClient(tracking_uri)
+        [run_id] = submit_batch(client, scheduler, [spec], project_dir, str(experiment_id), tracking_uri)
+        job_id = client.get_run(run_id).data.tags.get(T.JOB_ID, "")
+        log = _log_path(job_id) if self.scheduler_name == "local" else None
+        print(f"repro: run {run_id} submitted to {self.scheduler_name} (job {job_id.rsplit(':', 1)[-1] if log else job_id})", file=sys.stderr)
+        if log:
+            print(f"repro: output: {log}   follow: repro logs -f {run_id}", file=sys.stderr)
+        print("repro: status: repro status   browse: mlflow ui", file=sys.stderr)
+        return ReproSubmittedRun(run_id, scheduler, job_id, client)
+
+
+def _log_path(job_id: str) -> str:
+    _host, rest = job_id.split(":", 1)
+    d, i = rest.rsplit(":", 1)
+    return str(Path(d) / i / "output.log")
+
+
+def _backend(name: str) -> AbstractBackend:
+    b = ReproBackend()
+    b.scheduler_name = name
+    return b
+
+
+def local_backend() -> AbstractBackend:
+    """Entry point of `repro-local`."""
+    return _backend("local")
+
+
+def slurm_backend() -> AbstractBackend:
+    """Entry point of `repro-slurm`."""
+    return _backend("slurm")
+
+
+def htcondor_backend() -> AbstractBackend:
+    """Entry point of `repro-htcondor`."""
+    return _backend("htcondor")
+
+
+def ec2_backend() -> AbstractBackend:
+    """Entry point of `repro-ec2`."""
+    return _backend("ec2")

@@ -1,0 +1,73 @@
+"""Read an MLflow project, check parameters against their declared types, build the command.
+
+MLproject parameter types that MLflow knows (string, float, path, uri) are kept; repro adds
+`int`, `bool` and an optional `choices: [...]`, which MLflow itself ignores, so that bad input is
+refused before any run exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ..errors import ReproError
+from .protocol import RunSpec
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def load_entry_points(project_dir: Path) -> dict[str, dict]:
+    """The raw `entry_points` mapping of `project_dir/MLproject`."""
+    path = Path(project_dir) / "MLproject"
+    if not path.is_file():
+        raise ReproError(f"no MLproject file in {project_dir}")
+    data = yaml.safe_load(path.read_text()) or {}
+    return data.get("entry_points") or {}
+
+
+def check_params(entry_point: str, declared: dict, params: dict[str, str]) -> dict[str, str]:
+    """Validate `params` against the declarations; return every declared parameter with defaults filled."""
+    out: dict[str, str] = {}
+    for name, decl in declared.items():
+        decl = decl if isinstance(decl, dict) else {"type": decl}
+        if name in params:
+            value = str(params[name])
+        elif decl.get("default") is not None:
+            value = str(decl["default"])
+        else:
+            raise ReproError(f"{entry_point}: missing value for parameter '{name}'")
+        kind = decl.get("type", "string")
+        if kind == "int":
+            try:
+                int(value)
+            except ValueError:
+                raise ReproError(f"{entry_point}: parameter '{name}' must be an integer, got '{value}'") from None
+        elif kind == "float":
+            try:
+                float(value)
+            except ValueError:
+                raise ReproError(f"{entry_point}: parameter '{name}' must be a number, got '{value}'") from None
+        elif kind == "bool":
+            if value.lower() not in _TRUE | _FALSE:
+                raise ReproError(f"{entry_point}: parameter '{name}' must be true or false, got '{value}'")
+            value = "true" if value.lower() in _TRUE else "false"
+        choices = decl.get("choices")
+        if choices and value not in [str(c) for c in choices]:
+            raise ReproError(f"{entry_point}: parameter '{name}' must be one of {', '.join(map(str, choices))}, got '{value}'")
+        out[name] = value
+    for name, value in params.items():
+        out.setdefault(name, str(value))  # undeclared: passed through as --name value, as MLflow does
+    return out
+
+
+def make_spec(project_dir: Path, entry_point: str, params: dict[str, str], tags: dict[str, str] | None = None) -> RunSpec:
+    """A RunSpec for one entry point run, its parameters checked and its command built by MLflow."""
+    from mlflow.projects._project_spec import load_project
+
+    eps = load_entry_points(project_dir)
+    if entry_point not in eps:
+        raise ReproError(f"unknown entry point '{entry_point}' (the project has: {', '.join(sorted(eps)) or 'none'})")
+    checked = check_params(entry_point, eps[entry_point].get("parameters") or {}, params)
+    command = load_project(str(project_dir)).get_entry_point(entry_point).compute_command(checked, None)
+    return RunSpec(entry_point=entry_point, params=checked, command=command, tags=dict(tags or {}))

@@ -1,0 +1,66 @@
+"""The backend protocol: what every scheduler (local, Slurm, HTCondor, EC2) implements.
+
+A `Scheduler` takes a whole `Batch` in one call, polls all its jobs in one call, cancels, and
+fetches a job's outputs (its offline store) back to the submit side. Everything MLflow-side
+(creating runs, tags, terminal statuses, replay) is shared in `mlflow_side`, `batch` and `sync`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol, Sequence
+
+# Run states, as MLflow names them.
+SCHEDULED, RUNNING, FINISHED, FAILED, KILLED = "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"
+TERMINAL = frozenset({FINISHED, FAILED, KILLED})
+
+
+@dataclass
+class RunSpec:
+    """One run to execute: an entry point of a project with its parameters."""
+
+    entry_point: str
+    params: dict[str, str]
+    command: str  # the entry point's shell command, parameters substituted
+    tags: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None  # set once the MLflow run exists
+
+
+@dataclass
+class Batch:
+    """Runs submitted together to one target: one sbatch array, one HTCondor cluster, one EC2 launch."""
+
+    runs: list[RunSpec]
+    project_dir: Path
+    tracking_uri: str
+    experiment_id: str
+    workdir: Path  # submit-side directory of this batch: staging, logs, returned outputs
+
+
+@dataclass
+class JobState:
+    """What a scheduler says about one job."""
+
+    state: str  # SCHEDULED | RUNNING | FINISHED | FAILED | KILLED, or None when the job is unknown
+    reason: str | None = None
+    attempt: int | None = None
+
+
+class Scheduler(Protocol):
+    """One per scheduler kind; constructed from its validated config."""
+
+    name: ClassVar[str]
+
+    def submit(self, batch: Batch) -> list[str]:
+        """Submit every run of the batch in one scheduler call; one job id per run, in order."""
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        """States of all these jobs in one scheduler query; a job the scheduler no longer knows maps to JobState(None)."""
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Stop these jobs."""
+
+    def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
+        """Bring the job's outputs to the submit side; return its offline bundle directory, if any."""

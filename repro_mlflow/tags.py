@@ -1,0 +1,38 @@
+"""Names of the `repro.*` tags, in one place (see DESIGN.md's vocabulary)."""
+
+PREFIX = "repro."
+
+BACKEND = "repro.backend"  # scheduler name: local, slurm, htcondor, ec2
+TARGET = "repro.target"  # Hydra hardware/ entry, or the backend name for a bare `mlflow run`
+JOB_ID = "repro.job_id"
+ARRAY_INDEX = "repro.array_index"
+ATTEMPT = "repro.attempt"
+STATUS_REASON = "repro.status_reason"
+SWEEP = "repro.sweep"
+CONFIG_HASH = "repro.config_hash"
+REPEAT = "repro.repeat"
+SOFTWARE = "repro.software"
+OFFLINE = "repro.offline"  # "1" when the worker logged to an offline store
+REPLAYED = "repro.replayed"  # digest of the offline bundle already replayed into this run
+WORKDIR = "repro.workdir"  # where the job's files (log, offline store) live on the submit side
+
+FP_HW = "repro.fp.hw"
+FP_SW = "repro.fp.sw"
+FP_ENV = "repro.fp.env"
+HOST = "repro.host"
+SITE = "repro.site"
+
+DIGEST_WEIGHTS = "repro.digest.weights"
+DIGEST_PREDICTIONS = "repro.digest.predictions"
+DIGEST_DATA = "repro.digest.data"
+
+FINGERPRINT_ARTIFACT = "repro/fingerprint.json"
+LOG_ARTIFACT = "repro/output.log"
+
+MAX_TAG_VALUE = 250  # keep tag values short; the whole record goes to the artifact
+
+
+def short(value: object, limit: int = MAX_TAG_VALUE) -> str:
+    """A tag value cut to `limit` characters."""
+    s = str(value)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
