@@ -1,0 +1,3 @@
+"""`repro` subcommands, one module each; every module has `register(subparsers)`."""
+
+MODULES = ("fingerprint", "runs", "analyze")

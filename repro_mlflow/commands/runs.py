@@ -1,0 +1,146 @@
+"""`repro status`, `repro sync`, `repro logs`: where runs stand, reconciled with their schedulers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _client(args: argparse.Namespace):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(args.tracking_uri) if args.tracking_uri else MlflowClient()
+
+
+def _experiment_ids(client, args: argparse.Namespace) -> list[str]:
+    from ..errors import ReproError
+
+    if args.experiment:
+        exp = client.get_experiment_by_name(args.experiment)
+        if exp is None:
+            raise ReproError(f"no experiment named '{args.experiment}'")
+        return [exp.experiment_id]
+    return [e.experiment_id for e in client.search_experiments()]
+
+
+def _sweep_filter(args: argparse.Namespace) -> str:
+    return f"tags.`repro.sweep` = '{args.sweep}'" if getattr(args, "sweep", None) else ""
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from ..backends.sync import sync_runs, unfinished_runs
+
+    client = _client(args)
+    runs = unfinished_runs(client, _experiment_ids(client, args), _sweep_filter(args))
+    report = sync_runs(client, runs)
+    print(f"checked {report.checked} unfinished run(s); ended {len(report.ended)}; replayed {len(report.replayed)}")
+    for rid, status in report.ended.items():
+        print(f"  {rid} -> {status}")
+    return 0
+
+
+def _status_table(client, exp_ids: list[str], flt: str):
+    from collections import Counter
+
+    from rich.table import Table
+
+    runs = []
+    token = None
+    base = "tags.`repro.backend` != ''" + (f" and {flt}" if flt else "")
+    while True:
+        page = client.search_runs(exp_ids, base, max_results=5000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    counts = Counter((r.data.tags.get("repro.target", "?"), r.info.status) for r in runs)
+    states = ["SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"]
+    table = Table(title=f"{len(runs)} repro run(s)")
+    table.add_column("target")
+    for s in states:
+        table.add_column(s, justify="right")
+    for target in sorted({t for t, _ in counts}):
+        table.add_row(target, *[str(counts.get((target, s), 0) or "") for s in states])
+    failed = [r for r in runs if r.info.status == "FAILED"][-5:]
+    return table, runs, failed
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from rich.console import Console, Group
+    from rich.live import Live
+
+    from ..backends.sync import sync_runs
+
+    client = _client(args)
+    exp_ids = _experiment_ids(client, args)
+    flt = _sweep_filter(args)
+    console = Console()
+
+    def render():
+        table, runs, failed = _status_table(client, exp_ids, flt)
+        lines = [f"[red]FAILED[/] {r.info.run_id[:8]} {r.data.tags.get('repro.status_reason', '')}" for r in failed]
+        return Group(table, *lines), runs
+
+    if not args.watch:
+        view, _ = render()
+        console.print(view)
+        return 0
+    with Live(console=console, refresh_per_second=2) as live:
+        while True:
+            view, runs = render()
+            live.update(view)
+            pending = [r for r in runs if r.info.status not in ("FINISHED", "FAILED", "KILLED")]
+            if not pending:
+                return 0
+            sync_runs(client, pending)
+            time.sleep(args.interval)
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import ReproError
+
+    client = _client(args)
+    tags = client.get_run(args.run_id).data.tags
+    job = tags.get("repro.job_id", "")
+    if tags.get("repro.backend") != "local" or ":" not in job:
+        raise ReproError("repro logs reads local runs; for other backends open the run's repro/output.log artifact")
+    _host, rest = job.split(":", 1)
+    d, i = rest.rsplit(":", 1)
+    path = Path(d) / i / "output.log"
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read()
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            elif not args.follow or client.get_run(args.run_id).info.status in ("FINISHED", "FAILED", "KILLED"):
+                return 0
+            else:
+                time.sleep(0.5)
+
+
+def tracked(sp):
+    """Options shared by the commands that read the tracking store."""
+    sp.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    sp.add_argument("--experiment", help="experiment name (default: all experiments)")
+    return sp
+
+
+def register(sub) -> None:
+    s = tracked(sub.add_parser("status", help="repro runs by state and target"))
+    s.add_argument("--sweep", help="only this sweep")
+    s.add_argument("--watch", action="store_true", help="live display, reconciling with the schedulers until every run ends")
+    s.add_argument("--interval", type=float, default=2.0, help="seconds between polls with --watch")
+    s.set_defaults(func=_cmd_status)
+
+    y = tracked(sub.add_parser("sync", help="reconcile unfinished runs with their schedulers and replay offline results"))
+    y.add_argument("--sweep", help="only this sweep")
+    y.set_defaults(func=_cmd_sync)
+
+    lg = tracked(sub.add_parser("logs", help="print (or follow) a local run's output"))
+    lg.add_argument("run_id")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    lg.set_defaults(func=_cmd_logs)

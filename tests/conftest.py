@@ -1,0 +1,41 @@
+"""Fixtures shared by every test: a fresh sqlite tracking store, the project root, the venv's tools."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (tests run in parallel sessions; never hard-code ports)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch) -> str:
+    """A fresh sqlite store in tmp_path, set as MLFLOW_TRACKING_URI, with REPRO_HOME beside it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("REPRO_HOME", str(tmp_path / "repro"))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def cli_env(tracking) -> dict[str, str]:
+    """Environment for running the real CLIs (`mlflow`, `repro`) in a subprocess."""
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(ROOT))
