@@ -1,0 +1,289 @@
+"""`repro-htcondor`: a batch is one HTCondor cluster (OSPool conventions), one proc per run.
+
+Submit side, per batch directory `<REPRO_HOME>/batches/htcondor-...`:
+
+    job.sub, items.txt     the submit description and its item data (`condor_submit job.sub` by hand)
+    runs.json              every run's command and environment (an input file of every proc)
+    project.tar.gz, repro_runtime.zip, repro_job.py    the other input files and the executable
+    cluster.log            the cluster's one event log: every status comes from here
+    runs/<i>/              proc i's initialdir: job.out, job.err and `repro_out/` (output.log,
+                           offline/ = the run's offline MLflow store), transferred back by HTCondor
+    batch.json             cluster id, schedd, hold policy (so `repro sync` needs no backend config)
+
+Job ids are `<cluster>.<proc>@<batch directory>` (`dry-run.<proc>@...` before a dry run is submitted
+by hand). Status comes from the event log (`htcondor_events`); the schedd is asked only about held
+jobs (their hold reason, then a release or a removal) and about procs the log does not mention.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+from ..errors import ReproError
+from . import htcondor_submit as hs
+from .htcondor_events import HELD, ProcState, hold_text, import_htcondor, last_cluster, read_log
+from .htcondor_pack import install_wrapper, pack_project, pack_runtime
+from .protocol import FAILED, SCHEDULED, Batch, JobState
+
+# Tests (and embedders) plug in another schedd here: called with (schedd name, collector), returns an
+# object with htcondor2.Schedd's submit/query/act. None: the real htcondor2.Schedd.
+SCHEDD_FACTORY: Callable[[str | None, str | None], Any] | None = None
+
+USER_HOLD = 1  # HoldReasonCode of condor_hold: never released by policy
+
+
+@dataclass
+class HTCondorConfig:
+    """Settings of `--backend repro-htcondor` (all optional); a hardware target's `backend_config`."""
+
+    schedd: str | None = None  # schedd name; default: this access point's own schedd
+    collector: str | None = None  # pool (collector host) to find `schedd` in; default: this machine's
+    container_image: str | None = None  # docker://..., /cvmfs/... (unpacked image), an osdf:// URL or a .sif
+    request_cpus: int = 1
+    request_memory: str = "4GB"
+    request_disk: str = "8GB"
+    request_gpus: int = 0
+    gpus_minimum_capability: float | None = None  # CUDA compute capability, e.g. 8.0
+    gpus_minimum_memory: int | None = None  # MB of GPU memory
+    require_gpus: str | None = None  # expression over the GPU's properties, e.g. 'Capability < 9.0'
+    gpu_name_regex: str | None = None  # requirements: regexp(..., GPUs_DeviceName)
+    microarch: list[str] | None = None  # requirements: Microarch is one of these (x86_64-v3, x86_64-v4, ...)
+    cpu_model_regex: str | None = None  # requirements: regexp(..., OSGVO_CPU_MODEL)
+    requirements: str | None = None  # any further requirements (ANDed)
+    project_name: str | None = None  # +ProjectName (OSPool projects)
+    job_duration: str | None = None  # +JobDurationCategory: Medium | Long
+    desired_sites: list[str] | None = None  # +DESIRED_Sites
+    max_retries: int = 2  # HTCondor reruns a proc that exits non-zero up to this many times
+    max_releases: int = 0  # repro releases a held proc up to this many times (never a condor_hold), then fails it
+    offline: bool | None = None  # log to the offline store on the worker; default: when the tracking URI is a local file
+    pip: list[str] | None = None  # extra packages the job installs into its sandbox (e.g. mlxtend)
+    mlflow_pip: str = "mlflow-skinny"  # what the job installs when the container has no mlflow
+    env: dict | None = None  # extra environment variables for the runs
+    submit_extra: dict | None = None  # more submit commands, verbatim (key = value)
+    dry_run: bool = False  # write job.sub and items.txt and stop; submit them by hand with condor_submit
+
+    def __post_init__(self) -> None:
+        hs.check_config(self)
+
+
+def _connect(name: str | None, collector: str | None) -> Any:
+    if SCHEDD_FACTORY is not None:
+        return SCHEDD_FACTORY(name, collector)
+    htcondor2 = import_htcondor()
+    where = f" '{name}'" + (f" in pool {collector}" if collector else "") if name else ""
+    try:
+        if name:
+            ad = htcondor2.Collector(collector).locate(htcondor2.DaemonType.Schedd, name)
+            return htcondor2.Schedd(ad)
+        return htcondor2.Schedd()
+    except Exception as e:  # noqa: BLE001 - HTCondorException, ValueError, ...
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ReproError(f"htcondor: cannot reach the schedd{where}: {msg} (is this an HTCondor access point?)") from None
+
+
+def _local_uri(uri: str) -> bool:
+    """A tracking URI that names a file on this machine, which an execute point cannot reach."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def split_job_id(job_id: str) -> tuple[str, int, Path]:
+    """`<cluster>.<proc>@<batch dir>` -> (cluster, proc, batch dir)."""
+    head, _, workdir = job_id.partition("@")
+    cluster, _, proc = head.rpartition(".")
+    if not workdir or not cluster or not proc.isdigit():
+        raise ReproError(f"not a repro-htcondor job id: {job_id}")
+    return cluster, int(proc), Path(workdir)
+
+
+class HTCondorScheduler:
+    name: ClassVar[str] = "htcondor"
+
+    def __init__(self, config: HTCondorConfig | None = None, schedd: Any = None):
+        self.config = config or HTCondorConfig()
+        self._schedd_obj = schedd
+
+    def _schedd(self, name: str | None, collector: str | None) -> Any:
+        if self._schedd_obj is None:
+            self._schedd_obj = _connect(name, collector)
+        return self._schedd_obj
+
+    # -- submit -------------------------------------------------------------------------------
+
+    def submit(self, batch: Batch) -> list[str]:
+        """Stage the batch's files and submit one cluster (one proc per run); a dry run only writes job.sub."""
+        cfg, wd = self.config, Path(batch.workdir)
+        try:
+            inputs = [
+                pack_runtime(wd / "repro_runtime.zip"),
+                pack_project(batch.project_dir, wd / "project.tar.gz", skip=(wd, _repro_home(wd))),
+                self._write_runs(batch, wd / "runs.json"),
+            ]
+            exe = install_wrapper(wd / "repro_job.py")
+            for i in range(len(batch.runs)):
+                (wd / "runs" / str(i)).mkdir(parents=True, exist_ok=True)
+            sub = hs.description(cfg, wd, inputs, exe)
+            items = hs.item_data([r.run_id for r in batch.runs])
+            sub_path, _ = hs.write_submit_files(sub, items, wd)
+            cluster = None
+            if cfg.dry_run:
+                print(f"repro: dry run: wrote {sub_path} and {wd / 'items.txt'}; submit with: "
+                      f"condor_submit {sub_path}   (then `repro sync` follows the runs)", file=sys.stderr)
+            else:
+                schedd = self._schedd(cfg.schedd, cfg.collector)
+                try:
+                    result = schedd.submit(sub, itemdata=iter(items))
+                except ReproError:
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    raise ReproError(f"htcondor: the schedd refused the batch: {str(e).strip() or type(e).__name__}") from None
+                cluster = int(result.cluster())
+            (wd / "batch.json").write_text(json.dumps({
+                "cluster": cluster, "schedd": cfg.schedd, "collector": cfg.collector,
+                "max_releases": cfg.max_releases, "run_ids": [r.run_id for r in batch.runs],
+            }, indent=1))
+        except BaseException:
+            shutil.rmtree(wd, ignore_errors=True)
+            raise
+        head = str(cluster) if cluster is not None else "dry-run"
+        return [f"{head}.{i}@{wd}" for i in range(len(batch.runs))]
+
+    def _write_runs(self, batch: Batch, path: Path) -> Path:
+        cfg = self.config
+        offline = cfg.offline if cfg.offline is not None else _local_uri(batch.tracking_uri)
+        path.write_text(json.dumps({
+            "tracking_uri": batch.tracking_uri, "experiment_id": str(batch.experiment_id), "offline": offline,
+            "env": cfg.env or {}, "pip": cfg.pip or [], "mlflow_pip": cfg.mlflow_pip,
+            "runs": [{"run_id": r.run_id, "index": i, "entry_point": r.entry_point, "command": r.command, "env": r.env}
+                     for i, r in enumerate(batch.runs)],
+        }, indent=1))
+        return path
+
+    # -- poll ---------------------------------------------------------------------------------
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        """All jobs' states: one event-log read per batch; the schedd only for held or unlogged procs."""
+        out: dict[str, JobState] = {}
+        by_batch: dict[Path, list[tuple[str, int]]] = defaultdict(list)
+        for jid in job_ids:
+            _c, proc, wd = split_job_id(jid)
+            by_batch[wd].append((jid, proc))
+        for wd, jobs in by_batch.items():
+            out.update(self._poll_batch(wd, jobs))
+        return out
+
+    def _poll_batch(self, wd: Path, jobs: list[tuple[str, int]]) -> dict[str, JobState]:
+        info = _load_info(wd)
+        if info is None:
+            return {jid: JobState(None, f"batch directory {wd} is gone") for jid, _ in jobs}
+        log = wd / hs.LOG_NAME
+        cluster = info.get("cluster")
+        if cluster is None:
+            cluster = last_cluster(log)
+            if cluster is None:
+                return {jid: JobState(SCHEDULED, f"dry run: not submitted yet (condor_submit {wd / 'job.sub'})")
+                        for jid, _ in jobs}
+        states = read_log(log, cluster)
+        held = {p: st for (_c, p), st in states.items() if st.state == HELD and any(p == q for _, q in jobs)}
+        decided = self._settle_holds(info, cluster, held) if held else {}
+        unlogged = [p for _, p in jobs if (cluster, p) not in states]
+        in_queue = self._procs_in_queue(info, cluster) if unlogged else set()
+        out: dict[str, JobState] = {}
+        for jid, p in jobs:
+            st = states.get((cluster, p))
+            if p in decided:
+                out[jid] = decided[p]
+            elif st is None:
+                out[jid] = JobState(SCHEDULED) if in_queue is None or p in in_queue else \
+                    JobState(None, "not in the schedd's queue and not in the event log")
+            else:
+                out[jid] = JobState(st.state, st.reason, st.attempt)
+        return out
+
+    def _settle_holds(self, info: dict, cluster: int, held: dict[int, ProcState]) -> dict[int, JobState]:
+        """Release a held proc while the policy allows (`max_releases`), else fail it and remove it from the queue."""
+        htcondor2 = import_htcondor()
+        try:
+            schedd = self._schedd(info.get("schedd"), info.get("collector"))
+            ads = schedd.query(constraint=f"ClusterId == {cluster} && JobStatus == 5",
+                               projection=["ProcId", "HoldReason", "HoldReasonCode", "HoldReasonSubCode"])
+        except Exception as e:  # noqa: BLE001 - report from the log alone
+            print(f"repro: htcondor: could not ask the schedd about held jobs: {e}", file=sys.stderr)
+            schedd, ads = None, []
+        for ad in ads:  # the schedd's hold reason is the current one; the event's may be empty
+            st = held.get(int(ad.get("ProcId", -1)))
+            if st is not None:
+                st.hold_reason = ad.get("HoldReason") or st.hold_reason
+                st.hold_code = ad.get("HoldReasonCode", st.hold_code)
+                st.hold_subcode = ad.get("HoldReasonSubCode", st.hold_subcode)
+        out: dict[int, JobState] = {}
+        release, remove = [], []
+        for p, st in held.items():
+            if st.hold_code != USER_HOLD and st.holds <= int(info.get("max_releases", 0)):
+                release.append(p)
+                out[p] = JobState(SCHEDULED, f"released after {hold_text(st)}", st.starts + 1 if st.starts else 1)
+            else:
+                remove.append(p)
+                out[p] = JobState(FAILED, hold_text(st), st.attempt)
+        if schedd is not None:
+            for action, procs, why in ((htcondor2.JobAction.Release, release, "repro: release policy"),
+                                       (htcondor2.JobAction.Remove, remove, "repro: held, run marked FAILED")):
+                if procs:
+                    try:
+                        schedd.act(action, [f"{cluster}.{p}" for p in procs], reason=why)
+                    except Exception as e:  # noqa: BLE001
+                        print(f"repro: htcondor: {action.name} of {cluster}.{procs} failed: {e}", file=sys.stderr)
+        return out
+
+    def _procs_in_queue(self, info: dict, cluster: int) -> set[int] | None:
+        """Procs of `cluster` the schedd still has; None when the schedd cannot be asked."""
+        try:
+            schedd = self._schedd(info.get("schedd"), info.get("collector"))
+            return {int(ad["ProcId"]) for ad in schedd.query(constraint=f"ClusterId == {cluster}", projection=["ProcId"])}
+        except Exception:  # noqa: BLE001
+            return None
+
+    # -- cancel / fetch -----------------------------------------------------------------------
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Remove the jobs (`JobAction.Remove`), one schedd call per batch."""
+        htcondor2 = import_htcondor()
+        by_batch: dict[Path, list[int]] = defaultdict(list)
+        for jid in job_ids:
+            _c, proc, wd = split_job_id(jid)
+            by_batch[wd].append(proc)
+        for wd, procs in by_batch.items():
+            info = _load_info(wd) or {}
+            cluster = info.get("cluster") or last_cluster(wd / hs.LOG_NAME)
+            if cluster is None:
+                continue  # a dry run never submitted: nothing in any queue
+            schedd = self._schedd(info.get("schedd"), info.get("collector"))
+            schedd.act(htcondor2.JobAction.Remove, [f"{cluster}.{p}" for p in procs], reason="repro: cancelled")
+
+    def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
+        """The run's offline store, as HTCondor's output transfer left it in `<batch>/runs/<i>/repro_out/offline`."""
+        _c, proc, wd = split_job_id(job_id)
+        info = _load_info(wd) or {}
+        ids = info.get("run_ids") or []
+        if proc < len(ids) and ids[proc] != run_id:
+            return None
+        bundle = wd / "runs" / str(proc) / hs.OUT_DIR / "offline"
+        return bundle if bundle.is_dir() and any(bundle.iterdir()) else None
+
+
+def _load_info(wd: Path) -> dict | None:
+    try:
+        return json.loads((Path(wd) / "batch.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _repro_home(wd: Path) -> Path:
+    """`<REPRO_HOME>` of a batch directory `<REPRO_HOME>/batches/<name>` (kept out of the project tarball)."""
+    return Path(os.environ.get("REPRO_HOME", wd.parent.parent)).resolve()

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""repro-mlflow's job wrapper on an HTCondor execute point: `repro_job.py RUN_ID RUN_INDEX`.
+
+It is the job's executable (a copy of this file, sent with the job) and runs in the job's sandbox,
+usually inside a stock framework container that has no repro_mlflow and maybe no mlflow. Stdlib
+only, Python 3.8+. In the sandbox it finds the input files `runs.json`, `project.tar.gz` and
+`repro_runtime.zip`, then:
+
+1. unpacks the project into `project/` and puts the runtime zip on PYTHONPATH;
+2. if `import mlflow` fails, installs mlflow-skinny (plus any `pip` extras of the batch) into
+   `.repro_pydeps/` with pip, and puts that on PYTHONPATH;
+3. runs `python -m repro_mlflow.runtime --run-id RUN_ID -- COMMAND` in `project/`, its output
+   copied to `repro_out/output.log`; the runtime logs to `$REPRO_OFFLINE_DIR` (`repro_out/offline`)
+   when the tracking server cannot be reached (or REPRO_OFFLINE=1);
+4. exits with the command's exit code. `repro_out/` is the job's output file: HTCondor sends it
+   back to `<batch>/runs/<i>/` on the submit side, where `repro sync` replays the offline store.
+
+Every attempt (after an eviction) starts from a fresh `repro_out/`: a run is never resumed halfway.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+
+OUT_DIR = "repro_out"
+
+
+def _say(msg):
+    sys.stderr.write("repro job: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def _attempt():
+    """NumJobStarts from the job ad HTCondor leaves in the sandbox ($_CONDOR_JOB_AD), or 1."""
+    path = os.environ.get("_CONDOR_JOB_AD", ".job.ad")
+    try:
+        with open(path) as f:
+            m = re.search(r"^NumJobStarts\s*=\s*(\d+)", f.read(), re.M)
+    except OSError:
+        return 1
+    return max(1, int(m.group(1))) if m else 1
+
+
+def _has_mlflow(env):
+    return subprocess.call([sys.executable, "-c", "import mlflow"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
+
+
+def _bootstrap(spec, env, pydeps):
+    """Install mlflow-skinny (if mlflow is missing) and the batch's pip extras into `pydeps`."""
+    wanted = list(spec.get("pip") or [])
+    if not _has_mlflow(env):
+        wanted.insert(0, spec.get("mlflow_pip") or "mlflow-skinny")
+    if not wanted:
+        return 0
+    _say("installing %s into %s" % (" ".join(wanted), pydeps))
+    rc = subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                          "--target", pydeps] + wanted, env=env)
+    if rc != 0:
+        _say("pip could not install %s (exit %d); does the container have pip and network access?" % (wanted, rc))
+    return rc
+
+
+def main(argv):
+    if len(argv) != 3:
+        _say("usage: repro_job.py RUN_ID RUN_INDEX")
+        return 2
+    run_id, index = argv[1], int(argv[2])
+    sandbox = os.getcwd()
+    with open(os.path.join(sandbox, "runs.json")) as f:
+        spec = json.load(f)
+    run = spec["runs"][index]
+    if run["run_id"] != run_id:
+        _say("runs.json has run %s at index %d, not %s" % (run["run_id"], index, run_id))
+        return 2
+    if sys.version_info < (3, 9):
+        _say("python %s is too old for the repro runtime (3.9+ needed); pick a newer container" % sys.version.split()[0])
+        return 3
+
+    out = os.path.join(sandbox, OUT_DIR)
+    shutil.rmtree(out, ignore_errors=True)  # a previous attempt's files: start this attempt afresh
+    os.makedirs(os.path.join(out, "offline"))
+    project = os.path.join(sandbox, "project")
+    if not os.path.isdir(project):
+        with tarfile.open(os.path.join(sandbox, "project.tar.gz")) as tar:
+            tar.extractall(project)
+    pydeps = os.path.join(sandbox, ".repro_pydeps")
+
+    env = dict(os.environ)
+    env.update(spec.get("env") or {})
+    env.update(run.get("env") or {})
+    env.update({
+        "MLFLOW_TRACKING_URI": spec["tracking_uri"],
+        "MLFLOW_EXPERIMENT_ID": str(spec["experiment_id"]),
+        "MLFLOW_RUN_ID": run_id,
+        "REPRO_OFFLINE_DIR": os.path.join(out, "offline"),
+        "REPRO_LOG_FILE": os.path.join(out, "output.log"),
+        "REPRO_ATTEMPT": str(_attempt()),
+    })
+    if spec.get("offline"):
+        env["REPRO_OFFLINE"] = "1"
+    path = [os.path.join(sandbox, "repro_runtime.zip"), project, pydeps]
+    env["PYTHONPATH"] = os.pathsep.join(path + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    if shutil.which("python", path=env.get("PATH")) is None:  # entry points say `python`; containers may only have python3
+        shim = os.path.join(sandbox, ".repro_bin")
+        os.makedirs(shim, exist_ok=True)
+        if not os.path.exists(os.path.join(shim, "python")):
+            os.symlink(sys.executable, os.path.join(shim, "python"))
+        env["PATH"] = shim + os.pathsep + env.get("PATH", "")
+
+    with open(env["REPRO_LOG_FILE"], "ab") as log:
+        rc = _bootstrap(spec, env, pydeps)
+        if rc != 0:
+            return rc
+        _say("run %s (index %d, attempt %s) in %s" % (run_id, index, env["REPRO_ATTEMPT"], project))
+        proc = subprocess.Popen([sys.executable, "-m", "repro_mlflow.runtime", "--run-id", run_id, "--", run["command"]],
+                                cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+        def _forward(signum, _frame):  # eviction / condor_rm: the runtime ends the run and stops the command
+            try:
+                proc.send_signal(signum)
+            except OSError:
+                pass
+
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(s, _forward)
+        for line in iter(proc.stdout.readline, b""):
+            log.write(line)
+            log.flush()
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+        rc = proc.wait()
+        return rc if rc >= 0 else 128 - rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
