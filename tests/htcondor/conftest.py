@@ -27,6 +27,14 @@ def double(tmp_path, monkeypatch) -> ScheddDouble:
 
 
 @pytest.fixture
+def experiment(tracking, tmp_path) -> str:
+    """An experiment whose artifacts live in tmp_path (not in ./mlruns of wherever pytest runs)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking).create_experiment("htcondor", artifact_location=(tmp_path / "artifacts").as_uri())
+
+
+@pytest.fixture
 def project(tmp_path) -> Path:
     """A tiny MLflow project: `ok` logs a metric, `fail` exits 3, `slow` sleeps then logs."""
     p = tmp_path / "proj"
