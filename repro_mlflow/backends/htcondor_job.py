@@ -3,8 +3,8 @@
 
 It is the job's executable (a copy of this file, sent with the job) and runs in the job's sandbox,
 usually inside a stock framework container that has no repro_mlflow and maybe no mlflow. Stdlib
-only, Python 3.8+. In the sandbox it finds the input files `runs.json`, `project.tar.gz` and
-`repro_runtime.zip`, then:
+only; on a Python older than 3.10 it says so and exits 3. In the sandbox it finds the input files
+`runs.json`, `project.tar.gz` and `repro_runtime.zip`, then:
 
 1. unpacks the project into `project/` and puts the runtime zip on PYTHONPATH;
 2. if `import mlflow` fails, installs mlflow-skinny (plus any `pip` extras of the batch) into
@@ -78,8 +78,8 @@ def main(argv):
     if run["run_id"] != run_id:
         _say("runs.json has run %s at index %d, not %s" % (run["run_id"], index, run_id))
         return 2
-    if sys.version_info < (3, 9):
-        _say("python %s is too old for the repro runtime (3.9+ needed); pick a newer container" % sys.version.split()[0])
+    if sys.version_info < (3, 10):  # mlflow 3 and the runtime need 3.10+
+        _say("python %s is too old for the repro runtime (3.10+ needed); pick a newer container" % sys.version.split()[0])
         return 3
 
     out = os.path.join(sandbox, OUT_DIR)

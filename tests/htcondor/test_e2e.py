@@ -178,3 +178,28 @@ def test_no_schedd_is_a_one_line_error_and_leaves_nothing(tracking, project, mon
     assert client.search_runs(["0"]) == []
     batches = Path(tracking[len("sqlite:///"):]).parent / "repro" / "batches"
     assert not batches.exists() or list(batches.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a system python3 without mlflow")
+def test_container_without_mlflow_bootstraps_it_with_pip(tracking, project, experiment, tmp_path, monkeypatch):
+    """A stock container (here: the system python, which has no mlflow): the job installs mlflow-skinny
+    with pip before the runtime starts. With no package index reachable, the install fails and says so."""
+    from schedd_double import ScheddDouble
+
+    import subprocess
+
+    if subprocess.call(["/usr/bin/python3", "-c", "import mlflow"], stderr=subprocess.DEVNULL) == 0:
+        pytest.skip("the system python has mlflow")
+    stock = ScheddDouble(tmp_path / "stock", "/usr/bin")
+    monkeypatch.setattr(hc, "SCHEDD_FACTORY", lambda name, collector: stock)
+    client, sched, [rid] = _submit(tracking, project, [("ok", {})],
+                                   {"max_retries": 0, "env": {"PIP_NO_INDEX": "1"}, "pip": ["mlxtend"]},
+                                   experiment=experiment)
+    stock.run_all()
+    _sync(client, [rid])
+    run = client.get_run(rid)
+    wd = Path(run.data.tags["repro.workdir"])
+    err = (wd / "runs" / "0" / "job.err").read_text()
+    assert "repro job: installing mlflow-skinny mlxtend into" in err
+    assert "pip could not install ['mlflow-skinny', 'mlxtend']" in err
+    assert run.info.status == "FAILED" and run.data.tags["repro.status_reason"] == "exit code 1"
