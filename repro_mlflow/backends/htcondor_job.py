@@ -7,7 +7,7 @@ only; on a Python older than 3.10 it says so and exits 3. In the sandbox it find
 `runs.json`, `project.tar.gz` and `repro_runtime.zip`, then:
 
 1. unpacks the project into `project/` and puts the runtime zip on PYTHONPATH;
-2. if `import mlflow` fails, installs mlflow-skinny (plus any `pip` extras of the batch) into
+2. installs the batch's `pip` extras, and mlflow-skinny if `import mlflow` fails, into
    `.repro_pydeps/` with pip, and puts that on PYTHONPATH;
 3. runs `python -m repro_mlflow.runtime --run-id RUN_ID -- COMMAND` in `project/`, its output
    copied to `repro_out/output.log`; the runtime logs to `$REPRO_OFFLINE_DIR` (`repro_out/offline`)
