@@ -6,15 +6,10 @@ tests feed recorded captures. A GPU's UUID is never recorded, only a short hash 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import os
 import re
 import shutil
-import subprocess
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 
 # The query run live; parsers read columns by name, so captures with more columns parse too.
@@ -68,6 +63,9 @@ def _device(index, name, cc, mem, uuid, mig) -> dict:
 
 def parse_smi_csv(text: str) -> tuple[list[dict], str | None]:
     """Devices and driver version from `nvidia-smi --query-gpu=... --format=csv` (header required)."""
+    import csv
+    import io
+
     rows = [r for r in csv.reader(io.StringIO(text.strip()), skipinitialspace=True) if r]
     if not rows:
         return [], None
@@ -125,6 +123,8 @@ def parse_smi_q(text: str) -> dict:
 
 def parse_smi_xml(text: str) -> dict:
     """A GPU record from `nvidia-smi -q -x` XML."""
+    import xml.etree.ElementTree as ET
+
     root = ET.fromstring(text)
     out = []
     for i, g in enumerate(root.findall("gpu")):
@@ -136,6 +136,8 @@ def parse_smi_xml(text: str) -> dict:
 
 def parse_rocm_smi_json(text: str) -> dict:
     """A GPU record from `rocm-smi --showproductname --showdriverversion --json`."""
+    import json
+
     data = json.loads(text or "{}")
     driver = (data.get("system") or {}).get("Driver version")
     out = []
@@ -194,6 +196,8 @@ def probe_nvml() -> dict | None:
 
 
 def _run(cmd: list[str]) -> str | None:
+    import subprocess
+
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=SMI_TIMEOUT)
     except (OSError, subprocess.SubprocessError):

@@ -7,14 +7,11 @@ timeout, so it costs nothing elsewhere; its session token is never recorded.
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import socket
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from .safety import looks_like_credential
 
@@ -71,6 +68,8 @@ def parse_classads(text: str) -> list[dict[str, str]]:
 
 
 def _parse_classads_xml(text: str) -> list[dict[str, str]]:
+    import xml.etree.ElementTree as ET
+
     text = re.sub(r"<!DOCTYPE[^>]*>", "", text)
     out = []
     for c in ET.fromstring(text).iter("c"):
@@ -152,6 +151,9 @@ def imds_endpoint(environ: Mapping[str, str] | None = None, root: str | Path = "
 
 
 def _request(endpoint: str, method: str, path: str, headers: dict[str, str]) -> str | None:
+    import http.client
+    from urllib.parse import urlsplit
+
     u = urlsplit(endpoint)
     conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(u.hostname, u.port, timeout=CONNECT_TIMEOUT)
@@ -170,6 +172,8 @@ def probe_ec2(endpoint: str | None) -> dict | None:
     """Instance type, availability zone, region and AMI through IMDSv2 (PUT a token, then GET)."""
     if not endpoint:
         return None
+    import http.client
+
     try:
         token = _request(endpoint, "PUT", "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})
         if not token:
