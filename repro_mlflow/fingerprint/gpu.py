@@ -135,7 +135,8 @@ def parse_smi_xml(text: str) -> dict:
 
 
 def parse_rocm_smi_json(text: str) -> dict:
-    """A GPU record from `rocm-smi --showproductname --showdriverversion --json`."""
+    """A GPU record from `rocm-smi --showproductname --showdriverversion --showmeminfo vram --json`
+    (keys as rocm-smi prints them; no recorded output was at hand to test against)."""
     import json
 
     data = json.loads(text or "{}")
@@ -145,8 +146,10 @@ def parse_rocm_smi_json(text: str) -> dict:
         card = data[key]
         name = card.get("Card Series") or card.get("Card series") or card.get("Card model")
         gfx = card.get("GFX Version")
+        vram = card.get("VRAM Total Memory (B)")
         out.append({"index": int(re.sub(r"\D", "", key) or 0), "name": name, "compute_capability": gfx,
-                    "compute_capability_source": "reported" if gfx else None, "memory_mib": None,
+                    "compute_capability_source": "reported" if gfx else None,
+                    "memory_mib": int(vram) // (1024 * 1024) if vram and vram.isdigit() else None,
                     "uuid_hash": uuid_hash(card.get("Unique ID")), "mig_mode": None})
     return {"source": "rocm-smi", "driver": driver, "cuda_driver": None, "devices": out}
 
@@ -232,7 +235,7 @@ def probe_gpu(environ: Mapping[str, str] | None = None) -> dict:
     if rec is None and shutil.which("nvidia-smi"):
         rec = probe_smi()
     if rec is None and shutil.which("rocm-smi"):
-        text = _run(["rocm-smi", "--showproductname", "--showdriverversion", "--json"])
+        text = _run(["rocm-smi", "--showproductname", "--showdriverversion", "--showmeminfo", "vram", "--json"])
         if text:
             try:
                 rec = parse_rocm_smi_json(text)
