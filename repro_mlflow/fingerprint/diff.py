@@ -44,8 +44,8 @@ def _show(v: object) -> str:
 def _change(x: object, y: object) -> str:
     if isinstance(x, list) and isinstance(y, list) and all(isinstance(v, str) for v in x + y):
         gone, new = [v for v in x if v not in y], [v for v in y if v not in x]
-        return " ".join(p for p in (f"-{','.join(gone)}" if gone else "", f"+{','.join(new)}" if new else "") if p) \
-            or f"{_show(x)} -> {_show(y)}"
+        return "; ".join(p for p in (f"removed {','.join(gone)}" if gone else "",
+                                     f"added {','.join(new)}" if new else "") if p) or f"{_show(x)} -> {_show(y)}"
     return f"{_show(x)} -> {_show(y)}"
 
 

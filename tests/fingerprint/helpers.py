@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 from pathlib import Path
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "fingerprint"
 ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 
 
 def fixture_text(*parts: str) -> str:
