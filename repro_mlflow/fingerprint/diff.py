@@ -16,7 +16,7 @@ def flatten(obj: object, prefix: str = "") -> dict[str, object]:
     if isinstance(obj, Mapping):
         for k, v in obj.items():
             out.update(flatten(v, f"{prefix}{k}."))
-    elif isinstance(obj, list) and obj and any(isinstance(v, (Mapping, list)) for v in obj):
+    elif isinstance(obj, list) and any(isinstance(v, Mapping) for v in obj):
         for i, v in enumerate(obj):
             out.update(flatten(v, f"{prefix}{i}."))
     else:
