@@ -105,7 +105,7 @@ def test_no_gpu_here_costs_nothing():
         pytest.skip("this machine has a GPU tool")
     t = time.perf_counter()
     rec = gpu.probe_gpu(environ={})
-    assert time.perf_counter() - t < 0.05
+    assert time.perf_counter() - t < 0.2
     assert rec["source"] is None and rec["count"] == 0 and rec["devices"] == []
     assert gpu.probe_nvml() is None  # pynvml is installed here, but there is no driver
 

@@ -163,3 +163,22 @@ def test_container_image_moves_sw_hash():
     b = capture(environ={"APPTAINER_NAME": "tensorflow_2.8.0-gpu.sif", "APPTAINER_CONTAINER": "/x/tensorflow_2.8.0-gpu.sif"})
     assert hashes(a)["sw"] != hashes(b)["sw"] and hashes(a)["hw"] == hashes(b)["hw"]
     assert to_tags(b)["repro.sw.container"] == "tensorflow_2.8.0-gpu.sif"
+
+
+def test_imported_framework_settings_are_read_in_process():
+    """After a project imported torch and set determinism, capture() reports what is in force."""
+    import subprocess
+
+    from .helpers import ROOT
+
+    code = ("import json, torch; torch.use_deterministic_algorithms(True); torch.set_num_threads(1);"
+            "from repro_mlflow.fingerprint import capture; r = capture(environ={});"
+            "print(json.dumps([r['determinism']['frameworks'], r['software']['builds'], r['hashes']]))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    frameworks, builds, h = json.loads(p.stdout)
+    assert frameworks["torch"]["deterministic_algorithms"] is True and frameworks["torch"]["threads"] == 1
+    assert builds["torch"]["cuda_version"] is None  # the CPU build
+    assert "tensorflow" not in frameworks  # never imported, never read
+    assert h == capture(environ={})["hashes"]  # in-process settings do not move the hashes
