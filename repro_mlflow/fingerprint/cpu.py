@@ -99,6 +99,15 @@ def _block_model(b: dict[str, str]) -> str | None:
     return None
 
 
+def _vendor(block: dict[str, str], is_arm: bool) -> str | None:
+    if "vendor_id" in block:
+        return block["vendor_id"]
+    if is_arm:
+        imp = block.get("cpu implementer")
+        return _ARM_IMPLEMENTERS.get((imp or "").lower(), imp)
+    return "IBM" if "power" in block.get("cpu", "").lower() else None
+
+
 def _cgroup_quota(root: Path) -> float | None:
     """CPU quota of this process's cgroup in cores (v2 `cpu.max` or v1 `cfs_quota_us`), None if unlimited."""
     try:
@@ -174,9 +183,7 @@ def probe_cpu(cpuinfo_text: str | None = None, machine: str | None = None, root:
     models = list(dict.fromkeys(m for m in (_block_model(b) for b in blocks) if m))
     out: dict = {
         "arch": "aarch64" if is_arm else ("x86_64" if is_x86 else machine or None),
-        "vendor": first.get("vendor_id") or (_ARM_IMPLEMENTERS.get(first.get("cpu implementer", "").lower(),
-                                             first.get("cpu implementer")) if is_arm else None)
-                  or ("IBM" if "cpu" in first and "power" in first.get("cpu", "").lower() else None),
+        "vendor": _vendor(first, is_arm),
         "model": " + ".join(models) if models else None,
         "family": first.get("cpu family") or first.get("cpu architecture"),
         "model_id": first.get("model") if is_x86 else first.get("cpu part"),

@@ -250,8 +250,7 @@ def finish(rec: dict | None, environ: Mapping[str, str] | None = None) -> dict:
     rec = dict(rec or {"source": None, "driver": None, "cuda_driver": None, "devices": []})
     devices = rec["devices"]
     rec["count"] = len(devices)
-    rec["models"] = sorted({(d.get("name") or "?", d.get("compute_capability") or "?") for d in devices})
-    rec["models"] = [list(m) for m in rec["models"]]
-    visible = environ.get("CUDA_VISIBLE_DEVICES")
-    rec["cuda_visible_devices"] = visible
+    rec["models"] = [list(m) for m in sorted({(d.get("name") or "?", d.get("compute_capability") or "?")
+                                              for d in devices})]
+    rec["cuda_visible_devices"] = environ.get("CUDA_VISIBLE_DEVICES")
     return rec

@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from repro_mlflow.fingerprint import capture, to_tags
 from repro_mlflow.fingerprint.safety import ALLOWED_ENV, REDACTED, env_allowed, looks_like_credential, redact
 
