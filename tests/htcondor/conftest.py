@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 from repro_mlflow.backends import htcondor as hc  # noqa: E402
 
-from schedd_double import ScheddDouble  # noqa: E402  (tests/htcondor is on sys.path)
+from .schedd_double import ScheddDouble  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "htcondor"
 

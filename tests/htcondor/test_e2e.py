@@ -15,7 +15,7 @@ import htcondor2
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
-from schedd_double import Fault
+from tests.htcondor.schedd_double import Fault
 
 from repro_mlflow.backends import get_scheduler
 from repro_mlflow.backends import htcondor as hc
@@ -184,7 +184,7 @@ def test_no_schedd_is_a_one_line_error_and_leaves_nothing(tracking, project, mon
 def test_container_without_mlflow_bootstraps_it_with_pip(tracking, project, experiment, tmp_path, monkeypatch):
     """A stock container (here: the system python, which has no mlflow): the job installs mlflow-skinny
     with pip before the runtime starts. With no package index reachable, the install fails and says so."""
-    from schedd_double import ScheddDouble
+    from tests.htcondor.schedd_double import ScheddDouble
 
     import subprocess
 
