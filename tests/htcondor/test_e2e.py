@@ -70,6 +70,10 @@ def test_batch_is_one_cluster_and_runs_finish_with_fingerprint_and_replayed_resu
         wd = Path(t["repro.workdir"])
         i = int(t["repro.array_index"])
         assert "trained" in (wd / "runs" / str(i) / "job.out").read_text()  # HTCondor's output file came back
+        fp = json.loads(Path(client.download_artifacts(rid, "repro/fingerprint.json", str(wd / "fp"))).read_text())
+        condor = fp["site"]["condor"]  # read on the execute point from the sandbox's machine and job ads
+        assert condor["machine"]["Name"] == "slot1@gthain.localdomain"
+        assert (condor["job"]["ClusterId"], condor["job"]["ProcId"]) == ("4201", str(i))
     # a second sync changes nothing: replayed exactly once
     assert _sync(client, ids).replayed == []
     assert _history(client, ids[0]) == [(0, 4.0), (1, 6.0)]
