@@ -179,14 +179,23 @@ class ScheddDouble:
         if fault and fault.kind == "hold":
             self._hold(job, fault.reason, fault.code, fault.subcode)
             return
-        self._start(job)
+        self.start(job)
         if fault and fault.kind == "evict":
-            self._wait_started(job)
-            self._evict(job)
+            self.evict(job)
             return
+        self.finish(job)
+
+    def finish(self, job: Job) -> None:
+        """Wait for a started job to exit, then transfer its outputs and log its end."""
         self._finish(job, job.popen.wait(timeout=300))
 
-    def _start(self, job: Job) -> None:
+    def evict(self, job: Job) -> None:
+        """Evict a started job once its command is under way (as a preempting owner would)."""
+        self._wait_started(job)
+        self._evict(job)
+
+    def start(self, job: Job) -> None:
+        """Match and start an idle job in a fresh sandbox (returns at once)."""
         job.starts += 1
         job.status = RUNNING
         box = self.root / "execute" / f"dir_{next(self._sandboxes)}"

@@ -81,8 +81,13 @@ def test_batch_is_one_cluster_and_runs_finish_with_fingerprint_and_replayed_resu
 
 def test_evicted_then_completed_keeps_one_run_with_attempt_2(tracking, double, project, experiment):
     client, sched, [rid] = _submit(tracking, project, [("slow", {"x": "5"})], experiment=experiment)
-    double.faults[0] = [Fault("evict")]
-    double.run(double.idle()[0])  # starts, is evicted while the command runs
+    [job] = double.idle()
+    double.start(job)
+    [st] = _poll(client, sched, [rid])
+    assert (st.state, st.attempt) == ("RUNNING", 1)
+    _sync(client, [rid])
+    assert client.get_run(rid).info.status == "RUNNING"
+    double.evict(job)  # while the command runs
     [st] = _poll(client, sched, [rid])
     assert (st.state, st.attempt) == ("SCHEDULED", 2)
     _sync(client, [rid])
