@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import htcondor2
-import pytest
 
 from repro_mlflow.backends.htcondor_events import HELD, ProcState, apply_event, hold_text, last_cluster, read_log
 
