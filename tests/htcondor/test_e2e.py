@@ -212,3 +212,17 @@ def test_container_without_mlflow_bootstraps_it_with_pip(tracking, project, expe
     assert "repro job: installing mlflow-skinny mlxtend into" in err
     assert "pip could not install ['mlflow-skinny', 'mlxtend']" in err
     assert run.info.status == "FAILED" and run.data.tags["repro.status_reason"] == "exit code 1"
+
+
+def test_a_job_gone_from_log_and_queue_ends_failed(tracking, double, project, experiment):
+    client, sched, [rid] = _submit(tracking, project, [("ok", {})], experiment=experiment)
+    wd = Path(client.get_run(rid).data.tags["repro.workdir"])
+    (wd / "cluster.log").unlink()  # the log is lost...
+    assert _poll(client, sched, [rid])[0].state == "SCHEDULED"  # ...but the schedd still has the job
+    double.jobs.clear()  # and now the schedd forgot it too
+    [st] = _poll(client, sched, [rid])
+    assert (st.state, st.reason) == (None, "not in the schedd's queue and not in the event log")
+    _sync(client, [rid])
+    run = client.get_run(rid)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["repro.status_reason"] == "not in the schedd's queue and not in the event log"
