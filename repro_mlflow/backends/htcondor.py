@@ -45,7 +45,7 @@ class HTCondorConfig:
 
     schedd: str | None = None  # schedd name; default: this access point's own schedd
     collector: str | None = None  # pool (collector host) to find `schedd` in; default: this machine's
-    container_image: str | None = None  # docker://..., /cvmfs/... (unpacked image), an osdf:// URL or a .sif
+    container: str | None = None  # container_image: docker://..., /cvmfs/... (unpacked image), osdf://... or a .sif
     request_cpus: int = 1
     request_memory: str = "4GB"
     request_disk: str = "8GB"

@@ -48,9 +48,9 @@ def description(cfg: "HTCondorConfig", workdir: Path, inputs: list[Path], execut
     htcondor2 = import_htcondor()
     workdir = Path(workdir)
     d: dict[str, str] = {}
-    if cfg.container_image:
+    if cfg.container:
         d["universe"] = "container"
-        d["container_image"] = cfg.container_image
+        d["container_image"] = cfg.container
     else:
         d["universe"] = "vanilla"
     d["executable"] = str(executable)
@@ -119,9 +119,8 @@ def check_config(cfg: "HTCondorConfig") -> None:
     for key in ("request_memory", "request_disk"):
         if not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B?)?", str(getattr(cfg, key)), re.I):
             raise ValueError(f"{key} must be a size like 4GB or 2048MB, got {getattr(cfg, key)!r}")
-    if cfg.container_image and not (cfg.container_image.startswith(("docker://", "/cvmfs/", "osdf://"))
-                                    or cfg.container_image.endswith(".sif")):
-        raise ValueError(f"container_image must be docker://..., a /cvmfs path, an osdf:// URL or a .sif file, got {cfg.container_image!r}")
+    if cfg.container and not (cfg.container.startswith(("docker://", "/cvmfs/", "osdf://")) or cfg.container.endswith(".sif")):
+        raise ValueError(f"container must be docker://..., a /cvmfs path, an osdf:// URL or a .sif file, got {cfg.container!r}")
     if cfg.request_cpus < 1 or cfg.request_gpus < 0 or cfg.max_retries < 0 or cfg.max_releases < 0:
         raise ValueError("request_cpus must be >= 1; request_gpus, max_retries and max_releases >= 0")
     if not cfg.request_gpus and (cfg.gpus_minimum_capability or cfg.gpus_minimum_memory or cfg.require_gpus or cfg.gpu_name_regex):

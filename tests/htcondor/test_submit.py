@@ -22,9 +22,10 @@ WORKDIR = Path("/home/user/.repro/batches/htcondor-GOLDEN")  # fixed, so the gol
 
 
 def target_config(name: str) -> tuple[dict, HTCondorConfig]:
+    """The target's scheduler config as repro-sweep builds it: backend_config plus the target's container."""
     node = OmegaConf.load(ROOT / "conf" / "hardware" / f"{name}.yaml")
     target = OmegaConf.to_container(node, resolve=True)
-    return target, HTCondorConfig(**target["backend_config"])
+    return target, get_scheduler("htcondor", {**target["backend_config"], "container": target["container"]}).config
 
 
 def render(cfg: HTCondorConfig, tmp_path: Path, n: int = 3) -> str:
@@ -62,7 +63,7 @@ def test_target_submit_description_matches_golden(name, tmp_path):
 
 def test_every_ospool_knob_reaches_the_description(tmp_path):
     cfg = HTCondorConfig(
-        container_image="/cvmfs/singularity.opensciencegrid.org/opensciencegrid/tensorflow-gpu:2.3",
+        container="/cvmfs/singularity.opensciencegrid.org/opensciencegrid/tensorflow-gpu:2.3",
         request_cpus=4, request_memory="16GB", request_disk="20GB", request_gpus=2,
         gpus_minimum_capability=8.0, gpus_minimum_memory=40000, require_gpus="Capability < 9.0",
         gpu_name_regex="A100", microarch=["x86_64-v4"], cpu_model_regex="EPYC", requirements="HAS_SINGULARITY",
@@ -106,7 +107,7 @@ def test_item_data_for_100_runs_in_one_cluster(tmp_path):
 @pytest.mark.parametrize("values, message", [
     ({"job_duration": "Forever"}, "job_duration must be one of Medium, Long"),
     ({"request_memory": "lots"}, "request_memory must be a size"),
-    ({"container_image": "tensorflow/tensorflow"}, "container_image must be docker://"),
+    ({"container": "tensorflow/tensorflow"}, "container must be docker://"),
     ({"gpu_name_regex": "A100"}, "GPU constraints need request_gpus"),
     ({"request_cpus": "2"}, "must be int"),
     ({"schedd_name": "x"}, "unknown htcondor backend-config key"),
