@@ -128,3 +128,21 @@ def test_bad_config_from_the_mlflow_cli_leaves_nothing_behind(cli_env, tmp_path,
 
     assert MlflowClient(cli_env["MLFLOW_TRACKING_URI"]).search_runs(["0"]) == []
     assert not (tmp_path / "repro" / "batches").exists() or not any((tmp_path / "repro" / "batches").iterdir())
+
+
+def test_dry_run_from_the_mlflow_cli_writes_a_submittable_description(cli_env, project):
+    r = subprocess.run(["mlflow", "run", str(project), "-e", "ok", "-P", "x=7", "--backend", "repro-htcondor",
+                        "--backend-config", '{"dry_run": true, "project_name": "Repro_Test"}'],
+                       env=cli_env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stderr.splitlines() if "dry run: wrote" in ln)
+    sub_path = Path(line.split("wrote ")[1].split(" and ")[0])
+    sub = htcondor2.Submit(sub_path.read_text())
+    [item] = list(sub.itemdata())
+    from mlflow.tracking import MlflowClient
+
+    [run] = MlflowClient(cli_env["MLFLOW_TRACKING_URI"]).search_runs(["0"])
+    assert item == {"run_id": run.info.run_id, "run_index": "0"}
+    assert run.info.status == "SCHEDULED" and run.data.tags["repro.job_id"] == f"dry-run.0@{sub_path.parent}"
+    assert sub["MY.ProjectName"] == '"Repro_Test"'
+    assert (sub_path.parent / "project.tar.gz").is_file() and (sub_path.parent / "repro_runtime.zip").is_file()
