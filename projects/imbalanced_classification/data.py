@@ -44,10 +44,9 @@ def write_csv(path: Path, rows: int) -> Path:
     """Write the stand-in in Kaggle's format (quoted header and class), for the `data_path` route."""
     features, targets = generate(rows)
     with open(path, "w", newline="") as f:
-        w = csv.writer(f)
         f.write(",".join(f'"{c}"' for c in COLUMNS) + "\n")
         for x, y in zip(features, targets):
-            w.writerow([repr(float(v)) for v in x] + [f'"{int(y)}"'])
+            f.write(",".join(repr(float(v)) for v in x) + f',"{int(y)}"\n')
     return Path(path)
 
 
