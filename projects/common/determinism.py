@@ -103,9 +103,12 @@ def _seed(seed: int, backend: str) -> None:
     if backend == "tensorflow":
         keras.utils.set_random_seed(seed)
         return
-    from keras.src.utils import module_utils
+    try:  # set_random_seed would import TF (where installed) only to seed it
+        from keras.src.utils import module_utils
 
-    module_utils.tensorflow._available = False  # set_random_seed would try to import TF to seed it
+        module_utils.tensorflow._available = False
+    except ImportError:  # another Keras layout: TF may then be loaded; repro.sw.frameworks_loaded says so
+        pass
     keras.utils.set_random_seed(seed)
     if backend == "torch":
         import torch
