@@ -27,19 +27,16 @@ if [ -n "${WHEELS:-}" ]; then
 fi
 
 "$PY" - > "$OUT/versions.txt" <<'PYEOF'
-import importlib, importlib.util, platform
+import platform
+from importlib import metadata
 print("python", platform.python_version())
-for name in ("torch", "jax", "keras", "mlflow", "numpy", "mlxtend", "tensorflow"):
-    if importlib.util.find_spec(name) is None:
-        print(name, "absent")
-        continue
+for name in ("torch", "jax", "jaxlib", "keras", "mlflow", "mlflow-skinny", "numpy", "mlxtend", "tensorflow"):
     try:
-        mod = importlib.import_module(name) if name != "tensorflow" else None
-        print(name, getattr(mod, "__version__", "?") if mod else "present")
-    except Exception as e:  # noqa: BLE001
-        print(name, "import failed:", e)
+        print(name, metadata.version(name))
+    except metadata.PackageNotFoundError:
+        print(name, "absent")
 import torch
-print("torch.cuda", torch.version.cuda, "available", torch.cuda.is_available(),
+print("torch.cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "available", torch.cuda.is_available(),
       [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])
 PYEOF
 cat "$OUT/versions.txt"

@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_TRACKING_URI", (out / "mlruns").as_uri())
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3.x keeps the file store behind this switch
     os.environ.setdefault("REPRO_HOME", str(out / "repro"))
     sys.path.insert(0, str(ROOT))
     from mlflow.tracking import MlflowClient
