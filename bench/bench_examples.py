@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "examples"))
+sys.path.insert(0, str(ROOT))
 TARGET_S = 60
 
 
@@ -31,7 +31,7 @@ def main() -> int:
     p.add_argument("--entry_points", nargs="*", default=None)
     p.add_argument("--output", default=str(ROOT / "bench/results/examples.json"))
     args = p.parse_args()
-    from examples_runs import SMALL, submit, wait
+    from tests.examples.examples_runs import SMALL, submit, wait
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_examples_"))
     uri = f"sqlite:///{tmp / 'mlflow.db'}"

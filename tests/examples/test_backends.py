@@ -4,7 +4,7 @@ and never loads TensorFlow (the GPU machines have none)."""
 from __future__ import annotations
 
 import pytest
-from examples_runs import SMALL, digests, finished, submit, wait
+from tests.examples.examples_runs import SMALL, digests, finished, submit, wait
 
 
 @pytest.mark.slow

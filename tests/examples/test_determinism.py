@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from examples_runs import ROOT
+from tests.examples.examples_runs import ROOT
 
 PROBE = """
 import json, os, sys

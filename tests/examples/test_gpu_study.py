@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from examples_runs import ROOT
+from tests.examples.examples_runs import ROOT
 
 
 @pytest.mark.slow

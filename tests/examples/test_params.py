@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from examples_runs import ROOT, finished, submit, wait
+from tests.examples.examples_runs import ROOT, finished, submit, wait
 
 
 def runs_in_store() -> int:

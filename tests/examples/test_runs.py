@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from examples_runs import SMALL, digests, finished, submit, wait
+from tests.examples.examples_runs import SMALL, digests, finished, submit, wait
 
 
 def learned(entry_point: str, run) -> None:
