@@ -90,7 +90,8 @@ def configure(args: argparse.Namespace) -> dict[str, str]:
     if backend == "torch" and args.op_determinism:
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
     for var, tag in (("XLA_FLAGS", "xla_flags"), ("CUBLAS_WORKSPACE_CONFIG", "cublas_workspace_config"),
-                     ("TF_ENABLE_ONEDNN_OPTS", "tf_enable_onednn_opts"), ("NVIDIA_TF32_OVERRIDE", "nvidia_tf32_override")):
+                     ("TF_ENABLE_ONEDNN_OPTS", "tf_enable_onednn_opts"), ("NVIDIA_TF32_OVERRIDE", "nvidia_tf32_override"),
+                     ("TF_DETERMINISTIC_OPS", "tf_deterministic_ops")):  # the last only if the caller set it
         if os.environ.get(var):
             tags[f"repro.det.env.{tag}"] = os.environ[var]
     return tags
