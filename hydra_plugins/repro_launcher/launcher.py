@@ -16,8 +16,10 @@ from omegaconf import DictConfig
 
 
 class ReproLauncher(Launcher):
-    def __init__(self, detach: bool = False, force: bool = False, poll_interval: float = 2.0, node: str = "repro") -> None:
-        self.detach, self.force, self.poll_interval, self.node = bool(detach), bool(force), float(poll_interval), node
+    def __init__(self, detach: bool = False, force: bool = False, dry_run: bool = False, poll_interval: float = 2.0,
+                 node: str = "repro") -> None:
+        self.detach, self.force, self.dry_run = bool(detach), bool(force), bool(dry_run)
+        self.poll_interval, self.node = float(poll_interval), node
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -31,4 +33,5 @@ class ReproLauncher(Launcher):
         return launch_sweep(self, job_overrides, initial_job_idx)
 
     def options(self) -> dict[str, Any]:
-        return {"detach": self.detach, "force": self.force, "poll_interval": self.poll_interval, "node": self.node}
+        return {"detach": self.detach, "force": self.force, "dry_run": self.dry_run,
+                "poll_interval": self.poll_interval, "node": self.node}

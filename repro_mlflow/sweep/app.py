@@ -19,7 +19,7 @@ from ..errors import ReproError
 from . import validate
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-_FLAGS = {"--detach": "detach=true", "--force": "force=true"}
+_FLAGS = {"--detach": "detach=true", "--force": "force=true", "--dry-run": "dry_run=true"}
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")

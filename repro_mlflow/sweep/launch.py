@@ -35,6 +35,9 @@ def launch_sweep(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_
     try:
         plan = plan_sweep(launcher, job_overrides)
         t_plan = time.perf_counter() - t0
+        if launcher.dry_run:
+            _print_plan(plan, t_plan, console)
+            return [JobReturn(overrides=list(ov), status=JobStatus.COMPLETED, _return_value=plan.sweep) for ov in job_overrides]
         pythons = _prepare_envs(plan, console)
         sub = _submit(plan, pythons, launcher.force, console)
     except ReproError as e:
@@ -66,6 +69,19 @@ def launch_sweep(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_
     if not ok:
         raise SystemExit(1)
     return results
+
+
+def _print_plan(plan: Plan, t_plan: float, console: Console) -> None:
+    for note in plan.notes:
+        console.print(f"note: {note}")
+    console.print(f"sweep {plan.sweep} (experiment {plan.experiment}): {len(plan.runs)} run(s) planned in {t_plan:.2f}s"
+                  + (f", {plan.duplicates} duplicate(s) dropped" if plan.duplicates else "") + "; dry run, nothing submitted")
+    for (target, sw), runs in plan.groups().items():
+        console.print(f"  {target.name} ({target.backend}), software {sw.name}: {len(runs)} run(s) in one batch")
+        for r in runs[:20]:
+            console.print(f"    {r.config_hash} r{r.repeat} {r.entry_point} " + " ".join(f"{k}={v}" for k, v in r.params.items()))
+        if len(runs) > 20:
+            console.print(f"    ... {len(runs) - 20} more")
 
 
 def _client(plan: Plan):

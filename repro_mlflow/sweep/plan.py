@@ -106,6 +106,12 @@ class Planner:
 
     def __init__(self) -> None:
         self._projects: dict[Path, tuple[dict, Any]] = {}
+        self._dirs: dict[str | None, Path] = {}
+
+    def _resolve(self, project_dir: str | None) -> Path:
+        if project_dir not in self._dirs:
+            self._dirs[project_dir] = Path(project_dir or default_project_dir()).resolve()
+        return self._dirs[project_dir]
 
     def _project(self, project_dir: Path) -> tuple[dict, Any]:
         if project_dir not in self._projects:
@@ -123,7 +129,7 @@ class Planner:
         ep = job.get("entry_point")
         if not ep:
             raise ReproError("the run description has no entry_point")
-        project_dir = Path(job.get("project_dir") or default_project_dir()).resolve()
+        project_dir = self._resolve(job.get("project_dir"))
         entry_points, project = self._project(project_dir)
         if ep not in entry_points:
             raise ReproError(f"unknown entry point '{ep}' (the project {project_dir} has: {', '.join(sorted(entry_points)) or 'none'})")
