@@ -9,8 +9,10 @@ Every invocation is a multirun (`-m` is implied); `--detach` / `--force` are sho
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import hydra
 from omegaconf import DictConfig
@@ -28,6 +30,28 @@ def _sweep(cfg: DictConfig) -> None:
     raise SystemExit("repro-sweep: error: repro-sweep runs with hydra/launcher=repro; remove the hydra/launcher override")
 
 
+def one_line(ex: BaseException) -> str:
+    """Hydra's multi-line complaint as one line: its sentences up to the first blank line, no key dumps."""
+    lines = []
+    for ln in str(ex).strip().splitlines():
+        if not ln.strip():
+            break
+        if not ln.strip().startswith(("full_key:", "object_type=", "reference_type=")):
+            lines.append(ln.strip())
+    return " ".join(lines) or type(ex).__name__
+
+
+def _run_and_report(func: Callable[[], Any]) -> Any:
+    """Replaces Hydra's reporter for this app: every error is one line (HYDRA_FULL_ERROR=1 shows the trace)."""
+    try:
+        return func()
+    except Exception as ex:  # noqa: BLE001
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"repro-sweep: error: {one_line(ex)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `repro-sweep`."""
     args = [_FLAGS.get(a, a) for a in (sys.argv[1:] if argv is None else argv)]
@@ -41,6 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     if not {"-m", "--multirun"} & set(args):
         args.insert(0, "--multirun")
     sys.argv = [sys.argv[0] if sys.argv else "repro-sweep", *args]
+    import hydra._internal.utils as hydra_utils
+
+    hydra_utils.run_and_report = _run_and_report  # one-line errors, as everywhere in repro
     _sweep()
 
 
