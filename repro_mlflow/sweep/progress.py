@@ -63,9 +63,11 @@ def render(sweep: str, runs: Sequence[Run], done_before: int, started: float) ->
         table.add_row(target, *[str(counts.get((target, s), "")) for s in STATES])
     ended = sum(1 for r in runs if r.info.status in TERMINAL)
     total = len(runs)
-    line = Text(f"{ended}/{total} ended" + (f", {done_before} already FINISHED earlier (skipped)" if done_before else "")
-                + f"  {time.time() - started:.0f}s")
-    return Group(table, ProgressBar(total=max(total, 1), completed=ended, width=40), line)
+    line = Table.grid(padding=(0, 1))
+    line.add_row(ProgressBar(total=max(total, 1), completed=ended, width=40),
+                 Text(f"{ended}/{total} ended" + (f", {done_before} already FINISHED earlier (skipped)" if done_before else "")
+                      + f"  {time.time() - started:.0f}s"))
+    return Group(table, line)
 
 
 def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequence[str], poll_interval: float = 2.0,
@@ -93,9 +95,11 @@ def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequenc
                 pending = [r for r in runs if r.info.status not in TERMINAL]
                 if not pending:
                     out.counts = Counter(r.info.status for r in runs)
-                    return out
+                    break
                 sync_runs(client, pending)
                 time.sleep(poll_interval)
+        console.line()
+        return out
     except KeyboardInterrupt:
         out.interrupted = True
         return out
