@@ -107,10 +107,12 @@ def _prepare_envs(plan: Plan, console: Console) -> dict:
 def _submit(plan: Plan, pythons: dict, force: bool, console: Console):
     import mlflow
 
-    from .submit import submit_plan
+    from .submit import schedulers, submit_plan
+
+    scheds = schedulers(plan, pythons)  # every scheduler config checked before the store is opened
 
     if plan.tracking_uri:
         mlflow.set_tracking_uri(plan.tracking_uri)
     else:
         plan.tracking_uri = mlflow.get_tracking_uri()
-    return submit_plan(_client(plan), plan, pythons, force, log=console.print)
+    return submit_plan(_client(plan), plan, pythons, force, log=console.print, scheds=scheds)

@@ -75,18 +75,27 @@ def scheduler_config(target: Target, python: str | None, image: str | None) -> d
         cfg["python"] = python
     container = image or target.container
     if container:
-        for key in ("container", "image"):
-            if key in fields:
-                cfg.setdefault(key, container)
-                break
+        key = next((k for k in ("container", "image") if k in fields), None)
+        if key is None:
+            if image:
+                raise ReproError(f"target {target.name}: the {target.backend} backend does not run container images "
+                                 f"(software image {image}); use pins, or a container target")
+        else:
+            cfg.setdefault(key, container)
     return cfg
 
 
+def schedulers(plan: Plan, pythons: dict[Software, str | None]) -> dict[tuple[Target, Software], object]:
+    """One scheduler per batch, built (and its config checked) before anything is created."""
+    return {(t, sw): get_scheduler(t.backend, scheduler_config(t, pythons.get(sw), sw.image)) for t, sw in plan.groups()}
+
+
 def submit_plan(client: MlflowClient, plan: Plan, pythons: dict[Software, str | None], force: bool = False,
-                log: Callable[[str], None] = print) -> Submission:
+                log: Callable[[str], None] = print, scheds: dict | None = None) -> Submission:
     """Create and submit the plan's missing runs, one batch per (target, software); return what happened."""
     from ..backends.sync import sync_runs
 
+    scheds = scheds or schedulers(plan, pythons)
     exp_id = experiment_id(client, plan.experiment)
     sub = Submission(plan.sweep, exp_id)
     existing = {} if force else _existing(client, exp_id, {r.target.name for r in plan.runs})
@@ -112,7 +121,7 @@ def submit_plan(client: MlflowClient, plan: Plan, pythons: dict[Software, str | 
     for run, attempt in todo:
         batches.setdefault((run.target, run.software), []).append((run, attempt))
     for (target, software), items in batches.items():
-        scheduler = get_scheduler(target.backend, scheduler_config(target, pythons.get(software), software.image))
+        scheduler = scheds[(target, software)]
         specs = [run.spec(plan.sweep, attempt) for run, attempt in items]
         ids = submit_batch(client, scheduler, specs, items[0][0].project_dir, exp_id, plan.tracking_uri, target=target.name)
         sub.submitted.setdefault(target.name, []).extend(ids)
