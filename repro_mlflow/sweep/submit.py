@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,10 +12,14 @@ from mlflow.tracking import MlflowClient
 from .. import tags as T
 from ..backends import SCHEDULERS, get_scheduler
 from ..backends.batch import submit_batch
+from ..backends.mlflow_side import end_run
 from ..backends.protocol import FINISHED, TERMINAL
 from ..errors import ReproError
 from .envs import Software
 from .plan import Plan, PlannedRun, Target
+
+
+LOST_AFTER_S = 600  # a run still without a job id this long after its creation was never submitted
 
 
 @dataclass
@@ -103,6 +108,12 @@ def submit_plan(client: MlflowClient, plan: Plan, pythons: dict[Software, str | 
     unfinished = [run for runs in existing.values() for run in runs if run.info.status not in TERMINAL]
     if unfinished:
         sync_runs(client, unfinished)
+        # A run created but never handed to its scheduler (the submitting process died in between) has
+        # no job id and never will: after a grace period it is ended, so resume resubmits it.
+        now_ms = time.time() * 1000
+        for run in unfinished:
+            if not run.data.tags.get(T.JOB_ID) and now_ms - (run.info.start_time or now_ms) > LOST_AFTER_S * 1000:
+                end_run(client, run.info.run_id, "KILLED", "never submitted: the submitting process was interrupted")
         existing = _existing(client, exp_id, {r.target.name for r in plan.runs})
     todo: list[tuple[PlannedRun, int]] = []
     for run in plan.runs:

@@ -68,3 +68,21 @@ def test_kill_then_status_sync_and_rerun_submit_only_what_is_missing(env, tracki
     forced = sweep(echo_args("seed=1,2,3", "sweep=resume", "example.params.sleep=25", "hardware.backend_config.parallel=3", "--detach", "--force"), env)
     assert "3 submitted" in forced.stderr
     wait_terminal(SWEEP, 7, env)
+
+
+def test_a_run_created_but_never_submitted_is_resubmitted(env, tracking):
+    # The submitting process died between creating a run and handing it to the scheduler, long ago.
+    args = echo_args("seed=5", "sweep=lost")
+    dry = sweep([*args, "--dry-run"], env)
+    config_hash = re.search(r"^\s+([0-9a-f]{12}) r0 echo", dry.stderr, re.M).group(1)
+    client = MlflowClient()
+    exp = client.create_experiment("repro")
+    lost = client.create_run(exp, start_time=int((time.time() - 3600) * 1000), tags={
+        "repro.sweep": "lost", "repro.config_hash": config_hash, "repro.repeat": "0", "repro.target": "local",
+        "repro.backend": "local"})
+    client.update_run(lost.info.run_id, "SCHEDULED")
+    p = sweep([*args, "--detach"], env)
+    assert "1 submitted in 1 batch(es)" in p.stderr and "1 resubmitted after failing" in p.stderr
+    assert client.get_run(lost.info.run_id).info.status == "KILLED"
+    assert "never submitted" in client.get_run(lost.info.run_id).data.tags["repro.status_reason"]
+    wait_terminal("tags.`repro.sweep` = 'lost' and tags.`repro.attempt` = '2'", 1, env)
