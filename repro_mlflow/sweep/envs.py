@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -162,11 +162,3 @@ def _run(cmd: list[str], out, sw: Software, logfile: Path) -> None:
         why = [ln.strip() for ln in text.splitlines() if ln.startswith("ERROR:")]
         detail = why[0] if why else f"exit code {proc.returncode}"
         raise ReproError(f"software '{sw.name}': could not install {', '.join(sw.pins)}: {detail} (log: {logfile})")
-
-
-@dataclass
-class EnvReport:
-    """Per software entry: its python (None = the submitter's) and whether it was built now."""
-
-    python: dict[str, str | None] = field(default_factory=dict)
-    built: list[str] = field(default_factory=list)

@@ -33,3 +33,14 @@ def test_three_examples_two_seeds_two_repeats_end_finished_with_sweep_config_and
                         f"and params.seed = '{seed}'")
             assert sorted(r.data.tags["repro.repeat"] for r in same) == ["0", "1"]
             assert len({r.data.tags["repro.config_hash"] for r in same}) == 1
+
+
+def test_demo_preset_plans_the_three_examples_small_in_one_local_batch(env, tracking):
+    p = sweep(["+preset=demo", "--dry-run"], env)
+    assert "sweep demo (experiment repro): 12 run(s) planned" in p.stderr
+    assert "local (local), software current: 12 run(s) in one batch" in p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if " r0 " in ln or " r1 " in ln]
+    assert len(lines) == 12
+    assert all("epochs=1" in ln and "data=bundled" in ln for ln in lines)
+    assert sum("imdb_bilstm" in ln and "maxlen=32" in ln for ln in lines) == 4
+    assert sum("imbalanced_classification" in ln and "rows=20000" in ln for ln in lines) == 4
