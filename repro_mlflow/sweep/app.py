@@ -52,6 +52,18 @@ def _run_and_report(func: Callable[[], Any]) -> Any:
         raise SystemExit(1) from None
 
 
+def _find_plugin() -> None:
+    """Make `hydra_plugins.repro_launcher` (beside conf/) discoverable even when the install predates it."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("hydra_plugins.repro_launcher") is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        sys.path.insert(0, str(CONF.parent))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `repro-sweep`."""
     args = [_FLAGS.get(a, a) for a in (sys.argv[1:] if argv is None else argv)]
@@ -65,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     if not {"-m", "--multirun"} & set(args):
         args.insert(0, "--multirun")
     sys.argv = [sys.argv[0] if sys.argv else "repro-sweep", *args]
+    _find_plugin()
     import hydra._internal.utils as hydra_utils
 
     hydra_utils.run_and_report = _run_and_report  # one-line errors, as everywhere in repro
