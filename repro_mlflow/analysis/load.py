@@ -1,0 +1,282 @@
+"""Runs → one pandas table: one row per run, columns named as `mlflow.search_runs` names them.
+
+Columns: `run_id`, `experiment_id`, `status`, `start_time` (ms), `artifact_uri`, `example`
+(the entry point, tag `mlflow.project.entryPoint`, else the run name's prefix-free "(none)"),
+`params.<k>`, `tags.<k>` (every `repro.*` tag, `mlflow.project.entryPoint`, `mlflow.runName`, and
+any tag the filter names) and `metrics.<k>` (the final value: MLflow's latest metric; NaN stays NaN).
+
+SQL stores (sqlite, postgresql, mysql) are read through SQLAlchemy straight from MLflow's own tables
+(`runs`, `tags`, `params`, `latest_metrics`): four set-based queries and a numpy pivot, no per-run
+calls. Anything else (an `http(s)://` tracking server, a file store) goes through the public
+`MlflowClient.search_runs`, paginated.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ReproError
+
+ENTRY_POINT_TAG = "mlflow.project.entryPoint"
+RUN_NAME_TAG = "mlflow.runName"
+ANALYSIS_TAG = "repro.analysis_of"  # marks analysis runs; they are never analysed themselves
+# Run-unique bookkeeping tags: never factors, never outcomes; not read (keeps large loads fast).
+SKIP_TAGS = ("repro.job_id", "repro.array_index", "repro.workdir", "repro.attempt", "repro.replayed",
+             "repro.status_reason", "repro.offline")
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+@dataclass
+class Selection:
+    """Which runs: experiments (names or ids; empty = every active experiment), a sweep, a filter."""
+
+    experiments: list[str] = field(default_factory=list)
+    sweep: str | None = None
+    filter_string: str | None = None
+
+
+def is_sql_uri(uri: str) -> bool:
+    return uri.split(":", 1)[0].split("+", 1)[0] in SQL_SCHEMES
+
+
+def _parse_filter(filter_string: str | None) -> list[dict]:
+    if not filter_string:
+        return []
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.search_utils import SearchUtils
+
+    try:
+        return SearchUtils.parse_search_filter(filter_string)
+    except MlflowException as e:
+        raise ReproError(f"bad filter string: {e.message}") from None
+
+
+def load_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
+    """The selected runs (active lifecycle, every status) as one table; analysis runs left out."""
+    comparisons = _parse_filter(selection.filter_string)
+    if is_sql_uri(tracking_uri):
+        df = _load_sql(tracking_uri, selection, comparisons)
+    else:
+        df = _load_api(tracking_uri, selection)
+    if ("tags." + ANALYSIS_TAG) in df.columns:
+        df = df[df["tags." + ANALYSIS_TAG].isna()].drop(columns=["tags." + ANALYSIS_TAG])
+    df = apply_filter(df, comparisons)
+    return df.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- SQL stores
+
+def _engine(uri: str):
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.create_engine(uri)
+    except Exception as e:  # noqa: BLE001
+        raise ReproError(f"cannot open tracking store {uri}: {e}") from None
+
+
+def _experiment_ids_sql(conn, names: list[str]) -> list[int]:
+    rows = conn.exec_driver_sql(
+        "SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'").fetchall()
+    if not names:
+        return [int(r[0]) for r in rows]
+    by_name = {r[1]: int(r[0]) for r in rows}
+    by_id = {str(r[0]): int(r[0]) for r in rows}
+    out = []
+    for n in names:
+        if n in by_name:
+            out.append(by_name[n])
+        elif n in by_id:
+            out.append(by_id[n])
+        else:
+            raise ReproError(f"no active experiment named '{n}'")
+    return out
+
+
+def _load_sql(uri: str, selection: Selection, comparisons: list[dict]) -> pd.DataFrame:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = _engine(uri)
+    try:
+        with engine.connect() as conn:
+            try:
+                exp_ids = _experiment_ids_sql(conn, selection.experiments)
+            except SQLAlchemyError as e:
+                raise ReproError(f"{uri} is not an MLflow tracking store ({type(e).__name__})") from None
+            return _query_sql(conn, exp_ids, selection.sweep, comparisons)
+    finally:
+        engine.dispose()
+
+
+def _query_sql(conn, exp_ids: list[int], sweep: str | None, comparisons: list[dict]) -> pd.DataFrame:
+    base_cols = ["run_id", "experiment_id", "status", "start_time", "artifact_uri", "run_name"]
+    if not exp_ids:
+        return pd.DataFrame(columns=base_cols + ["example"])
+    q = conn.connection.dbapi_connection
+    style = conn.dialect.paramstyle  # qmark (sqlite), pyformat (psycopg2), format (mysql)
+    ph = "?" if style == "qmark" else "%s"
+    exp_in = ",".join(str(int(e)) for e in exp_ids)  # ints: safe to inline
+    run_where = f"r.lifecycle_stage = 'active' AND r.experiment_id IN ({exp_in})"
+    args: list = []
+    if sweep is not None:
+        run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = 'repro.sweep' AND s.value = {ph})"
+        args.append(sweep)
+
+    def fetch(sql: str, extra: list) -> list[tuple]:
+        cur = q.cursor()
+        try:
+            cur.execute(sql, tuple(args + extra))
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    runs = fetch(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.artifact_uri, r.name "
+                 f"FROM runs r WHERE {run_where}", [])
+    if not runs:
+        return pd.DataFrame(columns=base_cols + ["example"])
+    run_ids = np.array([r[0] for r in runs], dtype=object)
+    df = pd.DataFrame(runs, columns=base_cols)
+    df["experiment_id"] = df["experiment_id"].astype(str)
+    index = pd.Index(run_ids)
+
+    extra_tags = sorted({c["key"] for c in comparisons if c["type"] == "tag"} | {ENTRY_POINT_TAG, RUN_NAME_TAG})
+    skip = ",".join(f"'{k}'" for k in SKIP_TAGS)
+    like = "'repro.%%'" if ph == "%s" else "'repro.%'"  # pyformat drivers need % doubled
+    tag_sql = (f"SELECT t.run_uuid, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid "
+               f"WHERE {run_where} AND ((t.key LIKE {like} AND t.key NOT IN ({skip})) "
+               f"OR t.key IN ({','.join([ph] * len(extra_tags))}))")
+    tags = _pivot(fetch(tag_sql, extra_tags), index, "tags.")
+    params = _pivot(fetch(f"SELECT p.run_uuid, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = p.run_uuid "
+                          f"WHERE {run_where}", []), index, "params.")
+    mrows = fetch(f"SELECT m.run_uuid, m.key, m.value, m.is_nan FROM latest_metrics m JOIN runs r "
+                  f"ON r.run_uuid = m.run_uuid WHERE {run_where}", [])
+    metrics = _pivot([(a, b, float("nan") if n else float(v)) for a, b, v, n in mrows], index, "metrics.", float)
+    out = pd.concat([df, params, tags, metrics], axis=1)
+    return _finish(out)
+
+
+def _pivot(rows: list[tuple], index: pd.Index, prefix: str, dtype=object) -> pd.DataFrame:
+    """(run_id, key, value) rows → a wide frame aligned on `index`, columns `prefix + key`."""
+    if not rows:
+        return pd.DataFrame(index=range(len(index)))
+    rid, key, val = zip(*rows)
+    rcode = index.get_indexer(pd.Index(rid))
+    kcode, keys = pd.factorize(pd.Index(key))
+    arr = np.full((len(index), len(keys)), np.nan if dtype is float else None, dtype=dtype)
+    ok = rcode >= 0
+    arr[rcode[ok], kcode[ok]] = np.asarray(val, dtype=dtype)[ok]
+    cols = [prefix + k for k in keys]
+    frame = pd.DataFrame(arr, columns=cols)
+    return frame[sorted(cols)]
+
+
+def _finish(df: pd.DataFrame) -> pd.DataFrame:
+    ep = "tags." + ENTRY_POINT_TAG
+    df["example"] = df[ep].fillna("(none)") if ep in df.columns else "(none)"
+    df["start_time"] = pd.to_numeric(df["start_time"], errors="coerce")
+    for c in df.columns:
+        if c.startswith("metrics."):
+            df[c] = df[c].astype(float)
+    return df
+
+
+# ---------------------------------------------------------------- tracking servers, file stores
+
+def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    try:
+        exps = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    except MlflowException as e:
+        raise ReproError(f"cannot read tracking store {uri}: {e.message.splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001  (connection refused and the like)
+        raise ReproError(f"cannot reach tracking store {uri}: {type(e).__name__}") from None
+    if selection.experiments:
+        by = {e.name: e.experiment_id for e in exps} | {e.experiment_id: e.experiment_id for e in exps}
+        missing = [n for n in selection.experiments if n not in by]
+        if missing:
+            raise ReproError(f"no active experiment named '{missing[0]}'")
+        exp_ids = [by[n] for n in selection.experiments]
+    else:
+        exp_ids = [e.experiment_id for e in exps]
+    flt = f"tags.`repro.sweep` = '{selection.sweep}'" if selection.sweep is not None else ""
+    rows = []
+    token = None
+    while exp_ids:
+        page = client.search_runs(exp_ids, flt, run_view_type=ViewType.ACTIVE_ONLY, max_results=10000,
+                                  page_token=token)
+        for r in page:
+            row = {"run_id": r.info.run_id, "experiment_id": str(r.info.experiment_id), "status": r.info.status,
+                   "start_time": r.info.start_time, "artifact_uri": r.info.artifact_uri, "run_name": r.info.run_name}
+            row.update({"params." + k: v for k, v in r.data.params.items()})
+            row.update({"tags." + k: v for k, v in r.data.tags.items()
+                        if (k.startswith("repro.") and k not in SKIP_TAGS) or not k.startswith(("repro.", "mlflow."))
+                        or k in (ENTRY_POINT_TAG, RUN_NAME_TAG)})
+            row.update({"metrics." + k: float(v) for k, v in r.data.metrics.items()})
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    base = ["run_id", "experiment_id", "status", "start_time", "artifact_uri", "run_name"]
+    df = pd.DataFrame(rows, columns=None if rows else base)
+    other = sorted(c for c in df.columns if c not in base)
+    return _finish(df[base + other])
+
+
+# ---------------------------------------------------------------- MLflow filter strings, on the table
+
+_ATTR = {"run_id": "run_id", "status": "status", "start_time": "start_time", "run_name": "run_name",
+         "experiment_id": "experiment_id", "artifact_uri": "artifact_uri"}
+
+
+def apply_filter(df: pd.DataFrame, comparisons: list[dict]) -> pd.DataFrame:
+    """Keep the rows that satisfy every parsed MLflow comparison (AND), as MLflow's search would."""
+    mask = pd.Series(True, index=df.index)
+    for c in comparisons:
+        kind, key, op, val = c["type"], c["key"], c["comparator"], c["value"]
+        if kind == "attribute":
+            col = _ATTR.get(key)
+            if col is None:
+                raise ReproError(f"filter: unsupported attribute '{key}'")
+        else:
+            col = {"metric": "metrics.", "parameter": "params.", "tag": "tags.", "dataset": None}.get(kind)
+            if col is None:
+                raise ReproError(f"filter: unsupported clause on {kind}")
+            col += key
+        if col not in df.columns:
+            mask &= op == "!=" and kind == "attribute"  # absent key: no run matches
+            continue
+        s = df[col]
+        if kind == "metric" or key == "start_time":
+            s = pd.to_numeric(s, errors="coerce")
+            v = float(val)
+        else:
+            v = val
+        present = s.notna()
+        if op == "=":
+            m = s == v
+        elif op == "!=":
+            m = s != v
+        elif op in ("<", ">", "<=", ">="):
+            m = {"<": s < v, ">": s > v, "<=": s <= v, ">=": s >= v}[op]
+        elif op in ("LIKE", "ILIKE"):
+            pat = re.compile(fnmatch.translate(str(v).replace("*", "[*]").replace("?", "[?]")
+                                               .replace("%", "*").replace("_", "?")),
+                             re.IGNORECASE if op == "ILIKE" else 0)
+            m = s.astype(str).map(lambda x: bool(pat.match(x)))
+        elif op == "IN":
+            m = s.isin(list(v))
+        elif op == "NOT IN":
+            m = ~s.isin(list(v))
+        else:
+            raise ReproError(f"filter: unsupported comparator {op}")
+        mask &= m.fillna(False).astype(bool) & present
+    return df[mask]
