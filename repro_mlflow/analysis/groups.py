@@ -54,7 +54,14 @@ def add_keys(df: pd.DataFrame, by: str, config_cols: list[str]) -> pd.DataFrame:
     for ex, sub in firsts.groupby("example"):
         varying = [c for c in config_cols if sub[c].astype(str).nunique(dropna=False) > 1]
         for idx, row in sub.iterrows():
-            parts = [f"{_short(c)}={row[c]}" for c in varying]
+            parts, seen = [], {}
+            for c in varying:  # params.seed and tags.repro.det.seed usually say the same: once
+                k, v = _short(c), str(row[c])
+                if seen.get(k) == v:
+                    continue
+                k = c if k in seen else k
+                seen[k] = v
+                parts.append(f"{k}={v}")
             labels[idx] = " ".join(parts) if parts else "all runs"
     df["_config"] = code.map(labels)
     if "tags.repro.repeat" in df.columns:
