@@ -66,7 +66,8 @@ def load_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
     if ("tags." + ANALYSIS_TAG) in df.columns:
         df = df[df["tags." + ANALYSIS_TAG].isna()].drop(columns=["tags." + ANALYSIS_TAG])
     df = apply_filter(df, comparisons)
-    return df.reset_index(drop=True)
+    # one order whatever the store: results do not depend on how a store returns its rows
+    return df.sort_values(["start_time", "run_id"], kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- SQL stores
@@ -192,11 +193,13 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    if uri.startswith(("http://", "https://")):
+        _probe(uri)
     client = MlflowClient(uri)
     try:
         exps = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
     except MlflowException as e:
-        raise ReproError(f"cannot read tracking store {uri}: {e.message.splitlines()[0]}") from None
+        raise ReproError(f"cannot read tracking store {uri}: {e.message.splitlines()[0][:300]}") from None
     except Exception as e:  # noqa: BLE001  (connection refused and the like)
         raise ReproError(f"cannot reach tracking store {uri}: {type(e).__name__}") from None
     if selection.experiments:
@@ -229,6 +232,19 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=None if rows else base)
     other = sorted(c for c in df.columns if c not in base)
     return _finish(df[base + other])
+
+
+def _probe(uri: str, timeout: float = 10.0) -> None:
+    """Fail at once, in one line, when the tracking server cannot be reached (MLflow itself retries for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        pass  # it answers: the server (or a proxy in front of it) is there
+    except (OSError, ValueError) as e:
+        raise ReproError(f"cannot reach tracking server {uri}: {getattr(e, 'reason', e)}") from None
 
 
 # ---------------------------------------------------------------- MLflow filter strings, on the table
@@ -271,7 +287,7 @@ def apply_filter(df: pd.DataFrame, comparisons: list[dict]) -> pd.DataFrame:
             pat = re.compile(fnmatch.translate(str(v).replace("*", "[*]").replace("?", "[?]")
                                                .replace("%", "*").replace("_", "?")),
                              re.IGNORECASE if op == "ILIKE" else 0)
-            m = s.astype(str).map(lambda x: bool(pat.match(x)))
+            m = s.astype(object).map(lambda x: isinstance(x, str) and bool(pat.match(x)))
         elif op == "IN":
             m = s.isin(list(v))
         elif op == "NOT IN":
