@@ -106,7 +106,9 @@ def _table(rows: list[dict], cols: list[str], left: tuple[str, ...] = (), cls=No
 
 def _img(png: bytes, ident: str, alt: str) -> str:
     b64 = base64.b64encode(png).decode()
-    return f'<img id="{ident}" alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+    # data-loaded records the decoded width once the browser has drawn it (checked by the end-to-end test)
+    return (f'<img id="{ident}" alt="{html.escape(alt)}" onload="this.dataset.loaded=this.naturalWidth" '
+            f'src="data:image/png;base64,{b64}">')
 
 
 WHAT = {
