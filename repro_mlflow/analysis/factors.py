@@ -64,26 +64,33 @@ def run_tests(groups: list[np.ndarray]) -> list[dict]:
 
 def sums_of_squares(values: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
     """(SS_between, SS_within, SS_total) of `values` grouped by `labels`."""
-    s = pd.Series(np.asarray(values, dtype=float))
-    g = s.groupby(np.asarray(labels)).agg(["count", "mean"])
-    grand = s.mean()
-    ssb = float((g["count"] * (g["mean"] - grand) ** 2).sum())
-    sst = float(((s - grand) ** 2).sum())
+    y = np.asarray(values, dtype=float)
+    codes, _ = pd.factorize(np.asarray(labels, dtype=object), use_na_sentinel=False)
+    cnt = np.bincount(codes).astype(float)
+    means = np.bincount(codes, weights=y) / cnt
+    grand = y.mean()
+    ssb = float((cnt * (means - grand) ** 2).sum())
+    sst = float(((y - grand) ** 2).sum())
     return ssb, max(sst - ssb, 0.0), sst
 
 
-def env_tests(runs: pd.DataFrame, primary: str, max_configs: int = 200) -> tuple[list[dict], list[str]]:
-    """Environment tests, pooled per example and per config (at most `max_configs` per example)."""
+def env_tests(runs: pd.DataFrame, primary: str, max_configs: int = 10) -> tuple[list[dict], list[str]]:
+    """Environment tests, pooled per example and per config (the `max_configs` configs per example whose
+    primary metric spreads most across environments)."""
     rows, notes = [], []
     metric = primary.removeprefix("metrics.")
     for ex, sub in runs.groupby("example", sort=True):
         centered = sub[primary] - sub.groupby("_config")[primary].transform("mean")
         scopes = [("pooled", None, centered.to_numpy(), sub["_env"].to_numpy())]
-        cfgs = [c for c, s in sub.groupby("_config", sort=True) if s["_env"].nunique() > 1]
-        if len(cfgs) > max_configs:
-            notes.append(f"{ex}: environment tests shown for {max_configs} of {len(cfgs)} configs")
-        for c in cfgs[:max_configs]:
-            s = sub[sub["_config"] == c]
+        g = sub.groupby("_config", sort=True)
+        envs_n = g["_env"].nunique()
+        rng_ = (g[primary].max() - g[primary].min())[envs_n > 1]
+        cfgs = list(rng_.sort_values(ascending=False, kind="stable").index[:max_configs])
+        if len(rng_) > max_configs:
+            notes.append(f"{ex}: per-config environment tests for the {max_configs} of {len(rng_)} configs "
+                         f"with the largest range (--max-configs)")
+        for c in sorted(cfgs):
+            s = g.get_group(c)
             scopes.append(("config", c, s[primary].to_numpy(), s["_env"].to_numpy()))
         for scope, cfg, vals, envs in scopes:
             order = pd.unique(envs)
@@ -125,14 +132,14 @@ def factor_shares(runs: pd.DataFrame, primary: str, columns: list[str]) -> tuple
         for col in columns:
             if col not in sub.columns:
                 continue
-            lab = sub[col].astype(object).where(sub[col].notna(), "(missing)").astype(str).to_numpy()
-            k = len(pd.unique(lab))
+            codes, _ = pd.factorize(sub[col], use_na_sentinel=False)  # missing is a level of its own
+            k = int(codes.max()) + 1 if len(codes) else 0
             if k < 2:
                 continue
             if k == len(sub):
                 notes.append(f"{ex}: {factor_name(col)} is different on every run; no share computed")
                 continue
-            ssb, _ssw, sst = sums_of_squares(vals, lab)
+            ssb, _ssw, sst = sums_of_squares(vals, codes)
             part.append({"example": ex, "metric": metric, "factor": factor_name(col), "n_levels": int(k),
                          "eta_squared": _num(ssb / sst) if sst > 0 else None, "ss_between": _num(ssb),
                          "ss_total": _num(sst), "note": None if sst > 0 else "no variance in the metric"})

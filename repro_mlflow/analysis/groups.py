@@ -125,10 +125,25 @@ def repeatability(runs: pd.DataFrame, primary: str) -> pd.DataFrame:
 
 
 def env_signatures(runs: pd.DataFrame) -> pd.DataFrame:
-    """(example, config, environment) → the set of distinct outcome signatures, as a sorted tuple."""
-    dd = runs[["example", "_config", "_env", "_sig"]].drop_duplicates().sort_values("_sig")
-    s = dd.groupby(["example", "_config", "_env"], sort=True)["_sig"].agg(tuple)
-    return s.rename("sigs").reset_index().rename(columns={"_config": "config", "_env": "environment"})
+    """(example, config, environment) → `sigs`: one 64-bit hash of the SET of distinct outcome signatures.
+
+    Two environments of a config are equivalent when their sets are equal (for repeatable
+    environments: the one outcome each is equal). The set hash is an order-free sum of mixed
+    signatures plus the set's size, computed with numpy (wrapping uint64 arithmetic).
+    """
+    dd = runs[["example", "_config", "_env", "_sig"]].drop_duplicates()
+    keys = ["example", "_config", "_env"]
+    code = dd.groupby(keys, sort=True).ngroup().to_numpy()
+    sig = dd["_sig"].to_numpy(dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = (sig ^ (sig >> np.uint64(31))) * np.uint64(0x9E3779B97F4A7C15)
+        acc = np.zeros(code.max() + 1 if len(code) else 0, dtype=np.uint64)
+        np.add.at(acc, code, mixed)
+        acc += np.bincount(code, minlength=len(acc)).astype(np.uint64)
+    first = dd.assign(_code=code).drop_duplicates("_code").sort_values("_code")
+    out = first[keys].rename(columns={"_config": "config", "_env": "environment"}).reset_index(drop=True)
+    out["sigs"] = acc
+    return out
 
 
 def equivalence_classes(env_sigs: pd.DataFrame) -> list[dict]:
@@ -139,7 +154,7 @@ def equivalence_classes(env_sigs: pd.DataFrame) -> list[dict]:
     """
     out = []
     for (ex, cfg), sub in env_sigs.groupby(["example", "config"], sort=True):
-        classes: dict[tuple, list[str]] = {}
+        classes: dict[int, list[str]] = {}
         for env, sig in zip(sub["environment"], sub["sigs"]):
             classes.setdefault(sig, []).append(env)
         cl = sorted((sorted(v) for v in classes.values()), key=lambda c: (-len(c), c))
@@ -155,6 +170,6 @@ def agreement_matrix(env_sigs: pd.DataFrame, example: str) -> pd.DataFrame:
     sub = env_sigs[env_sigs["example"] == example][["config", "environment", "sigs"]]
     envs = sorted(sub["environment"].unique())
     pair = sub.merge(sub, on="config", suffixes=("_a", "_b"))
-    pair["same"] = [a == b for a, b in zip(pair["sigs_a"], pair["sigs_b"])]
+    pair["same"] = pair["sigs_a"].to_numpy() == pair["sigs_b"].to_numpy()
     m = pair.groupby(["environment_a", "environment_b"])["same"].mean().unstack()
     return m.reindex(index=envs, columns=envs)

@@ -128,51 +128,65 @@ def _query_sql(conn, exp_ids: list[int], sweep: str | None, comparisons: list[di
         run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = 'repro.sweep' AND s.value = {ph})"
         args.append(sweep)
 
-    def fetch(sql: str, extra: list) -> list[tuple]:
-        cur = q.cursor()
-        try:
-            cur.execute(sql, tuple(args + extra))
-            return cur.fetchall()
-        finally:
-            cur.close()
-
-    runs = fetch(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.artifact_uri, r.name "
-                 f"FROM runs r WHERE {run_where}", [])
+    runs = fetch_plain(q, f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.artifact_uri, r.name "
+                 f"FROM runs r WHERE {run_where}", args)
     if not runs:
         return pd.DataFrame(columns=base_cols + ["example"])
-    run_ids = np.array([r[0] for r in runs], dtype=object)
-    df = pd.DataFrame(runs, columns=base_cols)
+    df = pd.DataFrame(np.array(runs, dtype=object), columns=base_cols, dtype=object)
+    run_ids = df["run_id"].to_numpy()
     df["experiment_id"] = df["experiment_id"].astype(str)
-    index = pd.Index(run_ids)
+    index = pd.Index(run_ids, dtype=object)
 
     extra_tags = sorted({c["key"] for c in comparisons if c["type"] == "tag"} | {ENTRY_POINT_TAG, RUN_NAME_TAG})
     skip = ",".join(f"'{k}'" for k in SKIP_TAGS)
     like = "'repro.%%'" if ph == "%s" else "'repro.%'"  # pyformat drivers need % doubled
-    tag_sql = (f"SELECT t.run_uuid, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid "
-               f"WHERE {run_where} AND ((t.key LIKE {like} AND t.key NOT IN ({skip})) "
-               f"OR t.key IN ({','.join([ph] * len(extra_tags))}))")
-    tags = _pivot(fetch(tag_sql, extra_tags), index, "tags.")
-    params = _pivot(fetch(f"SELECT p.run_uuid, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = p.run_uuid "
-                          f"WHERE {run_where}", []), index, "params.")
-    mrows = fetch(f"SELECT m.run_uuid, m.key, m.value, m.is_nan FROM latest_metrics m JOIN runs r "
-                  f"ON r.run_uuid = m.run_uuid WHERE {run_where}", [])
-    metrics = _pivot([(a, b, float("nan") if n else float(v)) for a, b, v, n in mrows], index, "metrics.", float)
+    # Most of the store selected: one sequential scan per table beats a join (runs not selected are
+    # dropped by the pivot); a small part of a large store: join on the selection.
+    (total,) = fetch_plain(q, "SELECT count(*) FROM runs")[0]
+    if len(runs) * 4 >= total:
+        src, where = "{t} x", "1 = 1"
+        jargs: list = []
+    else:
+        src, where = "{t} x JOIN runs r ON r.run_uuid = x.run_uuid", run_where
+        jargs = list(args)
+    key_in = ",".join([ph] * len(extra_tags))
+    tag_rows = fetch_plain(q, f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='tags')} WHERE {where} AND "
+                              f"((x.key LIKE {like} AND x.key NOT IN ({skip})) OR x.key IN ({key_in}))",
+                           jargs + extra_tags)
+    tags = _pivot(tag_rows, index, "tags.")
+    params = _pivot(fetch_plain(q, f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='params')} WHERE {where}",
+                                jargs), index, "params.")
+    mrows = fetch_plain(q, f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM {src.format(t='latest_metrics')} "
+                           f"WHERE {where}", jargs)
+    metrics = _pivot([(a, b, float("nan") if n else v) for a, b, v, n in mrows], index, "metrics.", float)
     out = pd.concat([df, params, tags, metrics], axis=1)
     return _finish(out)
+
+
+def fetch_plain(dbapi_conn, sql: str, args: list | tuple = ()) -> list[tuple]:
+    """All rows of one query through the raw DBAPI connection (no ORM, no per-row objects beyond the driver's)."""
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql, tuple(args))
+        return cur.fetchall()
+    finally:
+        cur.close()
 
 
 def _pivot(rows: list[tuple], index: pd.Index, prefix: str, dtype=object) -> pd.DataFrame:
     """(run_id, key, value) rows → a wide frame aligned on `index`, columns `prefix + key`."""
     if not rows:
         return pd.DataFrame(index=range(len(index)))
-    rid, key, val = zip(*rows)
-    rcode = index.get_indexer(pd.Index(rid))
-    kcode, keys = pd.factorize(pd.Index(key))
+    a = np.array(rows, dtype=object)  # one C pass; object dtype keeps pandas from converting to Arrow strings
+    rcode = index.get_indexer(pd.Index(a[:, 0], dtype=object))
+    kcode, keys = pd.factorize(a[:, 1])
     arr = np.full((len(index), len(keys)), np.nan if dtype is float else None, dtype=dtype)
     ok = rcode >= 0
-    arr[rcode[ok], kcode[ok]] = np.asarray(val, dtype=dtype)[ok]
-    cols = [prefix + k for k in keys]
-    frame = pd.DataFrame(arr, columns=cols)
+    arr[rcode[ok], kcode[ok]] = a[:, 2][ok].astype(dtype) if dtype is float else a[:, 2][ok]
+    used = np.zeros(len(keys), dtype=bool)
+    used[np.unique(kcode[ok])] = True  # keys only runs outside the selection have: no column
+    cols = [prefix + k for k, u in zip(keys, used) if u]
+    frame = pd.DataFrame(arr[:, used], columns=cols, dtype=dtype)
     return frame[sorted(cols)]
 
 

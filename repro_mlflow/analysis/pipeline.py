@@ -22,7 +22,8 @@ class Options:
     statuses: tuple[str, ...] = ("FINISHED",)  # empty = every status
     n_boot: int = stats.N_BOOT
     seed: int = stats.SEED
-    max_configs: int = 200  # per-config tests and divergence checks, per example
+    max_configs: int = 10  # per-config environment tests per example (largest range first)
+    max_divergence: int = 200  # configs per example whose divergence epoch is looked for
     max_artifact_runs: int = 200  # runs whose artifacts (predictions, weights, digests) are read
     artifacts: bool = True
 
@@ -105,9 +106,11 @@ def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str
            "n_configs": int(sub["_config"].nunique()), "primary_metric": None, "metrics": {}, "outcomes": [],
            "groups": [], "equivalence": [], "tests": [], "env_variance": [], "factors": [], "predictions": [],
            "divergence": [], "summary": {}, "notes": notes}
+    boot_cache: dict = {}
     for c in metric_cols:
         if c in sub.columns and sub[c].notna().any():
-            out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), opt.n_boot, opt.seed)
+            out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), opt.n_boot, opt.seed,
+                                                                      cache=boot_cache)
         elif c in sub.columns or opt.metrics:
             out["metrics"][c.removeprefix("metrics.")] = stats.spread(np.full(len(sub), np.nan), opt.n_boot, opt.seed)
     if len(envs) == 1:
@@ -144,10 +147,10 @@ def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str
         notes.extend(n5)
         parted = runs.groupby("_config")["_sig"].nunique()
         parted = sorted(parted[parted > 1].index)
-        if len(parted) > opt.max_configs:
-            notes.append(f"divergence epochs looked for in {opt.max_configs} of {len(parted)} configs")
+        if len(parted) > opt.max_divergence:
+            notes.append(f"divergence epochs looked for in {opt.max_divergence} of {len(parted)} configs")
         if parted:
-            dv, n6 = predictions.divergence(runs, [(ex, c) for c in parted[: opt.max_configs]], tracking_uri,
+            dv, n6 = predictions.divergence(runs, [(ex, c) for c in parted[: opt.max_divergence]], tracking_uri,
                                             opt.max_artifact_runs)
             out["divergence"] = dv
             notes.extend(n6)
@@ -165,8 +168,12 @@ def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str
 
 
 def _records(t: pd.DataFrame) -> list[dict]:
-    recs = []
-    for r in t.to_dict("records"):
-        recs.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
-                         (v.item() if hasattr(v, "item") else v)) for k, v in r.items()})
+    """Rows as JSON-ready dicts: NaN → None, numpy scalars → Python."""
+    obj = t.astype(object)
+    obj = obj.where(t.notna(), None)
+    recs = obj.to_dict("records")
+    for r in recs:
+        for k, v in r.items():
+            if hasattr(v, "item"):
+                r[k] = v.item()
     return recs

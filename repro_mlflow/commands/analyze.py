@@ -74,7 +74,8 @@ def register(sub) -> None:
     a.add_argument("--all-statuses", action="store_true", help="analyse runs of every status, not only FINISHED")
     a.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
     a.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    a.add_argument("--max-configs", type=int, default=200, help="configs per example with per-config tests (default 200)")
+    a.add_argument("--max-configs", type=int, default=10,
+                   help="per example, configs with per-config environment tests, largest range first (default 10)")
     a.add_argument("--max-artifact-runs", type=int, default=200,
                    help="runs whose artifacts (predictions, weights, per-epoch digests) are read (default 200)")
     a.add_argument("--no-artifacts", action="store_true", help="read no run artifacts")

@@ -80,3 +80,20 @@ def test_bootstrap_chunks_give_same_distribution(monkeypatch):
     monkeypatch.setattr(stats, "_DIRECT_MAX_CELLS", 50 * 7)  # 7 resamples per chunk
     chunked = stats.bootstrap_std_range(x, 4000, seed=0)
     assert chunked[0] == pytest.approx(whole[0], rel=0.05)
+
+
+def test_metrics_that_tie_alike_share_draws_exactly():
+    acc = np.array([0.9, 0.9, 0.91, 0.93, 0.91, 0.9])
+    cache: dict = {}
+    a = stats.bootstrap_std_range(acc, 300, seed=5, cache=cache)
+    b = stats.bootstrap_std_range(1 - acc, 300, seed=5, cache=cache)  # same partition of the runs
+    assert len(cache) == 1
+    assert b == stats.bootstrap_std_range(1 - acc, 300, seed=5)  # sharing changes nothing
+    assert b[0] == pytest.approx(a[0])  # std of 1-x resampled alike is the std of x
+
+
+def test_many_distinct_values_lower_n_boot_and_say_so():
+    x = np.arange(20_000, dtype=float)
+    s = stats.spread(x, n_boot=1000)
+    assert s["n_boot"] == stats.effective_n_boot(1000, 20_000) == max(stats.MIN_BOOT, stats.BOOT_BUDGET // 20_000)
+    assert stats.spread(x[:100], n_boot=1000)["n_boot"] == 1000
