@@ -73,7 +73,13 @@ def load_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
 # ---------------------------------------------------------------- SQL stores
 
 def _engine(uri: str):
+    import importlib.util
+
     import sqlalchemy
+
+    if uri.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        uri = "postgresql+psycopg2://" + uri[len("postgresql://"):]  # SQLAlchemy 2.1 defaults to psycopg 3
 
     try:
         return sqlalchemy.create_engine(uri)
@@ -245,7 +251,11 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
     base = ["run_id", "experiment_id", "status", "start_time", "artifact_uri", "run_name"]
     df = pd.DataFrame(rows, columns=None if rows else base)
     other = sorted(c for c in df.columns if c not in base)
-    return _finish(df[base + other])
+    df = df[base + other]
+    for c in other:  # as the SQL path gives them: object columns, None where a run lacks the key
+        if c.startswith(("params.", "tags.")):
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return _finish(df)
 
 
 def _probe(uri: str, timeout: float = 10.0) -> None:

@@ -65,7 +65,7 @@ def _as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 @contextmanager
 def postgres():
-    """A throwaway PostgreSQL 15 cluster (trust auth, 127.0.0.1:<free port>) with a database `mlflow`."""
+    """A throwaway PostgreSQL 15 cluster (trust auth, 127.0.0.1:<free port>) with a database `mlflow`; yields its URI."""
     if not (PG_BIN / "initdb").exists():
         import pytest
 
@@ -81,7 +81,8 @@ def postgres():
                       f"-p {port} -k {d} -h 127.0.0.1 -F", "start"])
         try:
             _as_postgres([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"])
-            yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
+            # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the venv has psycopg2
+            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow"
         finally:
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
     finally:

@@ -111,6 +111,8 @@ def test_postgresql_store():
         client, exp, nan_id = _fill(uri)  # MLflow creates its schema
         df = load.load_runs(uri, load.Selection())
         _check_against_api(uri, df)
+        plain = load.load_runs(uri.replace("+psycopg2", ""), load.Selection())  # the driver is found
+        assert sorted(plain["run_id"]) == sorted(df["run_id"])
         res, _ = pipeline.analyse(load.load_runs(uri, load.Selection(sweep="S")), pipeline.Options(artifacts=False))
         ex = [e for e in res["examples"] if e["example"] == "mnist_convnet"][0]
         assert ex["summary"]["not_repeatable"] == 2 and ex["equivalence"][0]["classes"] == [["a", "b"], ["c"]]
