@@ -150,6 +150,12 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
             p.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
             p.wait(10)
 
+    def crash_node(self) -> int:
+        """Simulate the node dying: SIGKILL slurmd, its job step daemons and every job process of this
+        cluster. Returns how many processes were killed. `start_slurmd()` brings the node back."""
+        self.stop_slurmd(hard=True)
+        return _kill_stepds(self.root) + _kill_job_processes(self.conf)
+
     def node_state(self) -> str:
         out = self.run("sinfo", "-h", "-n", self.node, "-o", "%T", check=False)
         return out.stdout.strip()
@@ -207,12 +213,14 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(5)
         _kill_stepds(self.root)
+        _kill_job_processes(self.conf)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _kill_stepds(root: Path) -> None:
-    """Kill slurmstepd processes (and their jobs) of this cluster, found by its spool directory."""
+def _kill_stepds(root: Path) -> int:
+    """Kill slurmstepd processes (and their jobs) of this cluster, found by its directory; return how many."""
     spool = str(root / "spool")
+    killed = 0
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -225,12 +233,31 @@ def _kill_stepds(root: Path) -> None:
             continue
         if spool.encode() in env or spool.encode() in cmd or str(root).encode() in env:
             try:
-                os.killpg(int(proc.name), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    os.kill(int(proc.name), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def _kill_job_processes(conf: Path) -> int:
+    """SIGKILL every process of a job of the cluster configured by `conf`; return how many."""
+    marker = f"SLURM_CONF={conf}".encode()
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in env and any(e.startswith(b"SLURM_JOB_ID=") for e in env):
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def _wait(cond, timeout: float, what: str, log: Path | None = None) -> None:
