@@ -158,8 +158,10 @@ def test_twenty_runs_one_sbatch_all_correct(slurm_cluster, project, exp, trackin
     assert "--array=0-19" in calls.read_text()
     client = MlflowClient()
     job_ids = [client.get_run(r).data.tags["repro.job_id"] for r in rids]
-    array = {j.split("_")[0] for j in job_ids}
-    assert len(array) == 1 and job_ids == [f"{array.pop()}_{i}" for i in range(20)]
+    arrays = {j.split("_")[0] for j in job_ids}
+    assert len(arrays) == 1
+    array = arrays.pop()
+    assert job_ids == [f"{array}_{i}" for i in range(20)]
 
     statuses = _sync_until(client, rids, timeout=600)
     for i, rid in enumerate(rids):
