@@ -90,6 +90,8 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
         st = scheduler.exit_state(job_id, workdir) or st
     if st.attempt is not None and str(st.attempt) != run.data.tags.get(T.ATTEMPT):
         client.set_tag(rid, T.ATTEMPT, str(st.attempt))
+        if st.state == SCHEDULED and run.info.status == RUNNING:
+            client.update_run(rid, status=SCHEDULED)  # requeued: waiting for its next attempt
     if st.state == RUNNING and run.info.status == SCHEDULED:
         client.update_run(rid, status=RUNNING)
     if st.state is not None and st.state not in TERMINAL:
