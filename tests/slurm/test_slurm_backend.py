@@ -129,6 +129,8 @@ def test_mlflow_run_mnist_under_slurm(slurm_cluster, tracking, cli_env, tmp_path
     [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
     rid = run.info.run_id
     status = _sync_until(client, [rid], timeout=900, interval=5)[rid]
+    # the example's own `mlflow.start_run()` block ends the run FINISHED; wait for the job to end too
+    assert _wait_job(SlurmScheduler(), client.get_run(rid).data.tags["repro.job_id"], TERMINAL, 300)
     run = client.get_run(rid)
     log = SlurmScheduler().log_path(run.data.tags["repro.job_id"], Path(run.data.tags["repro.workdir"]))
     assert status == "FINISHED", log.read_text()[-3000:] if log.exists() else run.data.tags
