@@ -146,7 +146,7 @@ def test_mlflow_run_mnist_under_slurm(slurm_cluster, tracking, cli_env, tmp_path
 
 
 # ---- one array for many runs --------------------------------------------------------------------
-def test_twenty_runs_one_sbatch_all_correct(slurm_cluster, project, exp, tracking, tmp_path, monkeypatch):
+def test_twenty_runs_one_sbatch_all_correct(slurm_cluster, project, exp, tracking, tmp_path, monkeypatch, cli_env):
     wrapper = tmp_path / "bin"
     wrapper.mkdir()
     calls = tmp_path / "sbatch.calls"
@@ -176,6 +176,12 @@ def test_twenty_runs_one_sbatch_all_correct(slurm_cluster, project, exp, trackin
         else:
             assert statuses[rid] == "FINISHED", (i, run.data.tags.get("repro.status_reason"))
     assert len(calls.read_text().splitlines()) == 1  # watching added no submission
+    p = subprocess.run([str(BIN / "repro"), "status"], env=dict(cli_env, COLUMNS="120"), capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    row = next(ln for ln in p.stdout.splitlines() if "slurm" in ln)
+    assert [c.strip() for c in row.strip("│┃ ").split("│")] == ["slurm", "", "", "17", "3", ""]
+    assert "20 repro run(s)" in p.stdout and p.stdout.count("exit code 1") == 3
 
 
 # ---- scancel, exit 1, a node that dies ----------------------------------------------------------
