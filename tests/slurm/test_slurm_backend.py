@@ -185,7 +185,7 @@ def test_twenty_runs_one_sbatch_all_correct(slurm_cluster, project, exp, trackin
 
 
 # ---- scancel, exit 1, a node that dies ----------------------------------------------------------
-def test_scancel_killed_and_exit_1_failed(slurm_cluster, project, exp, tracking):
+def test_scancel_killed_and_exit_1_failed(slurm_cluster, project, exp, tracking, cli_env):
     sched, [sleeper] = _submit(project, "sleep", [{"seconds": 300}], exp, tracking)
     _, [failing] = _submit(project, "fail", [{}], exp, tracking)
     client = MlflowClient()
@@ -196,6 +196,8 @@ def test_scancel_killed_and_exit_1_failed(slurm_cluster, project, exp, tracking)
     assert statuses[sleeper] == "KILLED"
     assert statuses[failing] == "FAILED"
     assert client.get_run(failing).data.tags["repro.status_reason"] == "exit code 1"
+    p = subprocess.run([str(BIN / "repro"), "logs", failing], env=cli_env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "about to fail" in p.stdout, p.stderr
 
 
 def test_slurmd_dies_mid_run_sync_fails_run(slurm_cluster, project, exp, tracking, cli_env):
