@@ -49,7 +49,7 @@ def test_unreachable_server_logs_offline_and_replays_once(real_run, tmp_path):
     off = tmp_path / "offline"
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = dict(os.environ, PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=dead, REPRO_OFFLINE_DIR=str(off),
-               REPRO_EXTRA_TAGS='{"repro.slurm.node": "${REPRO_TEST_NODE}", "repro.unset": "$NOT_SET_ANYWHERE"}',
+               REPRO_EXTRA_TAGS='{"repro.test.node": "${REPRO_TEST_NODE}", "repro.unset": "$NOT_SET_ANYWHERE"}',
                REPRO_TEST_NODE="n01", REPRO_HEALTH_TIMEOUT="1")
     p = _run_runtime(rid, env)
     assert "logging offline" in p.stderr
@@ -62,7 +62,7 @@ def test_unreachable_server_logs_offline_and_replays_once(real_run, tmp_path):
     assert run.info.status == "FINISHED"
     assert run.data.params == {"lr": "0.1"}
     assert run.data.tags["user.tag"] == "x" and run.data.tags["repro.offline"] == "1"
-    assert run.data.tags["repro.slurm.node"] == "n01" and "repro.unset" not in run.data.tags
+    assert run.data.tags["repro.test.node"] == "n01" and "repro.unset" not in run.data.tags
     assert run.data.tags["repro.fp.hw"]  # the fingerprint was written offline and replayed
     loss = client.get_metric_history(rid, "loss")
     assert sorted((m.step, m.value) for m in loss) == [(s, 1.0 / (s + 1)) for s in range(5)]

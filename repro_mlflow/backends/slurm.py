@@ -43,13 +43,10 @@ BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_
                "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH",
                "REPRO_OFFLINE", "REPRO_HEALTH_TIMEOUT")
 
-# Tags the runtime writes from the job's environment on the node.
+# Tags the runtime writes from the job's environment on the node, beside the fingerprint's own
+# repro.slurm.{cluster,partition,node,job_id,array_task_id} (fingerprint/site.py), which they do not repeat.
 SLURM_TAGS = {
-    "repro.slurm.job_id": "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}",
-    "repro.slurm.raw_job_id": "${SLURM_JOB_ID}",
-    "repro.slurm.partition": "${SLURM_JOB_PARTITION}",
-    "repro.slurm.cluster": "${SLURM_CLUSTER_NAME}",
-    "repro.slurm.node": "${SLURMD_NODENAME}",
+    "repro.slurm.array_id": "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}",  # equals repro.job_id
     "repro.slurm.cpus": "${SLURM_CPUS_ON_NODE}",
     "repro.slurm.account": "${SLURM_JOB_ACCOUNT}",
     "repro.slurm.qos": "${SLURM_JOB_QOS}",

@@ -136,7 +136,8 @@ def test_mlflow_run_mnist_under_slurm(slurm_cluster, tracking, cli_env, tmp_path
     assert status == "FINISHED", log.read_text()[-3000:] if log.exists() else run.data.tags
     tags = run.data.tags
     assert tags["repro.backend"] == "slurm"
-    assert tags["repro.slurm.job_id"] == tags["repro.job_id"]
+    assert tags["repro.slurm.array_id"] == tags["repro.job_id"]
+    assert tags["repro.slurm.job_id"].isdigit()
     assert tags["repro.slurm.partition"] == slurm_cluster.partition
     assert tags["repro.slurm.node"] == slurm_cluster.node
     assert tags["repro.slurm.cluster"] == "repro-test"
@@ -170,7 +171,7 @@ def test_twenty_runs_one_sbatch_all_correct(slurm_cluster, project, exp, trackin
         run = client.get_run(rid)
         assert run.data.params["x"] == str(i)
         assert run.data.tags["repro.array_index"] == str(i)
-        assert run.data.tags["repro.slurm.job_id"] == run.data.tags["repro.job_id"]
+        assert run.data.tags["repro.slurm.array_id"] == run.data.tags["repro.job_id"]
         if i % 7 == 3:
             assert statuses[rid] == "FAILED" and run.data.tags["repro.status_reason"] == "exit code 1"
         else:
@@ -291,7 +292,7 @@ def test_server_down_offline_results_replayed_once(slurm_cluster, project, mlflo
             if not k.startswith("mlflow."):
                 assert run.data.tags.get(k) == v, k
         assert run.data.tags["user.parity"] == ("odd" if i % 2 else "even")
-        assert run.data.tags["repro.slurm.job_id"] == run.data.tags["repro.job_id"]
+        assert run.data.tags["repro.slurm.array_id"] == run.data.tags["repro.job_id"]
         assert run.data.params["double"] == str(2 * i) and run.data.params["x"] == str(i)
         assert {a.path for a in client.list_artifacts(rid, "out")} == {"out/x.txt"}
 
