@@ -53,12 +53,20 @@ def mean_pairwise_l2(weights: list[np.ndarray]) -> float | None:
     return float(np.mean([weight_l2(weights[i], weights[j]) for i, j in pairs]))
 
 
+def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
+    """Predicted class per example: argmax over classes, or probability > 0.5 for a single sigmoid output."""
+    probs = np.asarray(probabilities)
+    if probs.ndim == 1 or probs.shape[-1] == 1:
+        return (probs.reshape(len(probs)) > 0.5).astype(int)
+    return probs.argmax(axis=1)
+
+
 def per_class_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Accuracy per true class (NaN for a class with no example), classes 0..C-1."""
     probs = np.asarray(probabilities)
-    y = np.asarray(labels).astype(int)
-    pred = probs.argmax(axis=1)
-    c = probs.shape[1]
+    y = np.asarray(labels).astype(int).reshape(len(probs))
+    pred = predicted_labels(probs)
+    c = 2 if (probs.ndim == 1 or probs.shape[-1] == 1) else probs.shape[1]
     total = np.bincount(y, minlength=c).astype(float)
     right = np.bincount(y[pred == y], minlength=c).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -162,7 +170,7 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
                "mean_pairwise_churn": None, "max_pairwise_churn": None, "mean_pairwise_l2": None,
                "per_class": None}
         if len(ids) >= 2:
-            labs = [preds[r]["probs"].argmax(axis=1) for r in ids]
+            labs = [predicted_labels(preds[r]["probs"]) for r in ids]
             pair = [churn(labs[i], labs[j]) for i, j in itertools.combinations(range(len(labs)), 2)]
             row["mean_pairwise_churn"], row["max_pairwise_churn"] = float(np.mean(pair)), float(np.max(pair))
             if all(preds[r]["labels"] is not None for r in ids):
