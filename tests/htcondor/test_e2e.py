@@ -8,7 +8,6 @@ real run only through the transferred offline store.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -26,11 +25,6 @@ from repro_mlflow.backends.batch import submit_batch
 from repro_mlflow.backends.project import make_spec
 from repro_mlflow.backends.sync import sync_runs
 from repro_mlflow.errors import ReproError
-
-# The offline results contract (runtime/offline.py, replay, sync setting repro.attempt) comes with the
-# Slurm branch; until main has it, the tests that need it are skipped, and they run as soon as it lands.
-needs_offline = pytest.mark.skipif(importlib.util.find_spec("repro_mlflow.runtime.offline") is None,
-                                   reason="needs the offline results contract (runtime/offline.py) in main")
 
 
 def _submit(tracking, project, entries, config=None, experiment="0"):
@@ -55,7 +49,6 @@ def _history(client, rid, key="y"):
     return [(m.step, m.value) for m in sorted(client.get_metric_history(rid, key), key=lambda m: m.step)]
 
 
-@needs_offline
 def test_batch_is_one_cluster_and_runs_finish_with_fingerprint_and_replayed_results(tracking, double, project, experiment,
                                                                                    cli_env):
     client, sched, ids = _submit(tracking, project, [("ok", {"x": "2"}), ("ok", {"x": "3"})], experiment=experiment)
@@ -104,7 +97,6 @@ def test_reachable_store_finishes_with_fingerprint_tags(tracking, double, projec
     assert "repro.offline" not in run.data.tags
 
 
-@needs_offline
 def test_evicted_then_completed_keeps_one_run_with_attempt_2(tracking, double, project, experiment):
     client, sched, [rid] = _submit(tracking, project, [("slow", {"x": "5"})], experiment=experiment)
     [job] = double.idle()
@@ -152,7 +144,6 @@ def test_held_job_fails_with_its_hold_reason_or_is_released_by_policy(tracking, 
     assert client.get_run(ids[0]).data.tags["repro.status_reason"].startswith("held: Transfer input files failure")
 
 
-@needs_offline
 def test_failed_run_is_retried_by_htcondor_then_failed(tracking, double, project, experiment):
     client, sched, [rid] = _submit(tracking, project, [("fail", {})], {"max_retries": 1}, experiment=experiment)
     double.run(double.idle()[0])

@@ -23,9 +23,12 @@ WORKDIR = Path("/home/user/.repro/batches/htcondor-GOLDEN")  # fixed, so the gol
 
 def target_config(name: str) -> tuple[dict, HTCondorConfig]:
     """The target's scheduler config as repro-sweep builds it: backend_config plus the target's container."""
+    from repro_mlflow.sweep.plan import Target
+    from repro_mlflow.sweep.submit import scheduler_config
+
     node = OmegaConf.load(ROOT / "conf" / "hardware" / f"{name}.yaml")
     target = OmegaConf.to_container(node, resolve=True)
-    return target, get_scheduler("htcondor", {**target["backend_config"], "container": target["container"]}).config
+    return target, get_scheduler("htcondor", scheduler_config(Target.from_dict(target), None, None)).config
 
 
 def render(cfg: HTCondorConfig, tmp_path: Path, n: int = 3) -> str:
