@@ -67,7 +67,7 @@ def _create_runs_sql(store, experiment_id: str, specs: Sequence[RunSpec], source
         raise ReproError(f"experiment {experiment_id} is deleted")
     now = int(time.time() * 1000)
     ids = []
-    with store.ManagedSessionMaker() as session:
+    with store.ManagedSessionMaker(read_only=False) as session:
         for spec in specs:
             rid = uuid.uuid4().hex
             tags = run_tags(spec, source)
@@ -92,7 +92,7 @@ def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) ->
     if type(store).__name__ == "SqlAlchemyStore":
         from mlflow.store.tracking.dbmodels.models import SqlTag
 
-        with store.ManagedSessionMaker() as session:
+        with store.ManagedSessionMaker(read_only=False) as session:
             for rid, tg in run_tags_.items():
                 for k, v in tg.items():
                     session.merge(SqlTag(run_uuid=rid, key=k, value=str(v)))
