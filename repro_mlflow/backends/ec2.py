@@ -367,5 +367,5 @@ class EC2Scheduler:
                     rows.append({"instance": inst["InstanceId"], "type": inst.get("InstanceType", ""),
                                  "state": inst["State"]["Name"], "market": inst.get("InstanceLifecycle", "on-demand"),
                                  "batch": bid, "slot": str(slot), "attempt": t.get(TAG_ATTEMPT, "1"),
-                                 "age": _fmt_age(_age(inst, now)), "region": region})
+                                 "age": _fmt_age(_age(inst, now))})
         return rows

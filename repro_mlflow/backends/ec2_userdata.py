@@ -64,17 +64,18 @@ import boto3
 s3 = boto3.client("s3")
 bucket, op, args = @BUCKET@, sys.argv[1], sys.argv[2:]
 extra = @SSE_ARGS@
-if op == "get":
-    s3.download_file(bucket, args[0], args[1])
+if op == "get":  # KEY DEST [KEY DEST ...]
+    for k, dest in zip(args[::2], args[1::2]):
+        s3.download_file(bucket, k, dest)
 elif op == "put":
     s3.upload_file(args[0], bucket, args[1], ExtraArgs=extra)
-elif op == "putdir":
-    root = Path(args[0])
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            s3.upload_file(str(p), bucket, f"{args[1]}/{p.relative_to(root).as_posix()}", ExtraArgs=extra)
-elif op == "text":
-    s3.put_object(Bucket=bucket, Key=args[0], Body=args[1].encode(), **extra)
+elif op == "result":  # BATCH INDEX RC RUNDIR: offline store and log, then the exit marker, last
+    key, rundir = f"{args[0]}/results/{args[1]}", Path(args[3])
+    files = sorted(p for p in (rundir / "offline").rglob("*") if p.is_file())
+    files += [rundir / "output.log"] if (rundir / "output.log").is_file() else []
+    for p in files:
+        s3.upload_file(str(p), bucket, f"{key}/{p.relative_to(rundir).as_posix()}", ExtraArgs=extra)
+    s3.put_object(Bucket=bucket, Key=f"{key}/exit-{args[2]}", Body=args[2].encode(), **extra)
 elif op == "skip":  # exit 0 when run args[1] of batch args[0] has a result or was cancelled
     names = {o["Key"].rsplit("/", 1)[-1] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{args[0]}/results/{args[1]}/").get("Contents", [])}
     sys.exit(0 if any(n == "cancel" or n.startswith("exit-") for n in names) else 1)
@@ -93,8 +94,8 @@ spot_watch() {
 if [ "$SPOT" = 1 ]; then spot_watch & WATCH_PID=$!; fi
 
 mkdir -p "$ROOT/project" "$ROOT/runtime"
-"$PYTHON" "$ROOT/s3.py" get "$BATCH/project.tar.gz" "$ROOT/project.tar.gz" && tar -xzf "$ROOT/project.tar.gz" -C "$ROOT/project" || exit 1
-"$PYTHON" "$ROOT/s3.py" get "$BATCH/runtime.tar.gz" "$ROOT/runtime.tar.gz" && tar -xzf "$ROOT/runtime.tar.gz" -C "$ROOT/runtime" || exit 1
+"$PYTHON" "$ROOT/s3.py" get "$BATCH/project.tar.gz" "$ROOT/project.tar.gz" "$BATCH/runtime.tar.gz" "$ROOT/runtime.tar.gz" || exit 1
+tar -xzf "$ROOT/project.tar.gz" -C "$ROOT/project" && tar -xzf "$ROOT/runtime.tar.gz" -C "$ROOT/runtime" || exit 1
 
 run_one() {  # INDEX RUN_ID COMMAND [NAME=VALUE ...]
   local i=$1 rid=$2 cmd=$3; shift 3
@@ -106,9 +107,7 @@ run_one() {  # INDEX RUN_ID COMMAND [NAME=VALUE ...]
      "$PYTHON" -m repro_mlflow.runtime --run-id "$rid" -- "$cmd") > "$d/output.log" 2>&1 < /dev/null
   local rc=$?
   echo "repro: run $i ended with exit code $rc"
-  [ -d "$d/offline" ] && "$PYTHON" "$ROOT/s3.py" putdir "$d/offline" "$BATCH/results/$i/offline"
-  "$PYTHON" "$ROOT/s3.py" put "$d/output.log" "$BATCH/results/$i/output.log"
-  "$PYTHON" "$ROOT/s3.py" text "$BATCH/results/$i/exit-$rc" "$rc"
+  "$PYTHON" "$ROOT/s3.py" result "$BATCH" "$i" "$rc" "$d"
 }
 
 @RUNS@

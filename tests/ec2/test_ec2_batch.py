@@ -66,7 +66,7 @@ def test_six_runs_on_two_instances_end_finished(aws, tracking, project, cli_env)
 
     # While the instances have not reported, sync ends nothing; `repro status` lists them with their age.
     assert sync(client, exp_id).ended == {}
-    st = subprocess.run(["repro", "status", "--experiment", "ec2"], env=cli_env, capture_output=True, text=True, timeout=120)
+    st = subprocess.run(["repro", "status", "--experiment", "ec2"], env={**cli_env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120)
     assert st.returncode == 0, st.stderr
     for iid in slots.values():
         assert iid in st.stdout
