@@ -66,6 +66,33 @@ def moto_url():
             proc.wait()
 
 
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory) -> Path:
+    """An empty MLflow sqlite store, migrated once (migrations take seconds on a busy machine)."""
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch, _template_db) -> str:
+    """The shared `tracking` fixture, from a copy of a migrated store."""
+    import shutil
+
+    import mlflow
+
+    shutil.copy(_template_db, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("REPRO_HOME", str(tmp_path / "repro"))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
 @dataclass
 class AWS:
     url: str
