@@ -16,6 +16,7 @@ end KILLED with the reason. Job ids are `<region>/<bucket>/<batch key>/<run inde
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobSt
 TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = "repro.batch", "repro.slot", "repro.attempt", "repro.stop_reason"
 LIVE = ("pending", "running")
 SPOT_CODE = "Server.SpotInstanceTermination"
+LISTING_GRACE_S = 300  # a batch this young may not be listed by describe_instances yet
 
 __all__ = ["EC2Config", "EC2Scheduler"]
 
@@ -103,7 +105,7 @@ class EC2Scheduler:
             "time_limit_minutes": cfg.time_limit_minutes, "python": cfg.python,
             "pip": self._pip(), "sse": cfg.sse, "kms_key_id": cfg.kms_key_id,
             "tags": {str(k): str(v) for k, v in (cfg.tags or {}).items()},
-            "launch": self._launch_args(plan), "slots": slots,
+            "launch": self._launch_args(plan), "slots": slots, "created": time.time(),
         }
         scripts = [self._userdata(manifest, s, 1) for s in range(len(slots))]
         s3, ec2 = self._s3(plan.region), self._ec2(plan.region)
@@ -269,7 +271,10 @@ class EC2Scheduler:
             inst = slots.get(slot)
             open_runs = [r for r in m["slots"][slot] if r["index"] not in exits and r["index"] not in cancelled]
             if inst is None:
-                slot_state[slot] = JobState(None, f"no EC2 instance found for batch {m['batch_id']} slot {slot}")
+                if time.time() - m.get("created", 0) < LISTING_GRACE_S:  # describe_instances is eventually consistent
+                    slot_state[slot] = JobState(SCHEDULED, None, 1)
+                else:
+                    slot_state[slot] = JobState(None, f"no EC2 instance found for batch {m['batch_id']} slot {slot}")
                 continue
             iid, st, tags = inst["InstanceId"], inst["State"]["Name"], _tags(inst)
             attempt = int(tags.get(TAG_ATTEMPT, 1))
