@@ -29,10 +29,18 @@ def tracking(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("REPRO_HOME", str(tmp_path / "repro"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     import mlflow
+    from mlflow.tracking import fluent
 
+    saved = dict(os.environ)  # mlflow.projects.run exports MLFLOW_EXPERIMENT_ID into os.environ
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    fluent._active_experiment_id = None  # MLflow caches the last experiment across stores
     mlflow.set_tracking_uri(uri)
     yield uri
     mlflow.set_tracking_uri(None)
+    fluent._active_experiment_id = None
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

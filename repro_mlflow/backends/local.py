@@ -111,8 +111,9 @@ class LocalScheduler:
                 out[jid] = JobState(KILLED, "cancelled before it started")
             elif _alive(workdir / f"{i}.pid"):
                 out[jid] = JobState(RUNNING)
-            elif _alive(workdir / "driver.pid") and not (workdir / f"{i}.pid").exists():
-                out[jid] = JobState(SCHEDULED)
+            elif _alive(workdir / "driver.pid"):
+                # started and exited but its exit code not yet written by the driver: still RUNNING
+                out[jid] = JobState(RUNNING if (workdir / f"{i}.pid").exists() else SCHEDULED)
             else:
                 out[jid] = JobState(None, "the local process is gone")
         return out

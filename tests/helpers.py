@@ -1,0 +1,30 @@
+"""Small helpers for tests: wait for runs to end, read runs."""
+
+from __future__ import annotations
+
+import time
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+TERMINAL = {"FINISHED", "FAILED", "KILLED"}
+
+
+def wait_terminal(run_ids: list[str], timeout: float = 300, client: MlflowClient | None = None) -> list[Run]:
+    """Poll the store until every run is terminal; fail the test on timeout."""
+    client = client or MlflowClient()
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [client.get_run(r) for r in run_ids]
+        if all(r.info.status in TERMINAL for r in runs):
+            return runs
+        if time.monotonic() > deadline:
+            raise AssertionError(f"runs not terminal after {timeout}s: {[(r.info.run_id, r.info.status) for r in runs]}")
+        time.sleep(0.5)
+
+
+def all_runs(client: MlflowClient | None = None) -> list[Run]:
+    """Every run in every experiment of the current store (deleted ones excluded)."""
+    client = client or MlflowClient()
+    exp_ids = [e.experiment_id for e in client.search_experiments()]
+    return list(client.search_runs(exp_ids, max_results=10000)) if exp_ids else []
