@@ -211,9 +211,19 @@ def project(tmp_path) -> Path:
 
 
 class IMDS(ThreadingHTTPServer):
-    """An IMDSv2 stand-in: tokens by PUT, metadata only with a token; `spot_action` once interrupted."""
+    """An IMDSv2 stand-in: tokens by PUT, metadata only with a token; `spot_action` once interrupted.
+
+    `describe(instance)` serves that instance's metadata (paths as in amazon-ec2-metadata-mock's
+    defaults, ../shared/fixtures/ec2/)."""
 
     spot_action: str | None = None
+    meta: dict[str, str] = {}
+
+    def describe(self, inst: dict) -> None:
+        az = inst["Placement"]["AvailabilityZone"]
+        self.meta = {"instance-id": inst["InstanceId"], "instance-type": inst["InstanceType"], "ami-id": inst["ImageId"],
+                     "placement/availability-zone": az, "placement/region": az[:-1],
+                     "instance-life-cycle": inst.get("InstanceLifecycle", "on-demand")}
 
 
 class _IMDSHandler(BaseHTTPRequestHandler):
@@ -222,11 +232,7 @@ class _IMDSHandler(BaseHTTPRequestHandler):
 
     def do_PUT(self):
         if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-            body = b"imds-token-1"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._send("imds-token-1")
         else:
             self.send_error(400)
 
@@ -234,13 +240,18 @@ class _IMDSHandler(BaseHTTPRequestHandler):
         if self.headers.get("X-aws-ec2-metadata-token") != "imds-token-1":
             self.send_error(401)
         elif self.path == "/latest/meta-data/spot/instance-action" and self.server.spot_action:
-            body = self.server.spot_action.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._send(self.server.spot_action)
+        elif self.path.startswith("/latest/meta-data/") and self.path[18:] in self.server.meta:
+            self._send(self.server.meta[self.path[18:]])
         else:
             self.send_error(404)
+
+    def _send(self, text: str) -> None:
+        body = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @pytest.fixture

@@ -55,10 +55,16 @@ def test_spot_interruption_is_resubmitted_as_attempt_2(aws, tracking, project, i
 
     # Attempt 2 is not interrupted: its runs end FINISHED.
     imds.spot_action = None
+    imds.describe(new)
     done = aws.boot(new["InstanceId"], imds=url, REPRO_EC2_SPOT_POLL_S="0.2")
     assert done.returncode == 0, aws.console(new["InstanceId"])
     sync(client, exp_id)
-    assert [client.get_run(r).info.status for r in run_ids] == ["FINISHED", "FINISHED"]
+    for rid in run_ids:
+        run = client.get_run(rid)
+        assert run.info.status == "FINISHED"
+        # The worker's fingerprint saw where it ran, through IMDSv2.
+        assert run.data.tags["repro.ec2.instance_type"] == "c7i.large"
+        assert run.data.tags["repro.site"] == new["Placement"]["AvailabilityZone"]
     aws.assert_none_running()
 
 
