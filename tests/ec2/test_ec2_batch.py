@@ -98,12 +98,11 @@ def test_six_runs_on_two_instances_end_finished(aws, tracking, project, cli_env)
         assert not any("AllUsers" in g["Grantee"].get("URI", "") or "AuthenticatedUsers" in g["Grantee"].get("URI", "")
                        for g in grants)
 
-    # No credential of the submitting environment reached an instance: user-data, tags, uploads.
+    # No credential of the submitting environment reached an instance (user-data, tags, uploads), nor came back in results.
     visible = [aws.user_data(i).encode() for i in slots.values()]
     visible += [json.dumps(i.get("Tags", [])).encode() for i in aws.instances()]
     for key in keys:
-        if "/results/" not in key and "/slots/" not in key:
-            visible += _texts(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+        visible += _texts(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
     for secret in CREDS.values():
         assert not any(secret.encode() in blob for blob in visible), "a credential reached the instance"
     aws.assert_none_running()
