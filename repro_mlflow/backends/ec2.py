@@ -15,7 +15,10 @@ end KILLED with the reason. Job ids are `<region>/<bucket>/<batch key>/<run inde
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import tarfile
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -349,12 +352,19 @@ class EC2Scheduler:
         dest = Path(workdir) / "ec2" / str(i)
         prefix = f"{bk}/results/{i}/"
         with aws.aws_errors(f"fetching s3://{bucket}/{prefix}"):
-            for obj in aws.list_keys(s3, bucket, prefix):
-                target = dest / obj["Key"][len(prefix):]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, obj["Key"], str(target))
+            names = {o["Key"][len(prefix):] for o in aws.list_keys(s3, bucket, prefix)}
+            if "offline.tar.gz" not in names:
+                return None
+            dest.mkdir(parents=True, exist_ok=True)
+            if "output.log" in names:
+                s3.download_file(bucket, prefix + "output.log", str(dest / "output.log"))
+            blob = s3.get_object(Bucket=bucket, Key=prefix + "offline.tar.gz")["Body"].read()
         offline = dest / "offline"
-        return offline if offline.is_dir() else None
+        if offline.exists():
+            shutil.rmtree(offline)
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+            tar.extractall(offline, filter="data")  # no absolute paths, links out or devices
+        return offline
 
     def describe(self, job_ids: Sequence[str]) -> list[dict[str, str]]:
         """Live instances of these jobs' batches, one row each (for `repro status`)."""

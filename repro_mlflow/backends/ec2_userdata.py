@@ -2,7 +2,7 @@
 
 One script per instance ("slot"): bootstrap Python (or use `python` from the config), fetch the
 project and the repro runtime from S3, run the slot's runs one after another under
-`python -m repro_mlflow.runtime`, upload each run's offline store, log and a result marker
+`python -m repro_mlflow.runtime`, upload each run's offline store (a tarball), log and a result marker
 (`results/<i>/exit-<code>`, written last), then shut down (the instance is launched with
 InstanceInitiatedShutdownBehavior=terminate). S3 access comes from the instance profile: the script
 holds no credentials. A spot instance watches IMDSv2 for an interruption notice and leaves a marker.
@@ -69,12 +69,16 @@ if op == "get":  # KEY DEST [KEY DEST ...]
         s3.download_file(bucket, k, dest)
 elif op == "put":
     s3.upload_file(args[0], bucket, args[1], ExtraArgs=extra)
-elif op == "result":  # BATCH INDEX RC RUNDIR: offline store and log, then the exit marker, last
+elif op == "result":  # BATCH INDEX RC RUNDIR: offline store (one tarball: empty dirs matter) and log, then the exit marker
+    import io, tarfile
     key, rundir = f"{args[0]}/results/{args[1]}", Path(args[3])
-    files = sorted(p for p in (rundir / "offline").rglob("*") if p.is_file())
-    files += [rundir / "output.log"] if (rundir / "output.log").is_file() else []
-    for p in files:
-        s3.upload_file(str(p), bucket, f"{key}/{p.relative_to(rundir).as_posix()}", ExtraArgs=extra)
+    if (rundir / "offline").is_dir():
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(str(rundir / "offline"), arcname=".")
+        s3.put_object(Bucket=bucket, Key=f"{key}/offline.tar.gz", Body=buf.getvalue(), **extra)
+    if (rundir / "output.log").is_file():
+        s3.upload_file(str(rundir / "output.log"), bucket, f"{key}/output.log", ExtraArgs=extra)
     s3.put_object(Bucket=bucket, Key=f"{key}/exit-{args[2]}", Body=args[2].encode(), **extra)
 elif op == "skip":  # exit 0 when run args[1] of batch args[0] has a result or was cancelled
     names = {o["Key"].rsplit("/", 1)[-1] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{args[0]}/results/{args[1]}/").get("Contents", [])}
