@@ -9,9 +9,14 @@ import tarfile
 
 import boto3
 
+import importlib.util
+
 from repro_mlflow.backends.ec2 import parse_job_id
 from tests.ec2.conftest import AMI_PARAM, CREDS, REGION
 from tests.ec2.helpers import submit, sync
+
+# The runtime's offline store (docs/architecture.md "Offline results contract"), once it is in the tree.
+OFFLINE_CONTRACT = importlib.util.find_spec("repro_mlflow.runtime.offline") is not None
 
 def _all_objects(aws) -> list[str]:
     keys = []
@@ -86,6 +91,8 @@ def test_six_runs_on_two_instances_end_finished(aws, tracking, project, cli_env)
         assert run.info.status == "FINISHED", (run.data.tags.get("repro.status_reason"), aws.console(slots[k // 3]))
         assert run.data.metrics["x_squared"] == k * k
         assert run.data.tags.get("repro.fp.hw")
+        if OFFLINE_CONTRACT:  # the instance could not reach the sqlite store: results came back as a bundle
+            assert run.data.tags.get("repro.offline") == "1" and run.data.tags.get("repro.replayed")
     keys = _all_objects(aws)
     assert sum(k.rsplit("/", 1)[-1] == "exit-0" for k in keys) == 6
 
