@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ..errors import ReproError
 from . import ec2_aws as aws
@@ -125,7 +125,7 @@ class EC2Scheduler:
                 launched.append(self._launch(ec2, manifest, s, 1, script))
         except BaseException as e:
             self._terminate(ec2, launched, "launch-failed", wait=True)
-            if isinstance(e, (ClientError, BotoCoreError)):
+            if isinstance(e, Exception) and not isinstance(e, ReproError):  # AWS errors, unparseable replies
                 raise ReproError(f"ec2: launching {cfg.instance_type}: {aws.aws_message(e)}"
                                  + (f" (terminated {len(launched)} instance(s) already launched)" if launched else "")) from None
             raise
@@ -331,15 +331,10 @@ class EC2Scheduler:
                 for i in jobs.values():
                     aws.put_bytes(s3, bucket, f"{bk}/results/{i}/cancel", b"cancelled\n", sse)
                 keys = {o["Key"] for o in aws.list_keys(s3, bucket, f"{bk}/results/")}
+                settled = {int(k.split("/")[-2]) for k in keys if k.endswith("/cancel") or "/exit-" in k}
                 slots = self._instances(region, [m["batch_id"]]).get(m["batch_id"], {})
-                stop = []
-                for slot, inst in slots.items():
-                    if inst["State"]["Name"] not in LIVE:
-                        continue
-                    done = lambda r: any(k.startswith(f"{bk}/results/{r['index']}/") and  # noqa: E731
-                                         (k.endswith("/cancel") or "/exit-" in k) for k in keys)
-                    if all(done(r) for r in m["slots"][slot]):
-                        stop.append(inst["InstanceId"])
+                stop = [inst["InstanceId"] for slot, inst in slots.items() if inst["State"]["Name"] in LIVE
+                        and all(r["index"] in settled for r in m["slots"][slot])]
                 self._terminate(ec2, stop, "cancelled")
 
     def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:

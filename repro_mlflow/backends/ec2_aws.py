@@ -35,12 +35,15 @@ def client(service: str, region: str, endpoint_url: str | None = None):
     return session(region).client(service, endpoint_url=endpoint_url or None, config=cfg)
 
 
-def aws_message(e: BaseException) -> str:
-    """An AWS error on one line."""
+def aws_message(e: BaseException, limit: int = 300) -> str:
+    """An AWS error on one line (cut to `limit` characters)."""
     if isinstance(e, ClientError):
         err = e.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', str(e))}".replace("\n", " ")
-    return str(e).replace("\n", " ")
+        text = f"{err.get('Code', 'Error')}: {err.get('Message', str(e))}"
+    else:
+        text = str(e)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @contextlib.contextmanager

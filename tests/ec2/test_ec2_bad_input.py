@@ -68,3 +68,19 @@ def test_mlflow_run_cli_bad_instance_type(aws, tracking, project, cli_env, tmp_p
     lines = [ln for ln in p.stderr.splitlines() if "unknown instance type 'c7x.huge'" in ln]
     assert len(lines) == 1, p.stderr
     _nothing_happened(aws, tracking)
+
+
+def test_a_launch_failing_half_way_terminates_what_it_launched(aws, tracking, project):
+    """A /28 subnet holds 11 instances: the 12th launch fails, and the 11 already up are terminated."""
+    vpc = aws.ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = aws.ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/28")["Subnet"]["SubnetId"]
+    with pytest.raises(ReproError) as e:
+        submit(aws, tracking, project, 12, runs_per_instance=1, subnet_id=subnet)
+    msg = str(e.value)
+    assert "ec2: launching c7i.large" in msg and "terminated 11 instance(s) already launched" in msg and "\n" not in msg
+    gone = aws.instances()
+    assert len(gone) == 11 and {i["State"]["Name"] for i in gone} == {"terminated"}
+    assert {t["Value"] for i in gone for t in i["Tags"] if t["Key"] == "repro.stop_reason"} == {"launch-failed"}
+    client = MlflowClient(tracking)
+    assert client.search_runs([client.get_experiment_by_name("ec2").experiment_id]) == []
+    aws.assert_none_running()
