@@ -74,6 +74,7 @@ class EC2Scheduler:
     def __init__(self, config: EC2Config | None = None):
         self.config = config or EC2Config()
         self._manifests: dict[tuple[str, str, str], dict] = {}
+        self._plan: aws.LaunchPlan | None = None
 
     # -- clients ---------------------------------------------------------------------------
     def _ec2(self, region: str):
@@ -83,10 +84,16 @@ class EC2Scheduler:
         return aws.client("s3", region, self.config.endpoint_url)
 
     # -- submit ----------------------------------------------------------------------------
+    def preflight(self) -> aws.LaunchPlan:
+        """Every check that needs no run: config, region, credentials, instance type, AMI, bucket (cached)."""
+        if self._plan is None:
+            self._plan = aws.preflight(self.config)
+        return self._plan
+
     def submit(self, batch: Batch) -> list[str]:
         """Check everything, upload once, launch one instance per slot; one job id per run."""
         cfg = self.config
-        plan = aws.preflight(cfg)
+        plan = self.preflight()
         uri = check_tracking_uri(batch.tracking_uri)
         for r in batch.runs:
             check_no_secrets(r.env, f"run {r.run_id} env")
@@ -112,6 +119,7 @@ class EC2Scheduler:
         }
         scripts = [self._userdata(manifest, s, 1) for s in range(len(slots))]
         s3, ec2 = self._s3(plan.region), self._ec2(plan.region)
+        self._dry_run(ec2, manifest["launch"])
         sse = aws.sse_args(cfg.sse, cfg.kms_key_id)
         with aws.aws_errors(f"uploading the batch to s3://{cfg.bucket}/{batch_key}"):
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/project.tar.gz", aws.tar_dir(batch.project_dir), sse)
@@ -131,6 +139,17 @@ class EC2Scheduler:
             raise
         (batch.workdir / "ec2-instances.txt").write_text("\n".join(launched) + "\n")
         return [_job_id(plan.region, cfg.bucket, batch_key, i) for i in range(len(batch.runs))]
+
+    @staticmethod
+    def _dry_run(ec2, launch: dict[str, Any]) -> None:
+        """EC2's own check of the launch (permissions, instance profile, subnet) with DryRun: nothing starts."""
+        try:
+            ec2.run_instances(DryRun=True, MinCount=1, MaxCount=1, **launch)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "DryRunOperation":
+                raise ReproError(f"ec2: the launch would be refused: {aws.aws_message(e)}") from None
+        except Exception as e:  # noqa: BLE001 - endpoint or reply trouble
+            raise ReproError(f"ec2: checking the launch: {aws.aws_message(e)}") from None
 
     def _pip(self) -> list[str]:
         import mlflow

@@ -28,6 +28,7 @@ def _nothing_happened(aws, tracking) -> None:
     ({"bucket": "no-such-bucket"}, "S3 bucket 'no-such-bucket' does not exist"),
     ({"instance_type": "c7g.large"}, "is x86_64 but c7g.large runs arm64"),
     ({"ami_ssm_parameter": "/repro/no/such/ami"}, "reading SSM parameter /repro/no/such/ami"),
+    ({"instance_profile": "no-such-profile"}, "launch would be refused: NoSuchEntity: Instance profile no-such-profile not found"),
     ({"bucket": None}, "missing: bucket"),
     ({"env": {"AWS_SECRET_ACCESS_KEY": "x"}}, "would carry credentials"),
     ({"env": {"SOME_VAR": CREDS["AWS_SESSION_TOKEN"]}}, "would carry credentials"),
