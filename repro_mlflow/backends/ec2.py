@@ -132,7 +132,11 @@ class EC2Scheduler:
             for s, script in enumerate(scripts):
                 launched.append(self._launch(ec2, manifest, s, 1, script))
         except BaseException as e:
-            self._terminate(ec2, launched, "launch-failed", wait=True)
+            try:
+                self._terminate(ec2, launched, "launch-failed", wait=True)
+            except Exception as t:  # noqa: BLE001 - say which instances to stop by hand
+                raise ReproError(f"ec2: launching failed ({aws.aws_message(e)}) and terminating the instances already "
+                                 f"launched failed too ({aws.aws_message(t)}): terminate {' '.join(launched)} by hand") from None
             if isinstance(e, Exception) and not isinstance(e, ReproError):  # AWS errors, unparseable replies
                 raise ReproError(f"ec2: launching {cfg.instance_type}: {aws.aws_message(e)}"
                                  + (f" (terminated {len(launched)} instance(s) already launched)" if launched else "")) from None
