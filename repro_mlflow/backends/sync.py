@@ -1,5 +1,19 @@
 """Reconcile unfinished repro runs with their schedulers: one poll per scheduler, never a run left RUNNING
-after its job is gone, offline results replayed into their runs."""
+after its job is gone, offline results replayed into their runs.
+
+For every unfinished run (status not FINISHED/FAILED/KILLED, tag `repro.backend` set), grouped by
+backend, `sync_runs`:
+
+1. calls `Scheduler.poll` ONCE with all the group's job ids (a poll that fails is reported in
+   `SyncReport.errors` and changes nothing: an unreachable scheduler is not a vanished job);
+2. for a job the scheduler no longer knows (`JobState(None)`), asks the scheduler's optional
+   `exit_state(job_id, workdir) -> JobState | None` what the job left behind (an exit file);
+3. sets `repro.attempt` when `JobState.attempt` differs from the run's (a requeued/restarted job),
+   and SCHEDULED -> RUNNING when the job runs;
+4. for an ended or vanished job: `Scheduler.fetch` + `offline.replay_bundle` (exactly once), then,
+   if the run is still not terminal, ends it with the job's state and `repro.status_reason`
+   (a vanished job with nothing left behind: FAILED, "job vanished from the scheduler").
+"""
 
 from __future__ import annotations
 
@@ -13,7 +27,9 @@ from mlflow.tracking import MlflowClient
 
 from .. import tags as T
 from . import get_scheduler, mlflow_side
-from .protocol import TERMINAL
+from .protocol import RUNNING, SCHEDULED, TERMINAL, JobState
+
+VANISHED = "job vanished from the scheduler"
 
 
 @dataclass
@@ -21,6 +37,7 @@ class SyncReport:
     checked: int = 0
     ended: dict[str, str] = field(default_factory=dict)  # run id -> new status
     replayed: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # backend -> why it could not be polled
 
 
 def unfinished_runs(client: MlflowClient, experiment_ids: list[str], extra_filter: str = "") -> list[Run]:
@@ -37,8 +54,12 @@ def unfinished_runs(client: MlflowClient, experiment_ids: list[str], extra_filte
             return runs
 
 
-def sync_runs(client: MlflowClient, runs: Iterable[Run], replay: bool = True, quiet: bool = False) -> SyncReport:
-    """Poll each scheduler once for all its runs' jobs; end runs whose jobs ended or vanished."""
+def sync_runs(client: MlflowClient, runs: Iterable[Run], replay: bool = True, quiet: bool = False,
+              schedulers: dict | None = None) -> SyncReport:
+    """Poll each scheduler once for all its runs' jobs; end runs whose jobs ended or vanished.
+
+    `schedulers` (backend name -> scheduler) overrides the default-configured ones.
+    """
     report = SyncReport()
     by_backend: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
@@ -46,26 +67,47 @@ def sync_runs(client: MlflowClient, runs: Iterable[Run], replay: bool = True, qu
             continue
         by_backend[run.data.tags[T.BACKEND]].append(run)
     for backend, group in by_backend.items():
-        scheduler = get_scheduler(backend, {})
-        jobs = {r.data.tags.get(T.JOB_ID): r for r in group if r.data.tags.get(T.JOB_ID)}
-        states = scheduler.poll(list(jobs))
+        try:
+            scheduler = (schedulers or {}).get(backend) or get_scheduler(backend, {})
+            jobs = {r.data.tags.get(T.JOB_ID): r for r in group if r.data.tags.get(T.JOB_ID)}
+            states = scheduler.poll(list(jobs)) if jobs else {}
+        except Exception as e:  # noqa: BLE001 - one scheduler down must not stop the others
+            report.errors[backend] = str(e).splitlines()[0] if str(e) else type(e).__name__
+            continue
         for job_id, run in jobs.items():
             report.checked += 1
-            st = states.get(job_id)
-            if st is None or st.state not in TERMINAL and st.state is not None:
-                continue
-            rid = run.info.run_id
-            if replay:
-                from .offline import replay_bundle
-
-                bundle = scheduler.fetch(job_id, rid, Path(run.data.tags.get(T.WORKDIR, ".")))
-                if bundle is not None and replay_bundle(client, rid, bundle):
-                    report.replayed.append(rid)
-            current = client.get_run(rid).info.status
-            if current in TERMINAL:
-                continue
-            status = st.state or "FAILED"
-            reason = st.reason or ("job vanished from the scheduler" if st.state is None else None)
-            mlflow_side.end_run(client, rid, status, reason)
-            report.ended[rid] = status
+            _sync_one(client, scheduler, run, job_id, states.get(job_id), replay, report)
     return report
+
+
+def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobState | None, replay: bool,
+              report: SyncReport) -> None:
+    rid = run.info.run_id
+    workdir = Path(run.data.tags.get(T.WORKDIR, "."))
+    if st is None:
+        return  # the scheduler said nothing about this job: leave it
+    if st.state is None and hasattr(scheduler, "exit_state"):
+        st = scheduler.exit_state(job_id, workdir) or st
+    if st.attempt is not None and str(st.attempt) != run.data.tags.get(T.ATTEMPT):
+        client.set_tag(rid, T.ATTEMPT, str(st.attempt))
+        if st.state == SCHEDULED and run.info.status == RUNNING:
+            client.update_run(rid, status=SCHEDULED)  # requeued: waiting for its next attempt
+    if st.state == RUNNING and run.info.status == SCHEDULED:
+        client.update_run(rid, status=RUNNING)
+    if st.state is not None and st.state not in TERMINAL:
+        return
+    if replay:
+        from .offline import replay_bundle
+
+        bundle = scheduler.fetch(job_id, rid, workdir)
+        if bundle is not None and replay_bundle(client, rid, bundle):
+            report.replayed.append(rid)
+    current = client.get_run(rid).info.status
+    if current in TERMINAL:
+        if replay and rid in report.replayed:
+            report.ended[rid] = current
+        return
+    status = st.state or "FAILED"
+    reason = st.reason or (VANISHED if st.state is None else None)
+    mlflow_side.end_run(client, rid, status, reason)
+    report.ended[rid] = status

@@ -37,7 +37,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     print(f"checked {report.checked} unfinished run(s); ended {len(report.ended)}; replayed {len(report.replayed)}")
     for rid, status in report.ended.items():
         print(f"  {rid} -> {status}")
-    return 0
+    for backend, why in report.errors.items():
+        print(f"repro sync: could not poll {backend}: {why} (its runs were left as they are)", file=sys.stderr)
+    return 1 if report.errors else 0
 
 
 def _status_table(client, exp_ids: list[str], flt: str):
@@ -131,11 +133,20 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     client = _client(args)
     tags = client.get_run(args.run_id).data.tags
     job = tags.get("repro.job_id", "")
-    if tags.get("repro.backend") != "local" or ":" not in job:
-        raise ReproError("repro logs reads local runs; for other backends open the run's repro/output.log artifact")
-    _host, rest = job.split(":", 1)
-    d, i = rest.rsplit(":", 1)
-    path = Path(d) / i / "output.log"
+    backend = tags.get("repro.backend")
+    if backend == "local" and ":" in job:
+        _host, rest = job.split(":", 1)
+        d, i = rest.rsplit(":", 1)
+        path = Path(d) / i / "output.log"
+    else:
+        from ..backends import get_scheduler
+
+        scheduler = get_scheduler(backend, {}) if backend else None
+        if scheduler is None or not hasattr(scheduler, "log_path") or not job:
+            raise ReproError("repro logs reads the output of local and Slurm runs; for other backends open the run's repro/output.log artifact")
+        path = scheduler.log_path(job, Path(tags.get("repro.workdir", ".")))
+    if not path.exists():
+        raise ReproError(f"no output yet at {path} (the job may not have started)")
     with open(path, "rb") as f:
         while True:
             chunk = f.read()
@@ -166,7 +177,7 @@ def register(sub) -> None:
     y.add_argument("--sweep", help="only this sweep")
     y.set_defaults(func=_cmd_sync)
 
-    lg = tracked(sub.add_parser("logs", help="print (or follow) a local run's output"))
+    lg = tracked(sub.add_parser("logs", help="print (or follow) a run's output (local and Slurm runs)"))
     lg.add_argument("run_id")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
     lg.set_defaults(func=_cmd_logs)

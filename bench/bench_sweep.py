@@ -1,0 +1,112 @@
+"""Benchmark: a 1,000-run sweep submitted to a real Slurm with `repro-sweep` (plan, runs created, one array).
+
+    PYTHONPATH=. .venv/bin/python bench/bench_sweep.py [--seeds 10 --repeats 10 --threads 10]
+
+Starts its own one-node Slurm cluster (tests/services/slurm.py; needs root, slurm-wlm, munge) and a
+fresh sqlite store (created before the clock starts, as a user's store exists), then runs the real
+CLI `repro-sweep --detach` over seed x repeat x threads of the test project's `echo` entry point on
+`hardware=slurm`. It records the launcher's own clock (plan: every job composed and checked; total:
+plan + runs created + one `sbatch --array`, as printed by repro-sweep) and the wall time of the whole
+command (Python, Hydra and MLflow start-up included), checks that the runs exist with one array
+job id each, and cancels the array. Writes bench/results/sweep.json. Target: plan + create + submit
+of 1,000 runs in at most 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.services.slurm import SlurmCluster  # noqa: E402
+
+BUDGET_S = 10.0
+PROJECT = ROOT / "tests" / "sweep" / "project"
+CONF_EXTRA = ROOT / "tests" / "sweep" / "conf_extra"
+
+
+def bench(seeds: int, repeats: int, threads: int) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    runs = seeds * repeats * threads
+    with tempfile.TemporaryDirectory(prefix="repro-bench-sweep-") as tmp, SlurmCluster.start() as cluster:
+        tmp = Path(tmp)
+        uri = f"sqlite:///{tmp / 'mlflow.db'}"
+        env = dict(cluster.env, MLFLOW_TRACKING_URI=uri, REPRO_HOME=str(tmp / "repro"),
+                   PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        client = MlflowClient(uri)
+        exp = client.create_experiment("repro")  # the store exists before the clock starts
+        cmd = [str(Path(sys.executable).parent / "repro-sweep"), "--config-dir", str(CONF_EXTRA), "example=echo",
+               f"project_dir={PROJECT}", "hardware=slurm", "hardware.backend_config.time=00:05:00", "sweep=bench",
+               f"seed=range({seeds})", f"repeat=range({repeats})", f"threads=range({threads})", "--detach"]
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        wall = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise SystemExit(f"repro-sweep failed:\n{p.stderr[-3000:]}")
+        m = re.search(r"(\d+) run\(s\) planned in ([\d.]+)s; (\d+) submitted in (\d+) batch\(es\).*\(([\d.]+)s\)", p.stderr)
+        if not m:
+            raise SystemExit(f"unexpected repro-sweep output:\n{p.stderr}")
+        planned, plan_s, submitted, batches, total_s = int(m[1]), float(m[2]), int(m[3]), int(m[4]), float(m[5])
+        found = []
+        token = None
+        while True:
+            page = client.search_runs([exp], "tags.`repro.sweep` = 'bench'", max_results=5000, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+        job_ids = {r.data.tags.get("repro.job_id") for r in found}
+        arrays = {j.split("_")[0] for j in job_ids}
+        for a in arrays:
+            cluster.run("scancel", a, check=False)
+        assert planned == submitted == runs == len(found) == len(job_ids), (planned, submitted, runs, len(found))
+        return {
+            "benchmark": "sweep_submit",
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                     "load_avg_1m": round(os.getloadavg()[0], 2),
+                     "slurm": subprocess.run(["sinfo", "--version"], env=env, capture_output=True, text=True).stdout.strip()},
+            "command": " ".join(cmd[1:]),
+            "runs": runs,
+            "plan_s": plan_s,
+            "plan_create_submit_s": total_s,
+            "cli_wall_s": round(wall, 3),
+            "batches": batches,
+            "slurm_arrays": len(arrays),
+            "budget_s": BUDGET_S,
+            "within_budget": total_s <= BUDGET_S,
+            "note": "plan_create_submit_s is repro-sweep's own clock from its launcher receiving the jobs to sbatch "
+                    "accepting the array; cli_wall_s adds interpreter, Hydra and MLflow start-up and Hydra's sweep "
+                    "expansion. 2 shared CPU cores.",
+        }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=10)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sweep.json"))
+    a = ap.parse_args()
+    res = bench(a.seeds, a.repeats, a.threads)
+    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    print(f"{res['runs']} runs, {res['slurm_arrays']} array: plan {res['plan_s']} s, plan+create+submit "
+          f"{res['plan_create_submit_s']} s (budget {BUDGET_S} s: {'ok' if res['within_budget'] else 'OVER'}); "
+          f"whole command {res['cli_wall_s']} s")
+    return 0 if res["within_budget"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

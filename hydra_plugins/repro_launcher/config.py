@@ -1,0 +1,36 @@
+"""The `repro` launcher's config, registered as `hydra/launcher: repro` (cheap to import).
+
+No `from __future__ import annotations` here: Hydra executes plugin modules outside sys.modules,
+where dataclasses cannot resolve string annotations.
+"""
+
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class ReproLauncherConf:
+    """`hydra.launcher.*` of the repro launcher."""
+
+    _target_: str = "hydra_plugins.repro_launcher.launcher.ReproLauncher"
+    detach: bool = False  # return right after submission instead of showing live progress
+    force: bool = False  # re-run every run, even those that already FINISHED
+    dry_run: bool = False  # plan and print the runs per target; create and submit nothing
+    poll_interval: float = 2.0  # seconds between status reconciliations while waiting
+    node: str = "repro"  # the key of each job's config that describes its MLflow run
+
+
+@dataclass
+class ReproSweeperConf:
+    """`hydra.sweeper.*` of the repro sweeper (Hydra's basic sweeper's keys)."""
+
+    _target_: str = "hydra_plugins.repro_launcher.sweeper.ReproSweeper"
+    max_batch_size: Optional[int] = None  # None: the launcher gets the whole sweep at once
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="repro", node=ReproSweeperConf, provider="repro_launcher")
+ConfigStore.instance().store(group="hydra/launcher", name="repro", node=ReproLauncherConf, provider="repro_launcher")

@@ -1,0 +1,150 @@
+"""Which factor moves the outcome: environment tests and each swept factor's share of the variance.
+
+- Environment tests: one-way ANOVA (`scipy.stats.f_oneway`), Kruskal-Wallis (`kruskal`) and Levene
+  (`levene`, median-centred) over the runs grouped by environment. Done per config (runs of one config
+  differ only by environment and repeat) and once pooled over all configs of an example, on the values
+  minus their config's mean (scope "pooled"), so that config effects (seeds, threads) do not count as
+  environment effects. Beside them: the between- and within-environment sums of squares.
+- Factor shares: for each factor (a param, a `repro.*` tag, the environment, the config) with more than
+  one value among an example's runs, eta squared = SS_between(levels) / SS_total of the primary metric,
+  ranked. A factor that is unique per run (as many levels as runs) explains everything trivially and is
+  left out with a note.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+NOT_FACTORS = ("tags.repro.sweep", "tags.repro.primary_metric", "tags.repro.config_hash", "tags.repro.repeat",
+               "params.repeat", "tags.mlflow.project.entryPoint", "tags.mlflow.runName", "tags.repro.backend")
+
+
+def _num(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def run_tests(groups: list[np.ndarray]) -> list[dict]:
+    """ANOVA, Kruskal-Wallis and Levene over `groups` (arrays of values), each with statistic, p-value, note."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    out = []
+    allv = np.concatenate(groups) if groups else np.array([])
+    for name, fn in (("anova", stats.f_oneway), ("kruskal", stats.kruskal), ("levene", stats.levene)):
+        row = {"test": name, "statistic": None, "pvalue": None, "note": None}
+        if len(groups) < 2:
+            row["note"] = "fewer than two groups"
+        elif np.all(allv == allv[0]):
+            row["note"] = "all values identical: nothing to test"
+        elif name != "kruskal" and len(allv) <= len(groups):
+            row["note"] = "one run per group: no within-group variance to compare"
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    res = fn(*groups)
+                    st, p = float(res.statistic), float(res.pvalue)
+                except ValueError as e:
+                    st, p = float("nan"), float("nan")
+                    row["note"] = str(e)
+            if math.isinf(st):
+                row["note"] = "infinite: no variance within groups, all of it between"
+            elif math.isnan(st) and not row["note"]:
+                row["note"] = "undefined: no variance within groups"
+            row["statistic"], row["pvalue"] = _num(st), _num(p)
+        out.append(row)
+    return out
+
+
+def sums_of_squares(values: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    """(SS_between, SS_within, SS_total) of `values` grouped by `labels`."""
+    y = np.asarray(values, dtype=float)
+    codes, _ = pd.factorize(np.asarray(labels, dtype=object), use_na_sentinel=False)
+    cnt = np.bincount(codes).astype(float)
+    means = np.bincount(codes, weights=y) / cnt
+    grand = y.mean()
+    ssb = float((cnt * (means - grand) ** 2).sum())
+    sst = float(((y - grand) ** 2).sum())
+    return ssb, max(sst - ssb, 0.0), sst
+
+
+def env_tests(runs: pd.DataFrame, primary: str, max_configs: int = 10) -> tuple[list[dict], list[str]]:
+    """Environment tests, pooled per example and per config (the `max_configs` configs per example whose
+    primary metric spreads most across environments)."""
+    rows, notes = [], []
+    metric = primary.removeprefix("metrics.")
+    for ex, sub in runs.groupby("example", sort=True):
+        centered = sub[primary] - sub.groupby("_config")[primary].transform("mean")
+        scopes = [("pooled", None, centered.to_numpy(), sub["_env"].to_numpy())]
+        g = sub.groupby("_config", sort=True)
+        envs_n = g["_env"].nunique()
+        rng_ = (g[primary].max() - g[primary].min())[envs_n > 1]
+        cfgs = list(rng_.sort_values(ascending=False, kind="stable").index[:max_configs])
+        if len(rng_) > max_configs:
+            notes.append(f"{ex}: per-config environment tests for the {max_configs} of {len(rng_)} configs "
+                         f"with the largest range (--max-configs)")
+        for c in sorted(cfgs):
+            s = g.get_group(c)
+            scopes.append(("config", c, s[primary].to_numpy(), s["_env"].to_numpy()))
+        for scope, cfg, vals, envs in scopes:
+            order = pd.unique(envs)
+            groups = [vals[envs == e] for e in order]
+            ssb, ssw, sst = sums_of_squares(vals, envs)
+            base = {"example": ex, "metric": metric, "scope": scope, "config": cfg, "n": int(len(vals)),
+                    "n_groups": len(order), "ss_between": _num(ssb), "ss_within": _num(ssw),
+                    "between_share": _num(ssb / sst) if sst > 0 else None}
+            for t in run_tests(groups):
+                rows.append({**base, **t})
+    return rows, notes
+
+
+def factor_columns(runs: pd.DataFrame, extra: list[str] = (), by: str | None = None) -> list[str]:
+    """Candidate factors: params and `repro.*` tags (not digests or bookkeeping), the user's, env, config.
+
+    The environment column itself (`by`) appears once, as "environment".
+    """
+    cols = [c for c in runs.columns
+            if (c.startswith("params.") or c.startswith("tags.repro.")) and c not in NOT_FACTORS
+            and not c.startswith("tags.repro.digest.") and c != by]
+    for e in extra:
+        if e not in cols and e != by:
+            cols.append(e)
+    return ["_env", "_config"] + sorted(cols)
+
+
+def factor_name(col: str) -> str:
+    return {"_env": "environment", "_config": "config"}.get(col, col)
+
+
+def factor_shares(runs: pd.DataFrame, primary: str, columns: list[str]) -> tuple[list[dict], list[str]]:
+    """Per example: eta squared of each factor with >1 level, ranked (largest first)."""
+    rows, notes = [], []
+    metric = primary.removeprefix("metrics.")
+    for ex, sub in runs.groupby("example", sort=True):
+        vals = sub[primary].to_numpy(dtype=float)
+        part = []
+        for col in columns:
+            if col not in sub.columns:
+                continue
+            codes, _ = pd.factorize(sub[col], use_na_sentinel=False)  # missing is a level of its own
+            k = int(codes.max()) + 1 if len(codes) else 0
+            if k < 2:
+                continue
+            if k == len(sub):
+                notes.append(f"{ex}: {factor_name(col)} is different on every run; no share computed")
+                continue
+            ssb, _ssw, sst = sums_of_squares(vals, codes)
+            part.append({"example": ex, "metric": metric, "factor": factor_name(col), "n_levels": int(k),
+                         "eta_squared": _num(ssb / sst) if sst > 0 else None, "ss_between": _num(ssb),
+                         "ss_total": _num(sst), "note": None if sst > 0 else "no variance in the metric"})
+        part.sort(key=lambda r: (-(r["eta_squared"] or 0.0), r["factor"]))
+        for i, r in enumerate(part, 1):
+            r["rank"] = i
+        rows.extend(part)
+    return rows, notes

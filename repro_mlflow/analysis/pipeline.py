@@ -1,0 +1,179 @@
+"""The whole analysis of a run table, example by example, as one JSON-ready dict (schema in docs/analysis.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ReproError
+from . import factors, groups, predictions, stats
+
+SCHEMA = "repro-analysis/1"
+
+
+@dataclass
+class Options:
+    by: str = groups.DEFAULT_BY  # environment column (a tag or param name)
+    metrics: list[str] = field(default_factory=list)  # metric names; empty = every metric
+    primary: str | None = None  # default: the runs' repro.primary_metric tag, else the first metric
+    factors: list[str] = field(default_factory=list)  # extra factor columns (tags/params)
+    statuses: tuple[str, ...] = ("FINISHED",)  # empty = every status
+    n_boot: int = stats.N_BOOT
+    seed: int = stats.SEED
+    max_configs: int = 10  # per-config environment tests per example (largest range first)
+    max_divergence: int = 200  # configs per example whose divergence epoch is looked for
+    max_artifact_runs: int = 200  # runs whose artifacts (predictions, weights, digests) are read
+    artifacts: bool = True
+
+
+def _metric_cols(df: pd.DataFrame, names: list[str]) -> list[str]:
+    have = sorted(c for c in df.columns if c.startswith("metrics."))
+    if not names:
+        return have
+    out = []
+    for n in names:
+        c = n if n.startswith("metrics.") else f"metrics.{n}"
+        if c not in df.columns:
+            raise ReproError(f"no selected run has the metric '{n}'")
+        out.append(c)
+    return out
+
+
+def _primary(sub: pd.DataFrame, metric_cols: list[str], opt: Options) -> str | None:
+    if opt.primary:
+        c = opt.primary if opt.primary.startswith("metrics.") else f"metrics.{opt.primary}"
+        if c not in sub.columns or sub[c].isna().all():
+            return None
+        return c
+    tag = "tags.repro.primary_metric"
+    if tag in sub.columns and sub[tag].notna().any():
+        c = "metrics." + sub[tag].mode().iloc[0]
+        if c in sub.columns and sub[c].notna().any():
+            return c
+    for c in metric_cols:
+        if sub[c].notna().any():
+            return c
+    return None
+
+
+def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> tuple[dict, pd.DataFrame]:
+    """Every statistic of the selected runs; also the keyed table (with `_env`, `_config`, `_repeat`)."""
+    notes: list[str] = []
+    n_sel = len(df)
+    if n_sel == 0:
+        raise ReproError("no runs match the selection")
+    excluded = {}
+    if opt.statuses:
+        keep = df["status"].isin(opt.statuses)
+        excluded = {str(k): int(v) for k, v in df.loc[~keep, "status"].value_counts().items()}
+        df = df[keep]
+        if excluded:
+            notes.append("left out by status: " + ", ".join(f"{v} {k}" for k, v in sorted(excluded.items())))
+        if df.empty:
+            raise ReproError(f"none of the {n_sel} selected runs is {'/'.join(opt.statuses)}")
+    by = groups.resolve_column(df, opt.by) if opt.by != groups.DEFAULT_BY or groups.DEFAULT_BY in df.columns else opt.by
+    if by not in df.columns:
+        notes.append(f"no run has {opt.by}: every run is in one environment '{groups.UNKNOWN_ENV}' (use --by)")
+    extra = [groups.resolve_column(df, f) for f in opt.factors]
+    metric_cols = _metric_cols(df, opt.metrics)
+    if not metric_cols:
+        raise ReproError("the selected runs have no metrics")
+    keyed = groups.add_keys(df, by, groups.config_columns(df, by))
+    examples = []
+    for ex, sub in keyed.groupby("example", sort=True):
+        examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri))
+    result = {
+        "schema": SCHEMA,
+        "environment_by": by,
+        "n_runs_selected": n_sel,
+        "n_runs": int(len(keyed)),
+        "excluded_by_status": excluded,
+        "statuses": list(opt.statuses),
+        "bootstrap": {"n_boot": opt.n_boot, "seed": opt.seed, "confidence": stats.CONFIDENCE},
+        "notes": notes,
+        "examples": examples,
+    }
+    return result, keyed
+
+
+def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str], by: str, opt: Options,
+             tracking_uri: str | None) -> dict:
+    notes: list[str] = []
+    envs = sorted(sub["_env"].unique())
+    out = {"example": ex, "n_runs": int(len(sub)), "environments": envs, "n_environments": len(envs),
+           "n_configs": int(sub["_config"].nunique()), "primary_metric": None, "metrics": {}, "outcomes": [],
+           "groups": [], "equivalence": [], "tests": [], "env_variance": [], "factors": [], "predictions": [],
+           "divergence": [], "summary": {}, "notes": notes}
+    boot_cache: dict = {}
+    for c in metric_cols:
+        if c in sub.columns and sub[c].notna().any():
+            out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), opt.n_boot, opt.seed,
+                                                                      cache=boot_cache)
+        elif c in sub.columns or opt.metrics:
+            out["metrics"][c.removeprefix("metrics.")] = stats.spread(np.full(len(sub), np.nan), opt.n_boot, opt.seed)
+    if len(envs) == 1:
+        notes.append(f"single environment ({envs[0]}): reproducibility across environments cannot be judged")
+    primary = _primary(sub, metric_cols, opt)
+    if primary is None:
+        notes.append("no run of this example has the primary metric: nothing to compare")
+        return out
+    out["primary_metric"] = primary.removeprefix("metrics.")
+    runs, outcomes, n2 = groups.signatures(sub, primary, metric_cols)
+    notes.extend(n2)
+    out["outcomes"] = [c.removeprefix("metrics.").removeprefix("tags.") for c in outcomes.get(ex, [])]
+    rep = groups.repeatability(runs, primary)
+    out["groups"] = _records(rep)
+    env_sigs = groups.env_signatures(runs)
+    out["equivalence"] = groups.equivalence_classes(env_sigs)
+    tests, n3 = factors.env_tests(runs, primary, opt.max_configs)
+    notes.extend(n3)
+    out["tests"] = [{k: t[k] for k in ("example", "metric", "scope", "config", "n", "n_groups", "test", "statistic",
+                                         "pvalue", "note")} for t in tests]
+    seen = set()
+    for t in tests:
+        key = (t["scope"], t["config"])
+        if key not in seen:
+            seen.add(key)
+            out["env_variance"].append({k: t[k] for k in ("scope", "config", "n", "n_groups", "ss_between",
+                                                          "ss_within", "between_share")})
+    shares, n4 = factors.factor_shares(runs, primary, factors.factor_columns(runs, extra, by))
+    notes.extend(n4)
+    out["factors"] = shares
+    if opt.artifacts:
+        pe, n5 = predictions.prediction_evidence(runs, tracking_uri, opt.max_artifact_runs)
+        out["predictions"] = pe
+        notes.extend(n5)
+        parted = runs.groupby("_config")["_sig"].nunique()
+        parted = sorted(parted[parted > 1].index)
+        if len(parted) > opt.max_divergence:
+            notes.append(f"divergence epochs looked for in {opt.max_divergence} of {len(parted)} configs")
+        if parted:
+            dv, n6 = predictions.divergence(runs, [(ex, c) for c in parted[: opt.max_divergence]], tracking_uri,
+                                            opt.max_artifact_runs)
+            out["divergence"] = dv
+            notes.extend(n6)
+    eq = out["equivalence"]
+    out["summary"] = {
+        "groups": len(rep),
+        "repeatable": int((rep["repeatable"] == True).sum()),  # noqa: E712
+        "not_repeatable": int((rep["repeatable"] == False).sum()),  # noqa: E712
+        "single_run": int(rep["repeatable"].isna().sum()),
+        "configs_reproducible": sum(1 for e in eq if e["reproducible"] is True),
+        "configs_not_reproducible": sum(1 for e in eq if e["reproducible"] is False),
+        "configs_single_environment": sum(1 for e in eq if e["reproducible"] is None),
+    }
+    return out
+
+
+def _records(t: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts: NaN → None, numpy scalars → Python."""
+    obj = t.astype(object)
+    obj = obj.where(t.notna(), None)
+    recs = obj.to_dict("records")
+    for r in recs:
+        for k, v in r.items():
+            if hasattr(v, "item"):
+                r[k] = v.item()
+    return recs

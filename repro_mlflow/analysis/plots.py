@@ -1,0 +1,96 @@
+"""Figures as PNG bytes (matplotlib, Agg): heat map, strip/box per environment, equivalence matrix."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+MAX_ROWS = 40  # heat-map rows (config · environment) shown; the rows with the largest spread first
+MAX_ENVS = 30
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _fmt(v: float) -> str:
+    return "" if not np.isfinite(v) else f"{v:.6g}"
+
+
+def heatmap(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]:
+    """Rows: config · environment; columns: repeat; cell: the primary metric (blank: no run).
+
+    Returns the PNG and how many rows were left out (beyond MAX_ROWS).
+    """
+    t = runs.pivot_table(index=["_config", "_env"], columns="_repeat", values=primary, aggfunc="first")
+    cols = sorted(t.columns, key=lambda r: (0, int(r)) if str(r).lstrip("-").isdigit() else (1, str(r)))
+    t = t[cols]
+    spread = (t.max(axis=1) - t.min(axis=1)).fillna(0)
+    dropped = max(0, len(t) - MAX_ROWS)
+    if dropped:
+        t = t.loc[spread.sort_values(ascending=False, kind="stable").index[:MAX_ROWS]].sort_index()
+    multi_cfg = t.index.get_level_values(0).nunique() > 1
+    labels = [f"{c} · {e}" if multi_cfg else str(e) for c, e in t.index]
+    vals = t.to_numpy(dtype=float)
+    h = max(2.2, 0.42 * len(t) + 1.4)
+    w = max(5.0, 0.9 * len(cols) + 0.09 * max(len(s) for s in labels) * 7 + 2)
+    fig, ax = plt.subplots(figsize=(min(w, 18), min(h, 22)))
+    masked = np.ma.masked_invalid(vals)
+    im = ax.imshow(masked, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(cols)), [str(c) for c in cols])
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("repeat")
+    ax.set_ylabel("config · environment" if multi_cfg else "environment")
+    if vals.size <= 400:
+        finite = vals[np.isfinite(vals)]
+        mid = (finite.min() + finite.max()) / 2 if finite.size else 0
+        for i in range(vals.shape[0]):
+            for j in range(vals.shape[1]):
+                if np.isfinite(vals[i, j]):
+                    ax.text(j, i, _fmt(vals[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if vals[i, j] < mid else "black")
+    fig.colorbar(im, ax=ax, label=primary.removeprefix("metrics."))
+    ax.set_title(title)
+    return _png(fig), dropped
+
+
+def strip_box(runs: pd.DataFrame, primary: str, title: str) -> bytes:
+    """Per environment: a box plot of the primary metric with every run as a jittered point."""
+    envs = sorted(runs["_env"].unique())[:MAX_ENVS]
+    data = [runs.loc[runs["_env"] == e, primary].dropna().to_numpy() for e in envs]
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(envs) + 2), 4))
+    ax.boxplot(data, showfliers=False)
+    rng = np.random.default_rng(0)
+    for i, d in enumerate(data, 1):
+        ax.scatter(i + rng.uniform(-0.15, 0.15, len(d)), d, s=12, alpha=0.7, color="tab:red", zorder=3)
+    ax.set_xticks(range(1, len(envs) + 1), envs, rotation=30 if len(envs) > 4 else 0, ha="right" if len(envs) > 4 else "center")
+    ax.set_xlabel("environment")
+    ax.set_ylabel(primary.removeprefix("metrics."))
+    ax.set_title(title)
+    return _png(fig)
+
+
+def equivalence_matrix(matrix: pd.DataFrame, title: str) -> bytes:
+    """Environment × environment: share of shared configs with bit-identical outcomes (1 = always agree)."""
+    m = matrix.iloc[:MAX_ENVS, :MAX_ENVS]
+    n = len(m)
+    fig, ax = plt.subplots(figsize=(max(3.8, 0.55 * n + 2.5), max(3.2, 0.5 * n + 1.8)))
+    im = ax.imshow(m.to_numpy(dtype=float), vmin=0, vmax=1, cmap="RdYlGn")
+    ax.set_xticks(range(n), m.columns, rotation=45, ha="right")
+    ax.set_yticks(range(n), m.index)
+    for i in range(n):
+        for j in range(n):
+            v = m.iat[i, j]
+            ax.text(j, i, "–" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, label="share of configs with identical outcomes")
+    ax.set_title(title)
+    return _png(fig)

@@ -1,0 +1,302 @@
+"""`repro-slurm`: a batch of N runs is ONE `sbatch --array=0-(N-1)` over a manifest.
+
+Submit side, per batch (the job directory: `jobs_dir/<batch>` or the batch's workdir under
+REPRO_HOME; it must be on a filesystem the nodes share):
+
+    manifest.json   the runs (run id, command, env), common env, tags taken from SLURM_* on the node
+    job.sh          the array job script: env, setup lines, then
+                    `python -m repro_mlflow.runtime --manifest manifest.json --index $SLURM_ARRAY_TASK_ID`
+    project/        the project, packed once
+    <i>/            per run: output.log (sbatch --output), status.json (runtime), rc (job script),
+                    offline/ (the offline store when the tracking server was out of reach)
+
+Job ids are `<array job id>_<index>`. `poll` is one `squeue` call for every job of every array
+(plus one `sacct` call for the jobs squeue has forgotten, where accounting exists); a job neither
+knows is decided by its exit files (`exit_state`) or else counts as vanished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+from ..errors import ReproError
+from .protocol import FAILED, FINISHED, KILLED, Batch, JobState
+from .slurm_staging import stage_project
+from .slurm_states import SQUEUE_FORMAT, parse_sacct, parse_squeue
+
+_TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_MEM_RE = re.compile(r"^\d+[KMGT]?$", re.I)
+POINTER = "slurm-jobdir"  # file in the batch workdir naming the job directory when jobs_dir is set
+
+# Always passed from the submitting environment to the job (`sbatch --export=`), plus `env_passthrough`.
+BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_CONF",
+               "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+               "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH",
+               "REPRO_OFFLINE", "REPRO_HEALTH_TIMEOUT")
+
+# Tags the runtime writes from the job's environment on the node, beside the fingerprint's own
+# repro.slurm.{cluster,partition,node,job_id,array_task_id} (fingerprint/site.py), which they do not repeat.
+SLURM_TAGS = {
+    "repro.slurm.array_id": "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}",  # equals repro.job_id
+    "repro.slurm.cpus": "${SLURM_CPUS_ON_NODE}",
+    "repro.slurm.account": "${SLURM_JOB_ACCOUNT}",
+    "repro.slurm.qos": "${SLURM_JOB_QOS}",
+    "repro.slurm.restart_count": "${SLURM_RESTART_COUNT}",
+}
+
+
+def check_time(value: str) -> str:
+    """Validate a Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED."""
+    if value.upper() in ("UNLIMITED", "INFINITE"):
+        return value
+    m = _TIME_RE.match(value.strip())
+    ok = bool(m)
+    if m:
+        days, a, b, c = m.groups()
+        parts = [int(x) for x in (a, b, c) if x is not None]
+        if days is None:
+            ok = all(p < 60 for p in parts[1:])  # M, M:S, H:M:S
+        else:
+            ok = parts[0] < 24 and all(p < 60 for p in parts[1:])
+    if not ok:
+        raise ValueError(f"time '{value}' is not a Slurm time limit (minutes, [D-]HH:MM:SS, D-HH, D-HH:MM)")
+    return value
+
+
+@dataclass
+class SlurmConfig:
+    """Settings of `--backend repro-slurm` (all optional)."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time: str | None = None  # minutes or [D-]HH:MM:SS
+    cpus_per_task: int | None = None
+    mem: str | None = None  # per node, e.g. 4G
+    gpus: int | str | None = None  # --gpus, e.g. 1 or "a100:1"
+    gres: str | None = None  # --gres, e.g. gpu:1 (instead of gpus)
+    constraint: str | None = None
+    extra_args: list | None = None  # more sbatch arguments, e.g. ["--exclusive"]
+    setup: list | None = None  # shell lines run before the runtime, e.g. ["module load cuda/12"]
+    env: dict | None = None  # variables set in the job
+    env_passthrough: list | None = None  # names passed from the submitting environment (sbatch --export)
+    jobs_dir: str | None = None  # where job directories live (shared with the nodes); default under REPRO_HOME
+    python: str | None = None  # interpreter on the nodes; default: this one
+    pythonpath: str | None = None  # PYTHONPATH of the job; default: repro-mlflow's root + $PYTHONPATH
+    requeue: bool = False  # requeue jobs that are preempted or whose node fails (else they end FAILED)
+    max_running: int | None = None  # array throttle: at most this many runs of a batch at once (--array=...%N)
+    job_name: str = "repro"
+
+    def __post_init__(self) -> None:
+        if self.time is not None:
+            check_time(str(self.time))
+        if self.mem is not None and not _MEM_RE.match(str(self.mem)):
+            raise ValueError(f"mem '{self.mem}' is not a Slurm memory size (e.g. 4096, 4G, 500M)")
+        if self.gpus is not None and self.gres is not None:
+            raise ValueError("give gpus or gres, not both")
+        for name in ("cpus_per_task", "max_running"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("extra_args", "setup", "env_passthrough"):
+            v = getattr(self, name)
+            if v is not None and not all(isinstance(x, str) for x in v):
+                raise ValueError(f"{name} must be a list of strings")
+
+    def sbatch_options(self) -> list[str]:
+        """The sbatch options these settings ask for."""
+        opts = []
+        for key, flag in (("partition", "--partition"), ("account", "--account"), ("qos", "--qos"),
+                          ("time", "--time"), ("cpus_per_task", "--cpus-per-task"), ("mem", "--mem"),
+                          ("gpus", "--gpus"), ("gres", "--gres"), ("constraint", "--constraint")):
+            value = getattr(self, key)
+            if value is not None:
+                opts.append(f"{flag}={value}")
+        opts.append("--requeue" if self.requeue else "--no-requeue")
+        return opts + list(self.extra_args or [])
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+def _run(cmd: list[str], what: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise ReproError(f"{cmd[0]} not found on PATH: {what} needs the Slurm client commands") from None
+    except subprocess.TimeoutExpired:
+        raise ReproError(f"{cmd[0]} did not answer within {timeout:.0f} s") from None
+
+
+def _first_line(p: subprocess.CompletedProcess) -> str:
+    text = (p.stderr or p.stdout or "").strip()
+    return text.splitlines()[-1] if text else f"exit code {p.returncode}"
+
+
+class SlurmScheduler:
+    name: ClassVar[str] = "slurm"
+
+    def __init__(self, config: SlurmConfig | None = None):
+        self.config = config or SlurmConfig()
+        self._checked = False
+        self._sacct: bool | None = None  # None: not tried yet
+
+    # ---- before any run exists ---------------------------------------------------------------
+    def preflight(self) -> None:
+        """Check what can be checked before runs are created: sbatch on PATH, the partition exists."""
+        if self._checked:
+            return
+        if shutil.which("sbatch") is None:
+            raise ReproError("sbatch not found on PATH: repro-slurm submits from a machine with the Slurm client commands")
+        if self.config.partition:
+            p = _run(["sinfo", "-h", "-o", "%R"], "checking the partition", 60)
+            if p.returncode != 0:
+                raise ReproError(f"cannot query Slurm partitions (sinfo): {_first_line(p)}")
+            known = sorted({line.strip() for line in p.stdout.splitlines() if line.strip()})
+            if self.config.partition not in known:
+                raise ReproError(f"unknown Slurm partition '{self.config.partition}' (known: {', '.join(known) or 'none'})")
+        self._checked = True
+
+    # ---- submit ------------------------------------------------------------------------------
+    def submit(self, batch: Batch) -> list[str]:
+        self.preflight()
+        jobdir = self._make_jobdir(batch)
+        n = len(batch.runs)
+        for i in range(n):
+            (jobdir / str(i)).mkdir(exist_ok=True)
+        stage_project(batch.project_dir, jobdir / "project", exclude=jobdir)
+        python = self.config.python or sys.executable
+        manifest = {
+            "cwd": str(jobdir / "project"),
+            "rundir": str(jobdir),
+            "env": {"MLFLOW_TRACKING_URI": batch.tracking_uri, "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id),
+                    **{k: str(v) for k, v in (self.config.env or {}).items()}},
+            "extra_tags": SLURM_TAGS,
+            "runs": [{"run_id": r.run_id, "command": r.command, "env": r.env} for r in batch.runs],
+        }
+        (jobdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        script = jobdir / "job.sh"
+        script.write_text(self.job_script(jobdir, python))
+        script.chmod(0o755)
+        array = f"0-{n - 1}" + (f"%{self.config.max_running}" if self.config.max_running else "")
+        export = ",".join(dict.fromkeys([*BASE_EXPORT, *(self.config.env_passthrough or [])]))
+        cmd = ["sbatch", "--parsable", f"--array={array}", f"--job-name={self.config.job_name}",
+               f"--output={jobdir}/%a/output.log", f"--chdir={jobdir}", f"--export={export}",
+               *self.config.sbatch_options(), str(script)]
+        (jobdir / "sbatch.cmd").write_text(shlex.join(cmd) + "\n")
+        p = _run(cmd, "repro-slurm")
+        if p.returncode != 0:
+            raise ReproError(f"sbatch refused the batch: {_first_line(p)}")
+        array_id = p.stdout.strip().splitlines()[-1].split(";")[0]
+        if not array_id.isdigit():
+            raise ReproError(f"sbatch printed no job id: {p.stdout.strip()!r}")
+        (jobdir / "array_job_id").write_text(array_id + "\n")
+        return [f"{array_id}_{i}" for i in range(n)]
+
+    def _make_jobdir(self, batch: Batch) -> Path:
+        if not self.config.jobs_dir:
+            return batch.workdir
+        jobdir = Path(self.config.jobs_dir).expanduser().resolve() / batch.workdir.name
+        jobdir.mkdir(parents=True, exist_ok=True)
+        (batch.workdir / POINTER).write_text(str(jobdir) + "\n")
+        return jobdir
+
+    def job_script(self, jobdir: Path, python: str) -> str:
+        """The array job script (one for the whole batch)."""
+        pythonpath = self.config.pythonpath or os.pathsep.join(
+            p for p in (_package_root(), os.environ.get("PYTHONPATH")) if p)
+        setup = "\n".join(self.config.setup or [])
+        q = shlex.quote
+        return f"""#!/bin/bash
+# repro-mlflow: Slurm array job, one MLflow run per array index (manifest.json)
+i=${{SLURM_ARRAY_TASK_ID:-0}}
+d={q(str(jobdir))}/$i
+mkdir -p "$d"
+export PATH={q(str(Path(python).parent))}:"${{PATH:-/usr/local/bin:/usr/bin:/bin}}"
+export PYTHONPATH={q(pythonpath)}
+{setup}
+trap 'echo "repro: job signalled" >&2' TERM INT
+{q(python)} -m repro_mlflow.runtime --manifest {q(str(jobdir / 'manifest.json'))} --index "$i"
+rc=$?
+echo "$rc" > "$d/rc"
+exit "$rc"
+"""
+
+    # ---- watch -------------------------------------------------------------------------------
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        """One squeue call for all the jobs (and one sacct call for those squeue forgot, with accounting)."""
+        if not job_ids:
+            return {}
+        arrays = sorted({j.split("_")[0] for j in job_ids})
+        p = _run(["squeue", "--array", "--states=all", "-h", "-O", SQUEUE_FORMAT, f"--jobs={','.join(arrays)}"],
+                 "repro-slurm", 120)
+        if p.returncode != 0 and "Invalid job id" not in (p.stderr or ""):
+            raise ReproError(f"squeue failed: {_first_line(p)}")
+        known = parse_squeue(p.stdout if p.returncode == 0 else "", self.config.requeue)
+        missing = [j for j in job_ids if j not in known]
+        if missing and self._sacct is not False:
+            known.update(self._sacct_states(missing))
+        return {j: known.get(j, JobState(None)) for j in job_ids}
+
+    def _sacct_states(self, job_ids: list[str]) -> dict[str, JobState]:
+        try:
+            p = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State,ExitCode", f"--jobs={','.join(job_ids)}"],
+                               capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            self._sacct = False
+            return {}
+        if p.returncode != 0:
+            self._sacct = False  # no accounting on this cluster: squeue and the exit files decide
+            return {}
+        self._sacct = True
+        return parse_sacct(p.stdout, self.config.requeue)
+
+    def exit_state(self, job_id: str, workdir: Path) -> JobState | None:
+        """What a job that Slurm no longer knows left behind: the runtime's status.json, or the script's rc."""
+        d = self.jobdir(workdir) / job_id.rsplit("_", 1)[1]
+        try:
+            st = json.loads((d / "status.json").read_text())
+            return JobState(st["status"], st.get("reason"))
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            rc = int((d / "rc").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if rc == 0:
+            return JobState(FINISHED)
+        if rc in (143, 130):
+            return JobState(KILLED, f"stopped by a signal (exit code {rc})")
+        return JobState(FAILED, f"exit code {rc}")
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        p = _run(["scancel", *job_ids], "repro-slurm", 60)
+        if p.returncode != 0:
+            raise ReproError(f"scancel failed: {_first_line(p)}")
+
+    # ---- outputs -----------------------------------------------------------------------------
+    @staticmethod
+    def jobdir(workdir: Path) -> Path:
+        """The job directory of a batch whose submit-side workdir is `workdir`."""
+        pointer = Path(workdir) / POINTER
+        return Path(pointer.read_text().strip()) if pointer.is_file() else Path(workdir)
+
+    def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
+        bundle = self.jobdir(workdir) / job_id.rsplit("_", 1)[1] / "offline"
+        return bundle if (bundle / "bundle.json").is_file() else None
+
+    def log_path(self, job_id: str, workdir: Path) -> Path:
+        """The job's output file (sbatch --output)."""
+        return self.jobdir(workdir) / job_id.rsplit("_", 1)[1] / "output.log"

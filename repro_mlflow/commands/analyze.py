@@ -1,0 +1,86 @@
+"""`repro analyze`: spread, repeatability, equivalence classes, variance by factor; report logged to MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _tracking_uri(args: argparse.Namespace) -> str:
+    import mlflow
+
+    return args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+
+    from ..analysis import load, pipeline, report
+    from ..errors import ReproError
+
+    if args.n_boot < 1:
+        raise ReproError("--n-boot must be at least 1")
+    uri = _tracking_uri(args)
+    sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter)
+    t0 = time.perf_counter()
+    df = load.load_runs(uri, sel)
+    t_load = time.perf_counter() - t0
+    opt = pipeline.Options(by=args.by, metrics=args.metric or [], primary=args.primary, factors=args.factor or [],
+                           statuses=() if args.all_statuses else ("FINISHED",), n_boot=args.n_boot, seed=args.seed,
+                           max_configs=args.max_configs, max_artifact_runs=args.max_artifact_runs,
+                           artifacts=not args.no_artifacts)
+    result, keyed = pipeline.analyse(df, opt, uri)
+    result["selection"] = {"tracking_uri": uri, "experiments": sel.experiments, "sweep": sel.sweep,
+                           "filter": sel.filter_string}
+    result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}
+    label = args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
+    console = Console(stderr=args.json)
+    if not args.no_report:
+        out = Path(args.out or f"repro-analysis-{report.slug(label)}")
+        figs = report.make_figures(result, keyed)
+        paths = report.write_outputs(out, result, keyed, figs, f"repro analyze: {label}")
+        if not args.no_log:
+            exp_id = keyed["experiment_id"].mode().iloc[0]
+            rid = report.log_analysis_run(uri, exp_id, label, out, result)
+            result["analysis_run_id"] = rid
+            paths["json"].write_text(json.dumps(result, indent=1, default=str))
+            console.print(f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
+        console.print(f"report: {paths['report']}")
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        report.print_summary(result, console)
+    return 0
+
+
+def register(sub) -> None:
+    a = sub.add_parser("analyze", help="how far results spread, which environments agree, which factor explains it",
+                       description="Analyse the runs of an experiment, a sweep or a filter (see docs/analysis.md).")
+    a.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or MLflow's default)")
+    a.add_argument("--experiment", action="append", help="experiment name or id (repeatable; default: all)")
+    a.add_argument("--sweep", help="only runs tagged repro.sweep=SWEEP")
+    a.add_argument("--filter", help="an MLflow search filter string, e.g. \"params.threads = '2'\"")
+    a.add_argument("--by", default="tags.repro.fp.env",
+                   help="tag or param whose value names the environment (default: repro.fp.env), e.g. repro.site, "
+                        "repro.hw.gpu.name, repro.target, params.threads")
+    a.add_argument("--metric", action="append", help="metric to analyse (repeatable; default: every metric)")
+    a.add_argument("--primary", help="metric for heat maps, tests and factor shares (default: tag repro.primary_metric)")
+    a.add_argument("--factor", action="append", help="extra tag or param to rank as a factor (repeatable)")
+    a.add_argument("--all-statuses", action="store_true", help="analyse runs of every status, not only FINISHED")
+    a.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
+    a.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    a.add_argument("--max-configs", type=int, default=10,
+                   help="per example, configs with per-config environment tests, largest range first (default 10)")
+    a.add_argument("--max-artifact-runs", type=int, default=200,
+                   help="runs whose artifacts (predictions, weights, per-epoch digests) are read (default 200)")
+    a.add_argument("--no-artifacts", action="store_true", help="read no run artifacts")
+    a.add_argument("--out", help="output folder (default: ./repro-analysis-<sweep>)")
+    a.add_argument("--no-report", action="store_true", help="no files, no MLflow run: statistics only")
+    a.add_argument("--no-log", action="store_true", help="write the files but log no analysis run to MLflow")
+    a.add_argument("--json", action="store_true", help="print every statistic as JSON on stdout (schema: docs/analysis.md)")
+    a.set_defaults(func=_cmd_analyze)

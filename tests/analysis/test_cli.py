@@ -1,0 +1,69 @@
+"""`repro analyze` as a user runs it: JSON schema, output folder, analysis run, one-line errors."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from repro_mlflow.cli import main
+
+from .store import add_runs, study
+
+SCHEMA_KEYS = {"schema", "environment_by", "n_runs_selected", "n_runs", "excluded_by_status", "statuses", "bootstrap",
+               "notes", "examples", "selection", "timing_s"}
+EXAMPLE_KEYS = {"example", "n_runs", "environments", "n_environments", "n_configs", "primary_metric", "metrics",
+                "outcomes", "groups", "equivalence", "tests", "env_variance", "factors", "predictions", "divergence",
+                "summary", "notes"}
+
+
+@pytest.fixture
+def store(tracking):
+    client = MlflowClient(tracking)
+    exp = client.create_experiment("study")
+    add_runs(client, exp, study("S"))
+    return tracking
+
+
+def test_json_schema_and_values(store, capsys):
+    assert main(["analyze", "--sweep", "S", "--json", "--no-report"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert SCHEMA_KEYS <= set(res) and res["schema"] == "repro-analysis/1"
+    ex = res["examples"][0]
+    assert EXAMPLE_KEYS <= set(ex)
+    m = ex["metrics"]["test_accuracy"]
+    assert {"n", "n_unique", "min", "max", "range", "mean", "std", "cv", "iqr", "std_ci", "range_ci"} <= set(m)
+    assert {"config", "environment", "repeatable"} <= set(ex["groups"][0])
+    assert {"classes", "reproducible"} <= set(ex["equivalence"][0])
+    assert {"test", "statistic", "pvalue"} <= set(ex["tests"][0])
+    assert {"factor", "eta_squared", "rank"} <= set(ex["factors"][0])
+    assert "analysis_run_id" not in res
+
+
+def test_report_folder_and_analysis_run(store, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["analyze", "--sweep", "S", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "not repeatable" in text and "a, b | c" in text
+    assert {p.name for p in out.iterdir()} == {"report.html", "analysis.json", "runs.csv", "figures"}
+    res = json.loads((out / "analysis.json").read_text())
+    client = MlflowClient(store)
+    run = client.get_run(res["analysis_run_id"])
+    assert run.data.tags["repro.analysis_of"] == "S"
+    assert run.data.metrics["mnist_convnet.not_repeatable"] == 2
+    # a second analysis does not analyse the first one
+    assert main(["analyze", "--sweep", "S", "--json", "--no-report"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_runs_selected"] == 18
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--experiment", "nope"], "no active experiment named 'nope'"),
+    (["--sweep", "nope"], "no runs match the selection"),
+    (["--by", "nope"], "no tag or param named 'nope'"),
+    (["--metric", "nope"], "no selected run has the metric 'nope'"),
+    (["--filter", "params.x ~ 1"], "bad filter string"),
+    (["--n-boot", "0"], "--n-boot must be at least 1"),
+])
+def test_bad_input_is_one_line_and_exit_1(store, capsys, args, message):
+    assert main(["analyze", "--no-report", *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and err.startswith("repro analyze: error:")

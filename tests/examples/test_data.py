@@ -1,0 +1,64 @@
+"""The bundled stand-ins have the real data's shapes and balance; the real readers refuse bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from projects.imbalanced_classification import data as fraud
+from projects.imdb_bilstm import data as imdb
+
+
+def test_imdb_standin_looks_like_keras_imdb():
+    (x_tr, y_tr), (x_te, y_te) = imdb.load_bundled(2000, 500)
+    assert len(x_tr) == len(y_tr) == 2000 and len(x_te) == len(y_te) == 500
+    assert y_tr.mean() == 0.5 and y_te.mean() == 0.5  # balanced, as IMDB
+    tokens = np.concatenate(list(x_tr))
+    assert all(seq[0] == imdb.START for seq in x_tr)
+    assert tokens.min() >= 1 and tokens.max() < imdb.MAX_FEATURES  # num_words=20000 id range
+    lengths = np.array([len(s) for s in x_tr])
+    assert 120 < np.median(lengths) < 260 and lengths.max() > 600  # IMDB's long tail
+    # Zipf: the most frequent word id (4 = rank 1) is far more common than a rank-1000 word.
+    assert (tokens == 4).sum() > 20 * (tokens == 1003).sum()
+
+
+def test_imdb_standin_is_fixed_and_carries_a_signal():
+    a, b = imdb.load_bundled(300, 100), imdb.load_bundled(300, 100)
+    assert all(np.array_equal(p, q) for p, q in zip(a[0][0], b[0][0]))
+    (x, y), _ = imdb.load_bundled(1000, 10)
+    pos_words, neg_words = imdb._signal_words(np.random.default_rng(imdb.BUNDLED_SEED))
+    score = np.array([np.isin(s, pos_words).sum() - np.isin(s, neg_words).sum() for s in x])
+    assert ((score > 0) == (y == 1)).mean() > 0.9  # counting the planted words separates the classes
+
+
+def test_fraud_standin_has_kaggle_shape_and_rate():
+    x, y = fraud.generate(fraud.REAL_ROWS)
+    assert x.shape == (284807, 30) and x.dtype == np.float32
+    assert y.sum() == 492  # 0.172%, as the Kaggle file
+    assert np.all(np.diff(x[:, 0]) >= 0)  # sorted by Time, as the Kaggle file
+    assert x[y == 1, 14 - 1 + 1].mean() < -4 < x[y == 0, 14].mean()  # V14 separates frauds
+
+
+def test_fraud_csv_round_trip_through_the_csv_reader(tmp_path):
+    path = fraud.write_csv(tmp_path / "creditcard.csv", 3000)
+    header = path.read_text().splitlines()[0]
+    assert header.startswith('"Time","V1"') and header.endswith('"Amount","Class"')
+    x, y = fraud.read_csv(str(path))
+    gx, gy = fraud.generate(3000)
+    assert np.array_equal(x, gx) and np.array_equal(y, gy)
+    x5, _ = fraud.read_csv(str(path), rows=5)
+    assert x5.shape == (5, 30)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no file at data_path"),
+    ("a,b\n1,2\n", 'header ending in "Class"'),
+    ('"Time","Class"\n1,x\n', "not a row of numbers"),
+    ('"Time","Class"\n', "no data rows"),
+])
+def test_fraud_csv_reader_refuses_bad_files(tmp_path, content, message):
+    path = tmp_path / "creditcard.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(RuntimeError, match=message):
+        fraud.read_csv(str(path))

@@ -1,0 +1,82 @@
+"""Each entry point through `mlflow run ... --backend repro-local` on bundled data: it learns, it is
+bitwise repeatable with op determinism on, and runs with threads 1/2 and oneDNN on/off record
+their digests (whether those change is a finding, printed, not asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tests.examples.examples_runs import SMALL, digests, finished, submit, wait
+
+
+def learned(entry_point: str, run) -> None:
+    """The metric floor of each example on its SMALL size (justified in docs/examples.md)."""
+    m = run.data.metrics
+    if entry_point == "mnist_convnet":
+        assert m["test_accuracy"] > 0.6, m  # 10 classes: chance is 0.1
+    elif entry_point == "imdb_bilstm":
+        assert m["test_accuracy"] > 0.7, m  # balanced: chance is 0.5
+    else:
+        negatives = m["val_tn"] + m["val_fp"]
+        assert m["val_recall"] >= 0.6, m  # a model that never flags a fraud has recall 0
+        assert m["val_fp"] < 0.1 * negatives, m  # ... and one that flags everything fails this
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry_point", list(SMALL))
+def test_entry_point_learns_repeats_and_records_factors(entry_point, examples_env, tracking):
+    from mlflow.tracking import MlflowClient
+
+    small = SMALL[entry_point]
+    variants = {
+        "a": dict(threads=1, onednn=True),
+        "a_again": dict(threads=1, onednn=True),
+        "threads2": dict(threads=2, onednn=True),
+        "onednn_off": dict(threads=1, onednn=False),
+    }
+    ids = {name: submit(examples_env, entry_point, **small, **factors) for name, factors in variants.items()}
+    runs = wait(list(ids.values()))
+    by = {name: runs[rid] for name, rid in ids.items()}
+    for name, run in by.items():
+        finished(run)
+        tags = run.data.tags
+        assert tags["repro.primary_metric"] in run.data.metrics
+        assert tags["repro.det.op_determinism"] == "true"
+        assert tags["repro.det.threads"] == str(variants[name]["threads"])
+        assert tags["repro.det.onednn"] == str(variants[name]["onednn"]).lower()
+        assert tags["repro.det.env.tf_enable_onednn_opts"] == ("1" if variants[name]["onednn"] else "0")
+        assert tags["repro.det.tf.intra_op_threads"] == str(variants[name]["threads"])
+        assert tags["repro.sw.keras_backend"] == "tensorflow"
+        assert tags["repro.sw.device"].endswith("CPU:0")
+        learned(entry_point, run)
+
+    a, again = digests(by["a"]), digests(by["a_again"])
+    epochs = int(by["a"].data.params["epochs"]) if "epochs" in by["a"].data.params else None
+    expected = {"repro.digest.data", "repro.digest.weights.initial", "repro.digest.weights", "repro.digest.predictions"}
+    expected |= {f"repro.digest.weights.epoch.{i}" for i in range(1, (epochs or 0) + 1)}
+    assert expected <= set(a), sorted(a)
+    assert a == again, "op_determinism on, same factors: the digests must be bit-identical"
+
+    # The evidence artifacts: digests.json lists the same digests; predictions.npz holds the test predictions.
+    client = MlflowClient()
+    rid = by["a"].info.run_id
+    record = json.loads(open(client.download_artifacts(rid, "repro/digests.json")).read())
+    assert record["weights_final"] == a["repro.digest.weights"]
+    assert record["weights_epochs"][-1] == a["repro.digest.weights"]
+    assert len(record["weights_epochs"]) == (epochs or len(record["weights_epochs"]))
+    with np.load(client.download_artifacts(rid, "repro/predictions.npz")) as z:
+        probs, labels = z["probabilities"], z["labels"]
+    assert probs.dtype == np.float32 and len(probs) == len(labels) > 0
+    from projects.common.evidence import digest_predictions
+
+    assert digest_predictions(probs) == a["repro.digest.predictions"]
+
+    # Threads and oneDNN: the digests are recorded; whether they move on this CPU is a finding.
+    for name in ("threads2", "onednn_off"):
+        other = digests(by[name])
+        assert other["repro.digest.data"] == a["repro.digest.data"]
+        assert other["repro.digest.weights.initial"] == a["repro.digest.weights.initial"]
+        print(f"FINDING {entry_point} {name}: weights {'same' if other['repro.digest.weights'] == a['repro.digest.weights'] else 'differ'}"
+              f", predictions {'same' if other['repro.digest.predictions'] == a['repro.digest.predictions'] else 'differ'}")

@@ -1,0 +1,10 @@
+"""Real services started by tests and benchmarks: a one-node Slurm cluster, an `mlflow server`."""
+
+import socket
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
