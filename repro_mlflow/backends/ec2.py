@@ -99,7 +99,9 @@ class EC2Scheduler:
             check_no_secrets(r.env, f"run {r.run_id} env")
         batch_id = batch.workdir.name
         batch_key = f"{cfg.prefix}/{batch_id}" if cfg.prefix else batch_id
-        base_env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id), **(cfg.env or {})}
+        # Batch workers send no MLflow telemetry (it also races with the runtime's env copy in its reporter thread).
+        base_env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id),
+                    "MLFLOW_DISABLE_TELEMETRY": "true", **(cfg.env or {})}
         if not is_remote_tracking(uri):
             base_env["REPRO_OFFLINE"] = "1"  # a local store is not reachable from EC2: results come back via S3
         n = cfg.runs_per_instance
