@@ -33,8 +33,9 @@ def resolve_column(df: pd.DataFrame, name: str) -> str:
 
 
 def digest_columns(df: pd.DataFrame) -> list[str]:
-    """Final digests (weights, predictions, data); per-epoch digests are not outcomes."""
-    return sorted(c for c in df.columns if c.startswith(DIGEST_PREFIX) and ".epoch." not in c)
+    """Final digests (weights, predictions, data); per-epoch and initial-weight digests are not outcomes."""
+    return sorted(c for c in df.columns if c.startswith(DIGEST_PREFIX) and ".epoch." not in c
+                  and not c.endswith(".initial"))
 
 
 def config_columns(df: pd.DataFrame, by: str, exclude: tuple[str, ...] = ()) -> list[str]:

@@ -3,8 +3,9 @@
 Artifacts read (each optional; see docs/analysis.md):
 - `repro/predictions.npz`: `probabilities` (float32, examples × classes) and `labels` (int, examples).
 - `repro/weights.npz`: the model's weight arrays (any names); flattened in name order and concatenated.
-- `repro/digests.json`: per-epoch weight digests, `{"weights": {"<epoch>": "<digest>", ...}}` (also read:
-  `{"epochs": [{"epoch": n, "weights": "<digest>"}, ...]}`); tags `repro.digest.weights.epoch.<n>` work too.
+- `repro/digests.json`: per-epoch weight digests, as the examples write it (`{"weights_epochs": [...],
+  "epoch_numbering": "from 1"}`), or `{"weights": {"<epoch>": "<digest>"}}`, or
+  `{"epochs": [{"epoch": n, "weights": "<digest>"}]}`; tags `repro.digest.weights.epoch.<n>` are preferred.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def divergence_epoch(epoch_digests: dict[str, dict[int, str]]) -> int | None:
 
 def parse_digests_json(data: dict) -> dict[int, str]:
     """Per-epoch weight digests from a `repro/digests.json` document (either accepted shape)."""
+    if isinstance(data.get("weights_epochs"), list):  # projects/common/evidence.py: Digests.to_dict()
+        start = 0 if str(data.get("epoch_numbering", "from 1")).endswith("0") else 1
+        return {i: str(d) for i, d in enumerate(data["weights_epochs"], start=start)}
     if isinstance(data.get("weights"), dict):
         return {int(k): str(v) for k, v in data["weights"].items()}
     if isinstance(data.get("epochs"), list):

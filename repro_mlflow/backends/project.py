@@ -7,6 +7,7 @@ refused before any run exists.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -22,8 +23,17 @@ def load_entry_points(project_dir: Path) -> dict[str, dict]:
     path = Path(project_dir) / "MLproject"
     if not path.is_file():
         raise ReproError(f"no MLproject file in {project_dir}")
-    data = yaml.safe_load(path.read_text()) or {}
-    return data.get("entry_points") or {}
+    return _parsed(str(path.resolve()), path.stat().st_mtime_ns)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str, _mtime_ns: int) -> tuple[dict[str, dict], object]:
+    """(raw entry points, MLflow's project object) of one MLproject file; cached per file version,
+    so a 1,000-run sweep parses it once."""
+    from mlflow.projects._project_spec import load_project
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    return data.get("entry_points") or {}, load_project(str(Path(path).parent))
 
 
 def check_params(entry_point: str, declared: dict, params: dict[str, str]) -> dict[str, str]:
@@ -63,11 +73,11 @@ def check_params(entry_point: str, declared: dict, params: dict[str, str]) -> di
 
 def make_spec(project_dir: Path, entry_point: str, params: dict[str, str], tags: dict[str, str] | None = None) -> RunSpec:
     """A RunSpec for one entry point run, its parameters checked and its command built by MLflow."""
-    from mlflow.projects._project_spec import load_project
-
     eps = load_entry_points(project_dir)
     if entry_point not in eps:
         raise ReproError(f"unknown entry point '{entry_point}' (the project has: {', '.join(sorted(eps)) or 'none'})")
     checked = check_params(entry_point, eps[entry_point].get("parameters") or {}, params)
-    command = load_project(str(project_dir)).get_entry_point(entry_point).compute_command(checked, None)
+    mlproject = Path(project_dir) / "MLproject"
+    project = _parsed(str(mlproject.resolve()), mlproject.stat().st_mtime_ns)[1]
+    command = project.get_entry_point(entry_point).compute_command(checked, None)
     return RunSpec(entry_point=entry_point, params=checked, command=command, tags=dict(tags or {}))

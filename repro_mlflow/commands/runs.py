@@ -68,6 +68,32 @@ def _status_table(client, exp_ids: list[str], flt: str):
     return table, runs, failed
 
 
+def _machine_tables(runs) -> list:
+    """Machines behind unfinished runs, for schedulers that describe them (`describe(job_ids)` rows: EC2 instances, age)."""
+    from collections import defaultdict
+
+    from rich.table import Table
+
+    from ..backends import get_scheduler
+
+    jobs = defaultdict(list)
+    for r in runs:
+        if r.info.status not in ("FINISHED", "FAILED", "KILLED") and r.data.tags.get("repro.job_id"):
+            jobs[r.data.tags.get("repro.backend")].append(r.data.tags["repro.job_id"])
+    tables = []
+    for backend, ids in jobs.items():
+        describe = getattr(get_scheduler(backend, {}), "describe", None)
+        rows = describe(ids) if describe else []
+        if rows:
+            t = Table(title=f"{backend}: {len(rows)} machine(s) up")
+            for col in rows[0]:
+                t.add_column(col)
+            for row in rows:
+                t.add_row(*map(str, row.values()))
+            tables.append(t)
+    return tables
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console, Group
     from rich.live import Live
@@ -82,7 +108,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     def render():
         table, runs, failed = _status_table(client, exp_ids, flt)
         lines = [f"[red]FAILED[/] {r.info.run_id[:8]} {r.data.tags.get('repro.status_reason', '')}" for r in failed]
-        return Group(table, *lines), runs
+        return Group(table, *lines, *_machine_tables(runs)), runs
 
     if not args.watch:
         view, _ = render()

@@ -70,20 +70,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 class _Reporter(threading.Thread):
     """Fingerprint + MLflow writes, off the command's critical path."""
 
-    def __init__(self, run_id: str, tracking_uri: str | None, extra_tags: dict[str, str]):
+    def __init__(self, run_id: str, tracking_uri: str | None, extra_tags: dict[str, str], environ: dict[str, str]):
         super().__init__(daemon=True)
         self.run_id, self.tracking_uri, self.extra_tags = run_id, tracking_uri, extra_tags
+        # A snapshot taken before mlflow is imported: MLflow's telemetry thread edits os.environ
+        # while it runs, and iterating os.environ then raises.
+        self.environ = environ
         self.error: BaseException | None = None
         self.client = None
 
     def run(self) -> None:
         try:
-            record = capture()
+            record = capture(self.environ)
             from mlflow.tracking import MlflowClient  # slow import, kept in this thread
             from mlflow.entities import RunTag
 
             self.client = MlflowClient(self.tracking_uri)
-            tags = {**to_tags(record), **M.expand_tags(self.extra_tags, dict(os.environ))}
+            tags = {**to_tags(record), **M.expand_tags(self.extra_tags, self.environ)}
             self.client.log_batch(self.run_id, tags=[RunTag(k, T.short(v)) for k, v in tags.items()])
             if self.client.get_run(self.run_id).info.status == "SCHEDULED":
                 self.client.update_run(self.run_id, status="RUNNING")
@@ -94,6 +97,7 @@ class _Reporter(threading.Thread):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    snapshot = dict(os.environ)
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
     offline_dir = os.environ.get("REPRO_OFFLINE_DIR")
     run_id, env = args.run_id, dict(os.environ, MLFLOW_RUN_ID=args.run_id)
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.command
     shell = len(cmd) == 1
     proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env)
-    reporter = _Reporter(run_id, tracking_uri, args.extra_tags)
+    reporter = _Reporter(run_id, tracking_uri, args.extra_tags, snapshot)
     reporter.start()
 
     stopped: list[int] = []
