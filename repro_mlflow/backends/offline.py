@@ -91,7 +91,11 @@ def replay_bundle(client: MlflowClient, run_id: str, bundle: Path) -> bool:
     for i in range(0, len(tags), _BATCH_TAGS):
         client.log_batch(run_id, tags=tags[i:i + _BATCH_TAGS])
 
-    artifacts = _artifact_dir(src.info.artifact_uri)
+    # The store records absolute artifact paths of the worker; a bundle moved back to the submit
+    # side (HTCondor output transfer, S3) has them under its own mlruns/ instead.
+    artifacts = bundle / worker_offline.STORE_DIR / str(src.info.experiment_id) / src.info.run_id / "artifacts"
+    if not artifacts.is_dir():
+        artifacts = _artifact_dir(src.info.artifact_uri)
     copied = False
     if artifacts is not None and artifacts.is_dir() and any(artifacts.iterdir()):
         client.log_artifacts(run_id, str(artifacts))
