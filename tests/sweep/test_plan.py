@@ -47,6 +47,25 @@ def test_only_adds_and_deletes_fall_back_to_hydra(composer):
     assert composer.slow == 1
 
 
+@pytest.fixture
+def echo_composer():
+    """Composer with tests/sweep/conf_extra on the search path: its `echo` example declares only
+    seed, sleep, fail and threads (the real examples declare every factor)."""
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration(
+            "config", [f"hydra.searchpath=[file://{here / 'conf_extra'}]"], RunMode.MULTIRUN)
+        yield JobComposer(loader, master)
+    GlobalHydra.instance().clear()
+
+
+ECHO = ["example=echo", f"project_dir={__import__('pathlib').Path(__file__).parent / 'project'}"]
+
+
 def _plan(composer, *jobs):
     planner = Planner()
     return [planner.plan_job(composer.job(j), j) for j in jobs]
@@ -70,17 +89,17 @@ def test_hash_is_over_effective_values(composer):
     assert default.config_hash == explicit.config_hash
 
 
-def test_factors_the_entry_point_does_not_declare_are_not_passed(composer):
-    [run] = _plan(composer, ["xla=true", "tf32=false", "threads=2"])
+def test_factors_the_entry_point_does_not_declare_are_not_passed(echo_composer):
+    [run] = _plan(echo_composer, [*ECHO, "xla=true", "tf32=false", "threads=2"])
     assert "xla" not in run.params and "tf32" not in run.params and "--xla" not in run.command
     assert run.params["threads"] == "2" and "--threads 2" in run.command
     plan = build_plan([run])
-    assert "mnist_convnet does not take 'xla': not passed to it" in plan.notes
+    assert "echo does not take 'xla': not passed to it" in plan.notes
 
 
-def test_duplicate_runs_are_planned_once_and_the_sweep_name_is_stable(composer):
-    a = build_plan(_plan(composer, ["seed=1", "xla=true"], ["seed=1", "xla=false"], ["seed=2"]))
-    b = build_plan(_plan(composer, ["seed=2"], ["seed=1"]))
+def test_duplicate_runs_are_planned_once_and_the_sweep_name_is_stable(echo_composer):
+    a = build_plan(_plan(echo_composer, [*ECHO, "seed=1", "xla=true"], [*ECHO, "seed=1", "xla=false"], [*ECHO, "seed=2"]))
+    b = build_plan(_plan(echo_composer, [*ECHO, "seed=2"], [*ECHO, "seed=1"]))
     assert len(a.runs) == 2 and a.duplicates == 1
     assert a.sweep == b.sweep and a.sweep.startswith("sweep-")
 
