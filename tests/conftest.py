@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -18,11 +17,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (tests run in parallel sessions; never hard-code ports)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.services import free_port  # noqa: E402  (after the sys.path insert above)
+
+__all__ = ["BIN", "FIXTURES", "ROOT", "free_port"]
 
 
 @pytest.fixture

@@ -6,55 +6,24 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-import socket
-import sys
-
-BIN = Path(sys.executable).parent
+from tests.services import free_port
+from tests.services.mlflow_server import MlflowServer
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def mlflow_server(backend_uri: str, workdir: Path):
     """`mlflow server` on 127.0.0.1:<free port> over `backend_uri`; yields its http:// URI."""
-    port = free_port()
-    log = open(workdir / f"mlflow-server-{port}.log", "wb")
-    proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1", "--artifacts-destination", str(workdir / "mlartifacts")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
+    server = MlflowServer(workdir / "mlflow-server", backend_uri=backend_uri)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("mlflow server did not start: " + (workdir / f"mlflow-server-{port}.log").read_text()[-2000:])
-            time.sleep(0.5)
-        yield uri
+        server.restart(timeout=120)
+        yield server.uri
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-        log.close()
+        server.stop()
 
 
 def _as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,11 +19,13 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.services import free_port
+
 
 REGION = "us-east-1"
 # Distinctive fake credentials: the secret scan looks for these anywhere an instance can see.
 CREDS = {
-    "AWS_ACCESS_KEY_ID": "AKIAREPROTESTKEY7Q2Z",
+    "AWS_ACCESS_KEY_ID": "REPROTESTACCESSKEYID7Q2Z",
     "AWS_SECRET_ACCESS_KEY": "reproTestSecret/9fK2mX7qLw0pZ4vN8bR1tY6uJ3hG5dS",
     "AWS_SESSION_TOKEN": "reproTestSessionToken+Qm9ndXNUb2tlbkZvclRlc3Rz",
 }
@@ -33,10 +34,6 @@ AMI_PARAM = {"x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6
              "arm64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ import pytest
 
 from repro_mlflow.fingerprint import site, to_tags
 
-from .helpers import FIX, fixture_text, free_port
+from tests.services import free_port
+
+from .helpers import FIX, fixture_text
 
 GLIDEIN_XML = "glideinwms_condor_status-xml_cms_glideins_FI_HIP_T2.xml"
 

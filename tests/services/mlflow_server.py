@@ -24,8 +24,9 @@ from . import free_port
 
 
 class MlflowServer:
-    def __init__(self, root: Path, port: int | None = None):
+    def __init__(self, root: Path, port: int | None = None, backend_uri: str | None = None):
         self.root = Path(root)
+        self.backend_uri = backend_uri or f"sqlite:///{self.root / 'server.db'}"
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
@@ -39,7 +40,7 @@ class MlflowServer:
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen(
             [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{self.root / 'server.db'}",
+             "--backend-store-uri", self.backend_uri,
              "--artifacts-destination", str(self.root / "artifacts")],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env=dict(os.environ, MLFLOW_TRACKING_URI=""))
