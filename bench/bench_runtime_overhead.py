@@ -57,6 +57,10 @@ def main() -> int:
         "bare_median_s": round(statistics.median(bare), 3),
         "wrapped_median_s": round(statistics.median(wrapped), 3),
         "overhead_median_s": round(statistics.median(wrapped) - statistics.median(bare), 3),
+        # each wrapped run minus the bare run just before it: robust to slow drifts in load
+        "paired_overhead_quartiles_s": [round(q, 3) for q in statistics.quantiles([w - b for b, w in zip(bare, wrapped)], n=4)],
+        "bare_s": [round(x, 3) for x in bare],
+        "wrapped_s": [round(x, 3) for x in wrapped],
         "target_s": 0.5,
         "machine": f"{platform.node()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
         "date": time.strftime("%Y-%m-%d %H:%M"),

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 BUNDLE_FILE = "bundle.json"
@@ -32,6 +30,9 @@ def reachable(uri: str | None, timeout: float | None = None) -> bool:
     timeout = float(os.environ.get("REPRO_HEALTH_TIMEOUT", "5")) if timeout is None else timeout
     scheme = urllib.parse.urlparse(uri).scheme
     if scheme in ("http", "https"):
+        import urllib.error  # noqa: PLC0415 - urllib.request costs 30 ms on every run's start path
+        import urllib.request  # noqa: PLC0415
+
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
                 return True
