@@ -65,7 +65,11 @@ def run_tests(groups: list[np.ndarray]) -> list[dict]:
 def sums_of_squares(values: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
     """(SS_between, SS_within, SS_total) of `values` grouped by `labels`."""
     y = np.asarray(values, dtype=float)
-    codes, _ = pd.factorize(np.asarray(labels, dtype=object), use_na_sentinel=False)
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iu" and (len(labels) == 0 or labels.min() >= 0):
+        codes = labels  # already codes (factor_shares factorizes once)
+    else:
+        codes, _ = pd.factorize(labels.astype(object), use_na_sentinel=False)
     cnt = np.bincount(codes).astype(float)
     means = np.bincount(codes, weights=y) / cnt
     grand = y.mean()
@@ -93,8 +97,9 @@ def env_tests(runs: pd.DataFrame, primary: str, max_configs: int = 10) -> tuple[
             s = g.get_group(c)
             scopes.append(("config", c, s[primary].to_numpy(), s["_env"].to_numpy()))
         for scope, cfg, vals, envs in scopes:
-            order = pd.unique(envs)
-            groups = [vals[envs == e] for e in order]
+            codes, order = pd.factorize(envs, use_na_sentinel=False)
+            sort = np.argsort(codes, kind="stable")  # one pass instead of one comparison per environment
+            groups = np.split(vals[sort], np.cumsum(np.bincount(codes, minlength=len(order)))[:-1])
             ssb, ssw, sst = sums_of_squares(vals, envs)
             base = {"example": ex, "metric": metric, "scope": scope, "config": cfg, "n": int(len(vals)),
                     "n_groups": len(order), "ss_between": _num(ssb), "ss_within": _num(ssw),

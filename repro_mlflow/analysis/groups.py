@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -154,12 +156,15 @@ def equivalence_classes(env_sigs: pd.DataFrame) -> list[dict]:
     are several classes, None for a single environment.
     """
     out = []
-    for (ex, cfg), sub in env_sigs.groupby(["example", "config"], sort=True):
+    t = env_sigs.sort_values(["example", "config"], kind="stable")
+    rows = zip(t["example"].tolist(), t["config"].tolist(), t["environment"].tolist(), t["sigs"].tolist())
+    for (ex, cfg), sub in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
         classes: dict[int, list[str]] = {}
-        for env, sig in zip(sub["environment"], sub["sigs"]):
+        n_env = 0
+        for _, _, env, sig in sub:
             classes.setdefault(sig, []).append(env)
+            n_env += 1
         cl = sorted((sorted(v) for v in classes.values()), key=lambda c: (-len(c), c))
-        n_env = len(sub)
         out.append({"example": ex, "config": cfg, "n_environments": n_env, "classes": cl,
                     "reproducible": None if n_env < 2 else len(cl) == 1,
                     "note": "single environment" if n_env < 2 else None})

@@ -5,20 +5,24 @@ Columns: `run_id`, `experiment_id`, `status`, `start_time` (ms), `artifact_uri`,
 `params.<k>`, `tags.<k>` (every `repro.*` tag, `mlflow.project.entryPoint`, `mlflow.runName`, and
 any tag the filter names) and `metrics.<k>` (the final value: MLflow's latest metric; NaN stays NaN).
 
-SQL stores (sqlite, postgresql, mysql) are read through SQLAlchemy straight from MLflow's own tables
-(`runs`, `tags`, `params`, `latest_metrics`): four set-based queries and a numpy pivot, no per-run
-calls. Anything else (an `http(s)://` tracking server, a file store) goes through the public
+SQL stores (sqlite, postgresql, mysql) are read straight from MLflow's own tables (`runs`, `tags`,
+`params`, `latest_metrics`): four set-based queries into Arrow (ADBC; SQLAlchemy's DBAPI for other
+dialects) and a dictionary-encoded pivot, no per-run calls and no Python object per cell. Anything else (an `http(s)://` tracking server, a file store) goes through the public
 `MlflowClient.search_runs`, paginated.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ReproError
 
@@ -72,28 +76,116 @@ def load_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- SQL stores
 
-def _engine(uri: str):
-    import importlib.util
+def _sqlite_path(uri: str) -> str:
+    path = uri.split(":///", 1)[1] if ":///" in uri else ""
+    if not path or path == ":memory:" or not Path(path).is_file():
+        raise ReproError(f"no tracking store at {uri} (no such sqlite file)")
+    return path
 
-    import sqlalchemy
 
-    if uri.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
-            and importlib.util.find_spec("psycopg2") is not None:
-        uri = "postgresql+psycopg2://" + uri[len("postgresql://"):]  # SQLAlchemy 2.1 defaults to psycopg 3
+class _Reader:
+    """Runs SQL on the store and returns Arrow tables.
 
+    Through ADBC (the query result is built as Arrow columns in C, no Python object per cell) for
+    sqlite and postgresql; through SQLAlchemy's DBAPI connection for the other dialects, or when the
+    ADBC driver is missing or refuses a query (its sqlite driver types a column from its first rows).
+    """
+
+    def __init__(self, uri: str):
+        self.uri, self.scheme = uri, uri.split(":", 1)[0].split("+", 1)[0]
+        self._adbc = None
+        self._dbapi = None
+        self._engine = None
+        if self.scheme == "sqlite":
+            self.path = _sqlite_path(uri)
+        try:
+            if self.scheme == "sqlite":
+                import adbc_driver_sqlite.dbapi as adbc
+
+                self._adbc = adbc.connect(f"file:{self.path}?mode=ro")
+            elif self.scheme == "postgresql":
+                import adbc_driver_postgresql.dbapi as adbc
+
+                self._adbc = adbc.connect("postgresql://" + uri.split("://", 1)[1])
+        except ImportError:
+            pass
+        except Exception as e:  # noqa: BLE001
+            raise ReproError(f"cannot open tracking store {_redact(uri)}: {str(e).splitlines()[0][:200]}") from None
+
+    def table(self, sql: str) -> pa.Table:
+        if self._adbc is not None:
+            try:
+                with self._adbc.cursor() as cur:
+                    cur.execute(sql)
+                    return cur.fetch_arrow_table()
+            except Exception as e:  # noqa: BLE001
+                if _missing_table(e):
+                    raise
+        cur = self._dbapi_connection().cursor()
+        try:
+            cur.execute(sql)
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        cols = list(zip(*rows)) if rows else [()] * len(names)
+        return pa.table({n: pa.array(list(c)) for n, c in zip(names, cols)})
+
+    def _dbapi_connection(self):
+        if self._dbapi is None:
+            import sqlalchemy
+
+            uri = self.uri
+            if uri.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+                    and importlib.util.find_spec("psycopg2") is not None:
+                uri = "postgresql+psycopg2://" + uri[len("postgresql://"):]  # SQLAlchemy 2.1 defaults to psycopg 3
+            try:
+                self._engine = sqlalchemy.create_engine(uri)
+                self._dbapi = self._engine.raw_connection()
+            except Exception as e:  # noqa: BLE001
+                raise ReproError(f"cannot open tracking store {_redact(uri)}: {str(e).splitlines()[0][:200]}") from None
+        return self._dbapi
+
+    def close(self) -> None:
+        if self._adbc is not None:
+            self._adbc.close()
+        if self._dbapi is not None:
+            self._dbapi.close()
+            self._engine.dispose()
+
+
+def _missing_table(e: Exception) -> bool:
+    m = str(e).lower()
+    return "no such table" in m or ("relation" in m and "does not exist" in m)
+
+
+def _redact(uri: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
+
+
+def _lit(value: str) -> str:
+    """A SQL string literal (standard quoting: the same in sqlite, postgresql and mysql's ANSI mode)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _load_sql(uri: str, selection: Selection, comparisons: list[dict]) -> pd.DataFrame:
+    reader = _Reader(uri)
     try:
-        return sqlalchemy.create_engine(uri)
-    except Exception as e:  # noqa: BLE001
-        raise ReproError(f"cannot open tracking store {uri}: {e}") from None
+        try:
+            exps = reader.table("SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'")
+        except Exception as e:  # noqa: BLE001
+            raise ReproError(f"{_redact(uri)} is not an MLflow tracking store ({type(e).__name__})") from None
+        exp_ids = _experiment_ids(exps.to_pylist(), selection.experiments)
+        return _query_sql(reader, exp_ids, selection.sweep, comparisons)
+    finally:
+        reader.close()
 
 
-def _experiment_ids_sql(conn, names: list[str]) -> list[int]:
-    rows = conn.exec_driver_sql(
-        "SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'").fetchall()
+def _experiment_ids(rows: list[dict], names: list[str]) -> list[int]:
     if not names:
-        return [int(r[0]) for r in rows]
-    by_name = {r[1]: int(r[0]) for r in rows}
-    by_id = {str(r[0]): int(r[0]) for r in rows}
+        return [int(r["experiment_id"]) for r in rows]
+    by_name = {r["name"]: int(r["experiment_id"]) for r in rows}
+    by_id = {str(r["experiment_id"]): int(r["experiment_id"]) for r in rows}
     out = []
     for n in names:
         if n in by_name:
@@ -105,95 +197,87 @@ def _experiment_ids_sql(conn, names: list[str]) -> list[int]:
     return out
 
 
-def _load_sql(uri: str, selection: Selection, comparisons: list[dict]) -> pd.DataFrame:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    engine = _engine(uri)
-    try:
-        with engine.connect() as conn:
-            try:
-                exp_ids = _experiment_ids_sql(conn, selection.experiments)
-            except SQLAlchemyError as e:
-                raise ReproError(f"{uri} is not an MLflow tracking store ({type(e).__name__})") from None
-            return _query_sql(conn, exp_ids, selection.sweep, comparisons)
-    finally:
-        engine.dispose()
-
-
-def _query_sql(conn, exp_ids: list[int], sweep: str | None, comparisons: list[dict]) -> pd.DataFrame:
+def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, comparisons: list[dict]) -> pd.DataFrame:
     base_cols = ["run_id", "experiment_id", "status", "start_time", "artifact_uri", "run_name"]
     if not exp_ids:
         return pd.DataFrame(columns=base_cols + ["example"])
-    q = conn.connection.dbapi_connection
-    style = conn.dialect.paramstyle  # qmark (sqlite), pyformat (psycopg2), format (mysql)
-    ph = "?" if style == "qmark" else "%s"
     exp_in = ",".join(str(int(e)) for e in exp_ids)  # ints: safe to inline
     run_where = f"r.lifecycle_stage = 'active' AND r.experiment_id IN ({exp_in})"
-    args: list = []
     if sweep is not None:
-        run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = 'repro.sweep' AND s.value = {ph})"
-        args.append(sweep)
-
-    runs = fetch_plain(q, f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.artifact_uri, r.name "
-                 f"FROM runs r WHERE {run_where}", args)
-    if not runs:
+        run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = 'repro.sweep' AND s.value = {_lit(sweep)})"
+    runs = reader.table(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.artifact_uri, r.name "
+                        f"FROM runs r WHERE {run_where}")
+    if runs.num_rows == 0:
         return pd.DataFrame(columns=base_cols + ["example"])
-    df = pd.DataFrame(np.array(runs, dtype=object), columns=base_cols, dtype=object)
-    run_ids = df["run_id"].to_numpy()
+    ids = runs.column("run_uuid").combine_chunks()
+    df = pd.DataFrame({n: _objects(runs.column(c)) for n, c in zip(base_cols, runs.column_names)}, dtype=object)
     df["experiment_id"] = df["experiment_id"].astype(str)
-    index = pd.Index(run_ids, dtype=object)
 
     extra_tags = sorted({c["key"] for c in comparisons if c["type"] == "tag"} | {ENTRY_POINT_TAG, RUN_NAME_TAG})
-    skip = ",".join(f"'{k}'" for k in SKIP_TAGS)
-    like = "'repro.%%'" if ph == "%s" else "'repro.%'"  # pyformat drivers need % doubled
+    skip = ",".join(_lit(k) for k in SKIP_TAGS)
     # Most of the store selected: one sequential scan per table beats a join (runs not selected are
     # dropped by the pivot); a small part of a large store: join on the selection.
-    (total,) = fetch_plain(q, "SELECT count(*) FROM runs")[0]
-    if len(runs) * 4 >= total:
+    (total,) = reader.table("SELECT count(*) AS n FROM runs").column(0).to_pylist()
+    if runs.num_rows * 4 >= total:
         src, where = "{t} x", "1 = 1"
-        jargs: list = []
     else:
         src, where = "{t} x JOIN runs r ON r.run_uuid = x.run_uuid", run_where
-        jargs = list(args)
-    key_in = ",".join([ph] * len(extra_tags))
-    tag_rows = fetch_plain(q, f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='tags')} WHERE {where} AND "
-                              f"((x.key LIKE {like} AND x.key NOT IN ({skip})) OR x.key IN ({key_in}))",
-                           jargs + extra_tags)
-    tags = _pivot(tag_rows, index, "tags.")
-    params = _pivot(fetch_plain(q, f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='params')} WHERE {where}",
-                                jargs), index, "params.")
-    mrows = fetch_plain(q, f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM {src.format(t='latest_metrics')} "
-                           f"WHERE {where}", jargs)
-    metrics = _pivot([(a, b, float("nan") if n else v) for a, b, v, n in mrows], index, "metrics.", float)
-    out = pd.concat([df, params, tags, metrics], axis=1)
+    tags = reader.table(f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='tags')} WHERE {where} AND "
+                        f"((x.key LIKE 'repro.%' AND x.key NOT IN ({skip})) "
+                        f"OR x.key IN ({','.join(_lit(k) for k in extra_tags)}))")
+    params = reader.table(f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='params')} WHERE {where}")
+    metrics = reader.table(f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM {src.format(t='latest_metrics')} "
+                           f"WHERE {where}")
+    out = pd.concat([df, _pivot(params, ids, "params."), _pivot(tags, ids, "tags."),
+                     _pivot(metrics, ids, "metrics.")], axis=1)
     return _finish(out)
 
 
-def fetch_plain(dbapi_conn, sql: str, args: list | tuple = ()) -> list[tuple]:
-    """All rows of one query through the raw DBAPI connection (no ORM, no per-row objects beyond the driver's)."""
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(sql, tuple(args))
-        return cur.fetchall()
-    finally:
-        cur.close()
+def _objects(col: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column as a numpy object array (None where null), as the rest of the analysis takes it."""
+    return np.asarray(col.to_pylist(), dtype=object) if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) \
+        else col.to_numpy(zero_copy_only=False)
 
 
-def _pivot(rows: list[tuple], index: pd.Index, prefix: str, dtype=object) -> pd.DataFrame:
-    """(run_id, key, value) rows → a wide frame aligned on `index`, columns `prefix + key`."""
-    if not rows:
-        return pd.DataFrame(index=range(len(index)))
-    a = np.array(rows, dtype=object)  # one C pass; object dtype keeps pandas from converting to Arrow strings
-    rcode = index.get_indexer(pd.Index(a[:, 0], dtype=object))
-    kcode, keys = pd.factorize(a[:, 1])
-    arr = np.full((len(index), len(keys)), np.nan if dtype is float else None, dtype=dtype)
-    ok = rcode >= 0
-    arr[rcode[ok], kcode[ok]] = a[:, 2][ok].astype(dtype) if dtype is float else a[:, 2][ok]
-    used = np.zeros(len(keys), dtype=bool)
-    used[np.unique(kcode[ok])] = True  # keys only runs outside the selection have: no column
-    cols = [prefix + k for k, u in zip(keys, used) if u]
-    frame = pd.DataFrame(arr[:, used], columns=cols, dtype=dtype)
-    return frame[sorted(cols)]
+def _text(col):
+    return col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+
+
+def _pivot(rows: pa.Table, ids: pa.Array, prefix: str) -> pd.DataFrame:
+    """(run_uuid, key, value[, is_nan]) rows → a wide frame aligned on `ids`, columns `prefix + key`.
+
+    Keys and values are dictionary-encoded in Arrow, so each distinct string becomes one Python
+    object however many runs share it: string columns are numpy object arrays (None where a run
+    lacks the key); metric columns (rows with `is_nan`) are float64 (NaN where missing or NaN).
+    """
+    if rows.num_rows == 0:  # (an empty result's columns may not even be typed as strings)
+        return pd.DataFrame(index=range(len(ids)))
+    run = pc.index_in(_text(rows.column("run_uuid")), value_set=_text(ids))
+    keep = pc.is_valid(run)  # rows of runs outside the selection
+    if not pc.all(keep).as_py():
+        rows, run = rows.filter(keep), run.filter(keep)
+        if rows.num_rows == 0:
+            return pd.DataFrame(index=range(len(ids)))
+    r = run.to_numpy(zero_copy_only=False).astype(np.int64)
+    kd = pc.dictionary_encode(_text(rows.column("key"))).combine_chunks()
+    k, keys = kd.indices.to_numpy(zero_copy_only=False), kd.dictionary.to_pylist()
+    if "is_nan" in rows.column_names:
+        v = pc.cast(rows.column("value"), pa.float64()).to_numpy(zero_copy_only=False).copy()
+        v[pc.cast(rows.column("is_nan"), pa.bool_()).to_numpy(zero_copy_only=False).astype(bool)] = np.nan
+        arr = np.full((len(ids), len(keys)), np.nan)
+        arr[r, k] = v
+        cols = {prefix + key: arr[:, j] for j, key in enumerate(keys)}
+    else:
+        vd = pc.dictionary_encode(_text(rows.column("value"))).combine_chunks()
+        values = np.empty(len(vd.dictionary) + 1, dtype=object)  # the last slot: None (key absent)
+        values[:-1] = vd.dictionary.to_pylist()
+        codes = np.full((len(ids), len(keys)), len(values) - 1, dtype=np.int64)
+        vi = vd.indices.to_numpy(zero_copy_only=False)
+        codes[r, k] = np.where(np.isnan(vi), len(values) - 1, vi) if vi.dtype.kind == "f" else vi
+        cols = {prefix + key: values[codes[:, j]] for j, key in enumerate(keys)}
+        # object dtype: pandas 3 would otherwise convert them to Arrow strings (NaN for missing)
+        return pd.DataFrame({c: cols[c] for c in sorted(cols)}, dtype=object)
+    return pd.DataFrame({c: cols[c] for c in sorted(cols)})
 
 
 def _finish(df: pd.DataFrame) -> pd.DataFrame:

@@ -168,12 +168,17 @@ def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str
 
 
 def _records(t: pd.DataFrame) -> list[dict]:
-    """Rows as JSON-ready dicts: NaN → None, numpy scalars → Python."""
-    obj = t.astype(object)
-    obj = obj.where(t.notna(), None)
-    recs = obj.to_dict("records")
-    for r in recs:
-        for k, v in r.items():
-            if hasattr(v, "item"):
-                r[k] = v.item()
-    return recs
+    """Rows as JSON-ready dicts: NaN → None, numpy scalars → Python (column by column, in C)."""
+    cols = []
+    for c in t.columns:
+        v = t[c].to_numpy()
+        if v.dtype.kind == "f":
+            vals = v.tolist()
+            cols.append([None if x != x else x for x in vals])  # NaN → None
+        elif v.dtype.kind == "O":
+            cols.append([None if x is None or x is pd.NA or (isinstance(x, float) and x != x)
+                         else (x.item() if hasattr(x, "item") else x) for x in v])
+        else:
+            cols.append(v.tolist())
+    names = list(t.columns)
+    return [dict(zip(names, row)) for row in zip(*cols)]

@@ -203,8 +203,24 @@ def render_html(result: dict, figs: dict, title: str) -> str:
                                    "n_runs_weights", "mean_pairwise_l2", "per_class_range"], left=("config",)))
         parts.append(f'<h3>Divergence point</h3><p class="what">{WHAT["divergence"]}</p>')
         parts.append(_table(ex["divergence"], ["config", "n_runs", "first_divergent_epoch", "note"], left=("config", "note")))
+    if "baseline" in result:
+        parts.append(_baseline_html(result["baseline"]))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _baseline_html(b: dict) -> str:
+    s, o = b["same_environment"], b["other_environment"]
+    head = (f'<h2 id="baseline">Against the baseline</h2><p class="what">Every group the baseline '
+            f'(<code>{html.escape(b["path"])}</code>) found repeatable, compared bit for bit with the runs of the '
+            f'same config now, per environment.</p><p>Same environment: <b>{s["agrees"]} agree</b>, '
+            f'<b>{s["differs"]} differ</b>; other environments: {o["agrees"]} agree, {o["differs"]} differ; '
+            f'{b["absent"]} not run now.</p>')
+    rows = sorted(b["rows"], key=lambda r: (r["verdict"] == "agrees", r["example"], r["config"]))
+    rows = [{**r, "columns": ", ".join(r["columns"]) or None} for r in rows]
+    return head + _table(rows, ["verdict", "example", "config", "baseline_environment", "environment", "same_environment",
+                                "n_runs", "columns"], left=("verdict", "example", "config", "columns"),
+                         cls=lambda r: "good" if r["verdict"] == "agrees" else "bad")
 
 
 # ---------------------------------------------------------------- terminal
@@ -238,6 +254,14 @@ def print_summary(result: dict, console) -> None:
             console.print("  factors: " + ", ".join(f"{f['factor']} {_txt(f['eta_squared'])}" for f in top))
         for n in ex["notes"]:
             console.print(f"  [yellow]{n}[/]")
+    b = result.get("baseline")
+    if b:
+        s, o = b["same_environment"], b["other_environment"]
+        console.print(f"baseline {b['path']}: same environment [green]{s['agrees']} agree[/], [red]{s['differs']} differ[/]"
+                      f" · other environments {o['agrees']} agree, {o['differs']} differ · {b['absent']} not run now")
+        for r in [r for r in b["rows"] if r["verdict"] != "agrees"][:10]:
+            console.print(f"  [red]{r['verdict']}[/] {r['example']} {r['config']} @ {r['environment']}: "
+                          f"{', '.join(r['columns'])}")
 
 
 def _txt(x) -> str:

@@ -20,11 +20,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from ..analysis import load, pipeline, report
+    from ..analysis import baseline, load, pipeline, report
     from ..errors import ReproError
 
     if args.n_boot < 1:
         raise ReproError("--n-boot must be at least 1")
+    base = baseline.load_baseline(args.baseline) if args.baseline else None
     uri = _tracking_uri(args)
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter)
     t0 = time.perf_counter()
@@ -38,6 +39,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     result["selection"] = {"tracking_uri": uri, "experiments": sel.experiments, "sweep": sel.sweep,
                            "filter": sel.filter_string}
     result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}
+    if base is not None:
+        result["baseline"] = baseline.compare(keyed, *base, path=args.baseline)
     label = args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
     console = Console(stderr=args.json)
     if not args.no_report:
@@ -55,7 +58,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1, default=str))
     else:
         report.print_summary(result, console)
-    return 0
+    # a result the baseline found repeatable is now different, on the same fingerprint
+    return 1 if base is not None and result["baseline"]["same_environment"]["differs"] else 0
 
 
 def register(sub) -> None:
@@ -79,6 +83,9 @@ def register(sub) -> None:
     a.add_argument("--max-artifact-runs", type=int, default=200,
                    help="runs whose artifacts (predictions, weights, per-epoch digests) are read (default 200)")
     a.add_argument("--no-artifacts", action="store_true", help="read no run artifacts")
+    a.add_argument("--baseline", metavar="DIR",
+                   help="an earlier `repro analyze` output folder: check that the results it found repeatable are "
+                        "the same now (exit status 1 if one differs on the same environment)")
     a.add_argument("--out", help="output folder (default: ./repro-analysis-<sweep>)")
     a.add_argument("--no-report", action="store_true", help="no files, no MLflow run: statistics only")
     a.add_argument("--no-log", action="store_true", help="write the files but log no analysis run to MLflow")
