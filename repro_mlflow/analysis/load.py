@@ -102,7 +102,7 @@ class _Reader:
             if self.scheme == "sqlite":
                 import adbc_driver_sqlite.dbapi as adbc
 
-                self._adbc = adbc.connect(f"file:{self.path}?mode=ro")
+                self._adbc = adbc.connect(Path(self.path).resolve().as_uri() + "?mode=ro")
             elif self.scheme == "postgresql":
                 import adbc_driver_postgresql.dbapi as adbc
 
@@ -130,6 +130,23 @@ class _Reader:
             cur.close()
         cols = list(zip(*rows)) if rows else [()] * len(names)
         return pa.table({n: pa.array(list(c)) for n, c in zip(names, cols)})
+
+    def tables(self, sqls: list[str]) -> list[pa.Table]:
+        """Several queries at once: through ADBC each on its own connection in a thread (the drivers
+        read without holding the GIL, so a second core reads too); otherwise one after the other."""
+        if self._adbc is None or len(sqls) < 2:
+            return [self.table(q) for q in sqls]
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(sql: str) -> pa.Table:
+            other = _Reader(self.uri)
+            try:
+                return other.table(sql)
+            finally:
+                other.close()
+
+        with ThreadPoolExecutor(len(sqls)) as pool:
+            return list(pool.map(one, sqls))
 
     def _dbapi_connection(self):
         if self._dbapi is None:
@@ -222,12 +239,11 @@ def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, compariso
         src, where = "{t} x", "1 = 1"
     else:
         src, where = "{t} x JOIN runs r ON r.run_uuid = x.run_uuid", run_where
-    tags = reader.table(f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='tags')} WHERE {where} AND "
-                        f"((x.key LIKE 'repro.%' AND x.key NOT IN ({skip})) "
-                        f"OR x.key IN ({','.join(_lit(k) for k in extra_tags)}))")
-    params = reader.table(f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='params')} WHERE {where}")
-    metrics = reader.table(f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM {src.format(t='latest_metrics')} "
-                           f"WHERE {where}")
+    tags, params, metrics = reader.tables([
+        f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='tags')} WHERE {where} AND "
+        f"((x.key LIKE 'repro.%' AND x.key NOT IN ({skip})) OR x.key IN ({','.join(_lit(k) for k in extra_tags)}))",
+        f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='params')} WHERE {where}",
+        f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM {src.format(t='latest_metrics')} WHERE {where}"])
     out = pd.concat([df, _pivot(params, ids, "params."), _pivot(tags, ids, "tags."),
                      _pivot(metrics, ids, "metrics.")], axis=1)
     return _finish(out)
