@@ -111,7 +111,7 @@ def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str
         if c in sub.columns and sub[c].notna().any():
             out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), opt.n_boot, opt.seed,
                                                                       cache=boot_cache)
-        elif c in sub.columns or opt.metrics:
+        elif opt.metrics:  # asked for by name: say it has no value here (another example's metric is left out)
             out["metrics"][c.removeprefix("metrics.")] = stats.spread(np.full(len(sub), np.nan), opt.n_boot, opt.seed)
     if len(envs) == 1:
         notes.append(f"single environment ({envs[0]}): reproducibility across environments cannot be judged")

@@ -109,3 +109,14 @@ def test_bad_input_is_a_repro_error():
         pipeline.analyse(frame(study()), pipeline.Options(metrics=["nope"]))
     with pytest.raises(ReproError, match="none of the 1 selected runs is FINISHED"):
         pipeline.analyse(frame([run(status="FAILED")]), pipeline.Options())
+
+
+def test_each_example_lists_its_own_metrics_only():
+    runs = [run({"repro.fp.env": "a", "mlflow.project.entryPoint": "mnist"}, metrics={"acc": 0.5}),
+            run({"repro.fp.env": "a", "mlflow.project.entryPoint": "fraud"}, metrics={"recall": 1.0})]
+    res = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False))[0]
+    assert {e["example"]: sorted(e["metrics"]) for e in res["examples"]} == {"fraud": ["recall"], "mnist": ["acc"]}
+    # a metric asked for by name is reported on every example, as having no value where it has none
+    res = pipeline.analyse(frame(runs), pipeline.Options(metrics=["acc"], artifacts=False))[0]
+    fraud = next(e for e in res["examples"] if e["example"] == "fraud")
+    assert fraud["metrics"]["acc"]["n"] == 0 and "no values" in fraud["metrics"]["acc"]["note"]
