@@ -3,7 +3,8 @@
 - environment: the value of the `by` column (default `tags.repro.fp.env`); runs without it are in
   the environment "(unknown)".
 - config: the example plus every param except `repeat`, plus every `repro.det.*` tag (the determinism
-  settings in force), minus the `by` column. Runs of one config differ only by repeat and environment.
+  settings in force), minus the `by` column (and, when `by` is a setting itself, minus the `repro.det.*`
+  tags: see `config_columns`). Runs of one config differ only by repeat and environment.
   (`repro.config_hash` is shown beside it when present, not used: a sweep may hash the hardware target
   into it, which would hide every cross-environment comparison.)
 - repeat: `tags.repro.repeat`, else `params.repeat`, else the run's order (start time) in its group.
@@ -41,9 +42,22 @@ def digest_columns(df: pd.DataFrame) -> list[str]:
 
 
 def config_columns(df: pd.DataFrame, by: str, exclude: tuple[str, ...] = ()) -> list[str]:
-    cols = [c for c in df.columns
-            if (c.startswith("params.") and c != "params.repeat") or c.startswith("tags.repro.det.")]
-    return sorted(c for c in cols if c != by and c not in exclude)
+    """The columns whose values make a config: params (but `repeat`) and `repro.det.*` tags, minus `by`.
+
+    When `by` is itself a setting (a param or a `repro.det.*` tag, e.g. `--by params.threads`), the
+    `repro.det.*` tags are left out when the runs have params: they record the settings in force,
+    `by` included under other names (thread pools, XLA flags), so they would make every environment
+    a config of its own. Its twin (`params.X` / `tags.repro.det.X`) goes too.
+    """
+    params = [c for c in df.columns if c.startswith("params.") and c != "params.repeat"]
+    det = [c for c in df.columns if c.startswith("tags.repro.det.")]
+    drop = {by, *exclude}
+    if by in params or by in det:
+        name = by.removeprefix("params.").removeprefix("tags.repro.det.")
+        drop |= {f"params.{name}", f"tags.repro.det.{name}"}
+        if params:
+            det = []
+    return sorted(c for c in params + det if c not in drop)
 
 
 def add_keys(df: pd.DataFrame, by: str, config_cols: list[str]) -> pd.DataFrame:

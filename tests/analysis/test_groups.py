@@ -120,3 +120,16 @@ def test_each_example_lists_its_own_metrics_only():
     res = pipeline.analyse(frame(runs), pipeline.Options(metrics=["acc"], artifacts=False))[0]
     fraud = next(e for e in res["examples"] if e["example"] == "fraud")
     assert fraud["metrics"]["acc"]["n"] == 0 and "no values" in fraud["metrics"]["acc"]["note"]
+
+
+def test_by_a_setting_compares_its_values_as_environments():
+    # threads recorded three ways, as the examples do: the param, its det tag and a derived thread pool
+    runs = [run({"repro.fp.env": "vm", "repro.det.threads": t, "repro.det.tf.intra_op_threads": t,
+                 "repro.det.op_determinism": "true"}, params={"threads": t, "seed": s},
+                metrics={"acc": 0.9 if t == 1 else (0.8 if s == 1 else 0.9)})
+            for t in (1, 2) for s in (1, 2) for _ in range(2)]
+    res = pipeline.analyse(frame(runs), pipeline.Options(by="params.threads", artifacts=False))[0]
+    ex = res["examples"][0]
+    assert ex["environments"] == ["1", "2"] and ex["n_configs"] == 2  # seed 1, seed 2
+    classes = {e["config"]: e["classes"] for e in ex["equivalence"]}
+    assert classes == {"seed=1": [["1"], ["2"]], "seed=2": [["1", "2"]]}
