@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ ANALYSIS_TAG = "repro.analysis_of"  # marks analysis runs; they are never analys
 SKIP_TAGS = ("repro.job_id", "repro.array_index", "repro.workdir", "repro.attempt", "repro.replayed",
              "repro.status_reason", "repro.offline")
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+SLICE_MIN_ROWS = 100_000  # a sqlite table this long is scanned in rowid slices, one per core
 
 
 @dataclass
@@ -148,6 +150,23 @@ class _Reader:
         with ThreadPoolExecutor(len(sqls)) as pool:
             return list(pool.map(one, sqls))
 
+    def slices(self, table: str) -> list[str]:
+        """Predicates that cut a sequential scan of `table` into rowid ranges, one per core, so that
+        `tables` reads them in parallel (sqlite through ADBC: a scan runs on one core); else one."""
+        parts = min(4, os.cpu_count() or 1)
+        if self._adbc is None or self.scheme != "sqlite" or parts < 2:
+            return ["1 = 1"]
+        try:
+            # two subqueries: sqlite answers a lone min() or max() of the rowid from the b-tree's ends
+            lo, hi = self.table(f"SELECT (SELECT min(rowid) FROM {table}) AS lo, "
+                                f"(SELECT max(rowid) FROM {table}) AS hi").to_pylist()[0].values()
+        except Exception:  # noqa: BLE001 - a table without rowid: one scan
+            return ["1 = 1"]
+        if lo is None or hi - lo < SLICE_MIN_ROWS:
+            return ["1 = 1"]
+        edges = [lo + (hi - lo + 1) * i // parts for i in range(parts)] + [hi + 1]
+        return [f"x.rowid >= {a} AND x.rowid < {b}" for a, b in zip(edges, edges[1:])]
+
     def _dbapi_connection(self):
         if self._dbapi is None:
             import sqlalchemy
@@ -236,17 +255,27 @@ def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, compariso
     # dropped by the pivot); a small part of a large store: join on the selection.
     (total,) = reader.table("SELECT count(*) AS n FROM runs").column(0).to_pylist()
     if runs.num_rows * 4 >= total:
-        src, where = "{t} x", "1 = 1"
+        src, where = "{t} x", lambda t: reader.slices(t)
     else:
-        src, where = "{t} x JOIN runs r ON r.run_uuid = x.run_uuid", run_where
-    tags, params, metrics = reader.tables([
-        f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='tags')} WHERE {where} AND "
-        f"((x.key LIKE 'repro.%' AND x.key NOT IN ({skip})) OR x.key IN ({','.join(_lit(k) for k in extra_tags)}))",
-        f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='params')} WHERE {where}",
-        f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM {src.format(t='latest_metrics')} WHERE {where}"])
+        src, where = "{t} x JOIN runs r ON r.run_uuid = x.run_uuid", lambda t: [run_where]
+    select = {
+        "tags": f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='tags')} WHERE {{w}} AND ((x.key LIKE "
+                f"'repro.%' AND x.key NOT IN ({skip})) OR x.key IN ({','.join(_lit(k) for k in extra_tags)}))",
+        "params": f"SELECT x.run_uuid, x.key, x.value FROM {src.format(t='params')} WHERE {{w}}",
+        "latest_metrics": f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM {src.format(t='latest_metrics')} WHERE {{w}}",
+    }
+    queries = [(t, sql.format(w=w)) for t, sql in select.items() for w in where(t)]
+    read = reader.tables([q for _, q in queries])
+    tags, params, metrics = (_concat([r for (t, _), r in zip(queries, read) if t == name]) for name in select)
     out = pd.concat([df, _pivot(params, ids, "params."), _pivot(tags, ids, "tags."),
                      _pivot(metrics, ids, "metrics.")], axis=1)
     return _finish(out)
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    """The slices of one table's scan as one table (an empty slice may come back with other types)."""
+    full = [p for p in parts if p.num_rows]
+    return pa.concat_tables(full) if len(full) > 1 else (full or parts)[0]
 
 
 def _objects(col: pa.ChunkedArray) -> np.ndarray:

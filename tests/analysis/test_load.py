@@ -61,6 +61,22 @@ def test_sqlite_table_matches_the_public_api(tracking):
     assert df["metrics.loss"].dropna().round(4).isin([round(1 - (v + s / 100), 4) for v in (0.9, 0.91, 0.93) for s in (1, 2)]).all()
 
 
+def test_sqlite_scan_in_rowid_slices_reads_the_same_table(tracking, monkeypatch):
+    _fill(tracking)
+    whole = load.load_runs(tracking, load.Selection())
+    monkeypatch.setattr(load, "SLICE_MIN_ROWS", 2)  # slice even this small store's tables
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 3)
+    reader = load._Reader(tracking)
+    try:
+        parts = reader.slices("tags")
+    finally:
+        reader.close()
+    assert len(parts) == 3 and all("rowid" in p for p in parts)
+    sliced = load.load_runs(tracking, load.Selection())
+    pd.testing.assert_frame_equal(sliced, whole)
+    _check_against_api(tracking, sliced)
+
+
 def test_selection_by_sweep_experiment_and_filter(tracking):
     _fill(tracking)
     assert len(load.load_runs(tracking, load.Selection(sweep="S"))) == 19  # 18 + the FAILED one, no analysis run
