@@ -32,14 +32,31 @@ def _column(name: str) -> str:
         (f"tags.{name}" if name.startswith("repro.") else f"metrics.{name}")
 
 
+def _missing(x) -> bool:
+    return x is None or x != x  # None or NaN
+
+
 def _same(a, b) -> bool:
+    """Bit-for-bit equal outcome values: floats by value (NaN equals NaN), anything else as text."""
     if isinstance(a, float) or isinstance(b, float):
         try:
             fa, fb = float(a), float(b)
         except (TypeError, ValueError):
             return False
         return (np.isnan(fa) and np.isnan(fb)) or fa == fb
-    return (a is None or a != a) and (b is None or b != b) or str(a) == str(b)
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
+    return str(a) == str(b)
+
+
+def _moved(runs: pd.DataFrame, base: pd.Series, cols: list[str]) -> list[str]:
+    """The outcomes (names without prefix) on which some of `runs` differ from the baseline run `base`."""
+    out = set()
+    for c in cols:
+        values = runs[c] if c in runs.columns else [None] * len(runs)
+        if any(not _same(v, base.get(c)) for v in values):
+            out.add(c.removeprefix("metrics.").removeprefix("tags."))
+    return sorted(out)
 
 
 def load_baseline(path: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -81,9 +98,7 @@ def compare(keyed: pd.DataFrame, baseline_table: pd.DataFrame, baseline_stats: d
                              "verdict": "absent", "columns": []})
                 continue
             for env, sub in now.groupby("_env", sort=True):
-                moved = sorted({c.removeprefix("metrics.").removeprefix("tags.") for c in cols
-                                for v in (sub[c] if c in sub.columns else [None] * len(sub))
-                                if not _same(v, base.get(c))})
+                moved = _moved(sub, base, cols)
                 rows.append({**row, "environment": env, "same_environment": env == g["environment"],
                              "n_runs": int(len(sub)), "verdict": "differs" if moved else "agrees",
                              "columns": moved})

@@ -32,7 +32,8 @@ import htcondor2  # noqa: E402
 
 IDLE, RUNNING, REMOVED, COMPLETED, HELD = 1, 2, 3, 4, 5
 HOST = "<127.0.0.1:9618?addrs=127.0.0.1-9618&alias=schedd-double&noUDP&sock=schedd_1_1>"
-SLOT_AD = Path(__file__).resolve().parents[1] / "fixtures" / "htcondor" / "htcondor_condor_status-l_8slot_8.9.12_fedora33.ads"
+# the same real `condor_status -l` capture the fingerprint tests parse
+SLOT_AD = Path(__file__).resolve().parents[1] / "fixtures" / "fingerprint" / "htcondor" / "htcondor_condor_status-l_8slot_8.9.12_fedora33.ads"
 _SEP = "\x1F"
 _DEFAULT = object()  # like Schedd.submit: no itemdata given -> the description's own queue statement
 

@@ -217,47 +217,47 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _kill_stepds(root: Path) -> int:
-    """Kill slurmstepd processes (and their jobs) of this cluster, found by its directory; return how many."""
-    spool = str(root / "spool")
-    killed = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if (proc / "comm").read_text().strip() != "slurmstepd":
-                continue
-            env = (proc / "environ").read_bytes()
-            cmd = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if spool.encode() in env or spool.encode() in cmd or str(root).encode() in env:
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-    return killed
-
-
-def _kill_job_processes(conf: Path) -> int:
-    """SIGKILL every process of a job of the cluster configured by `conf`; return how many."""
-    marker = f"SLURM_CONF={conf}".encode()
+def _kill_processes(match) -> int:
+    """SIGKILL every process (not this one) for which `match(proc_dir)` is true; return how many."""
     killed = 0
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
-            env = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
+            hit = match(proc)
+        except OSError:  # gone, or not ours to read
             continue
-        if marker in env and any(e.startswith(b"SLURM_JOB_ID=") for e in env):
+        if hit:
             try:
                 os.kill(int(proc.name), signal.SIGKILL)
                 killed += 1
             except ProcessLookupError:
                 pass
     return killed
+
+
+def _kill_stepds(root: Path) -> int:
+    """Kill slurmstepd processes (and their jobs) of this cluster, found by its directory; return how many."""
+    spool = str(root / "spool").encode()
+
+    def match(proc: Path) -> bool:
+        if (proc / "comm").read_text().strip() != "slurmstepd":
+            return False
+        env, cmd = (proc / "environ").read_bytes(), (proc / "cmdline").read_bytes()
+        return spool in env or spool in cmd or str(root).encode() in env
+
+    return _kill_processes(match)
+
+
+def _kill_job_processes(conf: Path) -> int:
+    """SIGKILL every process of a job of the cluster configured by `conf`; return how many."""
+    marker = f"SLURM_CONF={conf}".encode()
+
+    def match(proc: Path) -> bool:
+        env = (proc / "environ").read_bytes().split(b"\0")
+        return marker in env and any(e.startswith(b"SLURM_JOB_ID=") for e in env)
+
+    return _kill_processes(match)
 
 
 def _wait(cond, timeout: float, what: str, log: Path | None = None) -> None:
