@@ -11,7 +11,7 @@ import boto3
 
 import importlib.util
 
-from repro_mlflow.backends.ec2 import parse_job_id
+from repro_mlflow.backends.ec2.scheduler import parse_job_id
 from tests.ec2.conftest import AMI_PARAM, CREDS, REGION
 from tests.ec2.helpers import submit, sync
 

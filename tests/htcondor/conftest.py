@@ -11,7 +11,7 @@ os.environ["CONDOR_CONFIG"] = "/dev/null"  # before htcondor2 is imported anywhe
 
 import pytest  # noqa: E402
 
-from repro_mlflow.backends import htcondor as hc  # noqa: E402
+from repro_mlflow.backends.htcondor import scheduler as hc  # noqa: E402
 
 from .schedd_double import ScheddDouble  # noqa: E402
 

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from tests.htcondor.schedd_double import Fault
 
 from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends import htcondor as hc
+from repro_mlflow.backends.htcondor import scheduler as hc
 from repro_mlflow.backends.batch import submit_batch
 from repro_mlflow.backends.project import make_spec
 from repro_mlflow.backends.sync import sync_runs

@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends import htcondor_submit as hs
+from repro_mlflow.backends.htcondor import submit as hs
 from repro_mlflow.backends.htcondor import HTCondorConfig
 from repro_mlflow.errors import ReproError
 

@@ -11,7 +11,7 @@ Submit side, per batch directory `<REPRO_HOME>/batches/htcondor-...`:
     batch.json             cluster id, schedd, hold policy (so `repro sync` needs no backend config)
 
 Job ids are `<cluster>.<proc>@<batch directory>` (`dry-run.<proc>@...` before a dry run is submitted
-by hand). Status comes from the event log (`htcondor_events`); the schedd is asked only about held
+by hand). Status comes from the event log (`events.py`); the schedd is asked only about held
 jobs (their hold reason, then a release or a removal) and about procs the log does not mention.
 """
 
@@ -22,55 +22,21 @@ import os
 import shutil
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
-from ..errors import ReproError
-from . import htcondor_submit as hs
-from .htcondor_events import HELD, ProcState, hold_text, import_htcondor, last_cluster, read_log
-from .htcondor_pack import install_wrapper, pack_project, pack_runtime
-from .protocol import FAILED, SCHEDULED, Batch, JobState
+from ...errors import ReproError
+from . import submit as hs
+from .config import HTCondorConfig
+from .events import HELD, ProcState, hold_text, import_htcondor, last_cluster, read_log
+from .pack import install_wrapper, pack_project, pack_runtime
+from ..protocol import FAILED, SCHEDULED, Batch, JobState
 
 # Tests (and embedders) plug in another schedd here: called with (schedd name, collector), returns an
 # object with htcondor2.Schedd's submit/query/act. None: the real htcondor2.Schedd.
 SCHEDD_FACTORY: Callable[[str | None, str | None], Any] | None = None
 
 USER_HOLD = 1  # HoldReasonCode of condor_hold: never released by policy
-
-
-@dataclass
-class HTCondorConfig:
-    """Settings of `--backend repro-htcondor` (all optional); a hardware target's `backend_config`."""
-
-    schedd: str | None = None  # schedd name; default: this access point's own schedd
-    collector: str | None = None  # pool (collector host) to find `schedd` in; default: this machine's
-    container: str | None = None  # container_image: docker://..., /cvmfs/... (unpacked image), osdf://... or a .sif
-    request_cpus: int = 1
-    request_memory: str = "4GB"
-    request_disk: str = "8GB"
-    request_gpus: int = 0
-    gpus_minimum_capability: float | None = None  # CUDA compute capability, e.g. 8.0
-    gpus_minimum_memory: int | None = None  # MB of GPU memory
-    require_gpus: str | None = None  # expression over the GPU's properties, e.g. 'Capability < 9.0'
-    gpu_name_regex: str | None = None  # requirements: regexp(..., GPUs_DeviceName)
-    microarch: list[str] | None = None  # requirements: Microarch is one of these (x86_64-v3, x86_64-v4, ...)
-    cpu_model_regex: str | None = None  # requirements: regexp(..., OSGVO_CPU_MODEL)
-    requirements: str | None = None  # any further requirements (ANDed)
-    project_name: str | None = None  # +ProjectName (OSPool projects)
-    job_duration: str | None = None  # +JobDurationCategory: Medium | Long
-    desired_sites: list[str] | None = None  # +DESIRED_Sites
-    max_retries: int = 2  # HTCondor reruns a proc that exits non-zero up to this many times
-    max_releases: int = 0  # repro releases a held proc up to this many times (never a condor_hold), then fails it
-    offline: bool | None = None  # log to the offline store on the worker; default: when the tracking URI is a local file
-    pip: list[str] | None = None  # extra packages the job installs into its sandbox (e.g. mlxtend)
-    mlflow_pip: str = "mlflow-skinny"  # what the job installs when the container has no mlflow
-    env: dict | None = None  # extra environment variables for the runs
-    submit_extra: dict | None = None  # more submit commands, verbatim (key = value)
-    dry_run: bool = False  # write job.sub and items.txt and stop; submit them by hand with condor_submit
-
-    def __post_init__(self) -> None:
-        hs.check_config(self)
 
 
 def _connect(name: str | None, collector: str | None) -> Any:

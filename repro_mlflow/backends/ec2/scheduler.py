@@ -1,8 +1,8 @@
 """`repro-ec2`: a batch runs on EC2 instances, `runs_per_instance` runs each; results come back through S3.
 
-Submit: pre-launch checks (`ec2_aws.preflight`), then one upload of the project, the repro runtime
+Submit: pre-launch checks (`aws.preflight`), then one upload of the project, the repro runtime
 and the batch manifest (`<prefix>/<batch>/`, SSE, private), then one instance per slot of
-`runs_per_instance` runs, each with its own user-data (`ec2_userdata`), IMDSv2 required,
+`runs_per_instance` runs, each with its own user-data (`userdata.py`), IMDSv2 required,
 InstanceInitiatedShutdownBehavior=terminate, tagged `repro.batch`/`repro.slot`/`repro.attempt`.
 A failed launch terminates whatever this submission already launched.
 
@@ -27,11 +27,11 @@ from typing import Any, ClassVar, Sequence
 
 from botocore.exceptions import ClientError
 
-from ..errors import ReproError
-from . import ec2_aws as aws
-from .ec2_config import EC2Config, check_no_secrets, check_tracking_uri, is_remote_tracking
-from .ec2_userdata import MAX_USER_DATA, SlotRun, render
-from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState
+from ...errors import ReproError
+from . import aws
+from .config import EC2Config, check_no_secrets, check_tracking_uri, is_remote_tracking
+from .userdata import MAX_USER_DATA, SlotRun, render
+from ..protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState
 
 TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = "repro.batch", "repro.slot", "repro.attempt", "repro.stop_reason"
 LIVE = ("pending", "running")
@@ -126,7 +126,7 @@ class EC2Scheduler:
         with aws.aws_errors(f"uploading the batch to s3://{cfg.bucket}/{batch_key}"):
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/project.tar.gz", aws.tar_dir(batch.project_dir), sse)
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/runtime.tar.gz",
-                          aws.tar_dir(Path(__file__).resolve().parents[1], "repro_mlflow"), sse)
+                          aws.tar_dir(Path(__file__).resolve().parents[2], "repro_mlflow"), sse)
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/batch.json", json.dumps(manifest, indent=1).encode(), sse)
         (batch.workdir / "ec2-batch.json").write_text(json.dumps(manifest, indent=1))
         launched: list[str] = []

@@ -8,20 +8,17 @@ shares one event log (`<batch>/cluster.log`). The commands and environment of th
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import ReproError
-from .htcondor_events import import_htcondor
+from ...errors import ReproError
+from .events import import_htcondor
 
-if TYPE_CHECKING:
-    from .htcondor import HTCondorConfig
+from .config import HTCondorConfig
 
 QUEUE_VARS = "run_id,run_index"
 LOG_NAME = "cluster.log"
 OUT_DIR = "repro_out"  # in the sandbox: output.log and offline/ (the offline MLflow store); transferred back
-JOB_DURATIONS = ("Medium", "Long")  # OSPool +JobDurationCategory: Medium (default) up to 20 h, Long up to 40 h
 
 
 def _string(value: str) -> str:
@@ -29,7 +26,7 @@ def _string(value: str) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def requirements(cfg: "HTCondorConfig") -> str | None:
+def requirements(cfg: HTCondorConfig) -> str | None:
     """The requirements expression: GPU model, microarchitecture, CPU model, plus the user's own."""
     parts: list[str] = []
     if cfg.gpu_name_regex:
@@ -43,7 +40,7 @@ def requirements(cfg: "HTCondorConfig") -> str | None:
     return " && ".join(parts) or None
 
 
-def description(cfg: "HTCondorConfig", workdir: Path, inputs: list[Path], executable: Path) -> Any:
+def description(cfg: HTCondorConfig, workdir: Path, inputs: list[Path], executable: Path) -> Any:
     """The `htcondor2.Submit` of a batch staged in `workdir` (paths absolute; nothing needs to exist)."""
     htcondor2 = import_htcondor()
     workdir = Path(workdir)
@@ -110,18 +107,3 @@ def write_submit_files(sub: Any, items: list[dict[str, str]], workdir: Path) -> 
     )
     items_path.write_text("".join(f"{it['run_id']},{it['run_index']}\n" for it in items))
     return sub_path, items_path
-
-
-def check_config(cfg: "HTCondorConfig") -> None:
-    """One-line errors for values the submit language would take but OSPool would not."""
-    if cfg.job_duration is not None and cfg.job_duration not in JOB_DURATIONS:
-        raise ValueError(f"job_duration must be one of {', '.join(JOB_DURATIONS)}, got {cfg.job_duration!r}")
-    for key in ("request_memory", "request_disk"):
-        if not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B?)?", str(getattr(cfg, key)), re.I):
-            raise ValueError(f"{key} must be a size like 4GB or 2048MB, got {getattr(cfg, key)!r}")
-    if cfg.container and not (cfg.container.startswith(("docker://", "/cvmfs/", "osdf://")) or cfg.container.endswith(".sif")):
-        raise ValueError(f"container must be docker://..., a /cvmfs path, an osdf:// URL or a .sif file, got {cfg.container!r}")
-    if cfg.request_cpus < 1 or cfg.request_gpus < 0 or cfg.max_retries < 0 or cfg.max_releases < 0:
-        raise ValueError("request_cpus must be >= 1; request_gpus, max_retries and max_releases >= 0")
-    if not cfg.request_gpus and (cfg.gpus_minimum_capability or cfg.gpus_minimum_memory or cfg.require_gpus or cfg.gpu_name_regex):
-        raise ValueError("GPU constraints need request_gpus >= 1")

@@ -16,8 +16,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from ..errors import ReproError
-from .ec2_config import EC2Config
+from ...errors import ReproError
+from .config import EC2Config
 
 # What never goes into a project upload.
 _EXCLUDE = {".git", ".venv", "venv", "__pycache__", "mlruns", "mlartifacts", ".repro", "outputs", "multirun",

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..errors import ReproError
+from ...errors import ReproError
 
 SSE_KINDS = ("AES256", "aws:kms")
 # Names of environment variables that carry credentials: never forwarded to an instance.

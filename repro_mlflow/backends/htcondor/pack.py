@@ -9,9 +9,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from ..errors import ReproError
+from ...errors import ReproError
 
-PACKAGE = Path(__file__).resolve().parents[1]  # repro_mlflow/
+PACKAGE = Path(__file__).resolve().parents[2]  # repro_mlflow/
 SKIP_DIRS = {".git", ".repro", ".venv", "venv", "__pycache__", "mlruns", "mlartifacts", "outputs", "multirun",
              ".pytest_cache", ".mypy_cache", "node_modules", ".ipynb_checkpoints"}
 SKIP_FILES = {"mlflow.db"}
@@ -48,7 +48,7 @@ def pack_project(project_dir: Path, dest: Path, skip: tuple[Path, ...] = ()) -> 
 
 
 def install_wrapper(dest: Path) -> Path:
-    """Copy the job wrapper (`htcondor_job.py`) to `dest`, executable."""
-    shutil.copyfile(Path(__file__).with_name("htcondor_job.py"), dest)
+    """Copy the job wrapper (`job.py`) to `dest`, executable."""
+    shutil.copyfile(Path(__file__).with_name("job.py"), dest)
     dest.chmod(0o755)
     return dest

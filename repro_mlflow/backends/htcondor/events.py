@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED
+from ..protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED
 
 HELD = "HELD"  # not an MLflow state: the scheduler turns it into FAILED or a release
 
@@ -52,7 +52,7 @@ def import_htcondor():
     try:
         import htcondor2
     except ImportError:
-        from ..errors import ReproError
+        from ...errors import ReproError
 
         raise ReproError("the repro-htcondor backend needs the htcondor package: pip install 'repro-mlflow[htcondor]'") from None
     return htcondor2
