@@ -19,10 +19,11 @@ def learned(entry_point: str, run) -> None:
     if entry_point == "mnist_convnet":
         assert m["test_accuracy"] > 0.6, m  # 10 classes: chance is 0.1
     elif entry_point == "imdb_bilstm":
-        assert m["test_accuracy"] > 0.7, m  # balanced: chance is 0.5
+        # balanced: chance is 0.5; the stand-in's Bayes rate at maxlen 32 is 0.83 (128 test reviews: +-0.033)
+        assert 0.65 < m["test_accuracy"] < 0.9, m
     else:
         negatives = m["val_tn"] + m["val_fp"]
-        assert m["val_recall"] >= 0.5, m  # a model that never flags a fraud has recall 0
+        assert m["val_recall"] >= 0.6, m  # a model that never flags a fraud has recall 0
         assert m["val_fp"] < 0.1 * negatives, m  # ... and one that flags everything fails this
         assert m["val_accuracy"] > 0.9, m
     # The fit alone: positive, and shorter than the whole run.
