@@ -115,7 +115,7 @@ def test_synthetic_log_parses_and_counts_every_hold():
 
 def test_hold_reason_text():
     st = ProcState(state=HELD, hold_reason="Error from slot1: memory limit", hold_code=34, hold_subcode=0)
-    assert hold_text(st) == "held: Error from slot1: memory limit (HoldReasonCode 34, subcode 0)"
+    assert hold_text(st) == "held (HoldReasonCode 34, subcode 0): Error from slot1: memory limit"
 
 
 def test_missing_log_is_empty_and_cluster_filter():

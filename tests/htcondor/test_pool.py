@@ -152,3 +152,93 @@ def test_batch_is_one_cluster_run_in_initialdirs_results_transferred_and_replaye
              for r in map(client.get_run, ids)]
     assert after == before and sync_runs(client, [client.get_run(i) for i in ids]).replayed == []
     _record(request, wd)
+
+
+def test_nonzero_exit_is_retried_by_max_retries_then_failed(pool, tracking, project, experiment, request):
+    client, sched, [rid] = _submit(tracking, project, [("fail", {})], pool, experiment, max_retries=1)
+    [st] = _wait_states(sched, _jobs(client, [rid]), {"FAILED"})
+    assert (st.reason, st.attempt) == ("exit code 3", 2)
+    [run] = _sync_until_terminal(client, [rid])
+    assert run.data.tags["repro.status_reason"] == "exit code 3" and run.data.tags["repro.attempt"] == "2"
+    log = (_workdir(client, rid) / "cluster.log").read_text()
+    assert log.count("Job executing on host") == 2  # HTCondor ran it twice: max_retries = 1
+    _record(request, _workdir(client, rid))
+
+
+def test_missing_input_is_held_released_by_policy_then_failed_with_htcondors_reason(pool, tracking, project, experiment,
+                                                                                   request):
+    client, sched, [rid] = _submit(tracking, project, [("ok", {})], pool, experiment, max_releases=1, max_retries=0)
+    wd = _workdir(client, rid)
+    (wd / "project.tar.gz").unlink()  # an input file gone before the shadow sends it
+    [run] = _sync_until_terminal(client, [rid])
+    _record(request, wd)
+    reason = run.data.tags["repro.status_reason"]
+    assert run.info.status == "FAILED"
+    assert reason.startswith("held (HoldReasonCode 13, subcode 2): Transfer input files failure at access point")
+    assert "reading from file" in reason
+    log = (wd / "cluster.log").read_text()
+    assert log.count("Job was held.") == 2 and log.count("Job was released.") == 1  # released once (max_releases)
+    assert "Job was aborted." in log  # then removed: nothing left held in the queue
+    cluster = client.get_run(rid).data.tags["repro.job_id"].split(".")[0]
+    assert htcondor2.Schedd().query(f"ClusterId == {cluster}", projection=["ProcId"]) == []
+    _record(request, wd)
+
+
+def test_condor_hold_fails_condor_rm_and_cancel_kill(pool, tracking, project, experiment, request):
+    client, sched, ids = _submit(tracking, project, [("slow", {"x": str(x)}) for x in (1, 2, 3)], pool, experiment)
+    jobs = _jobs(client, ids)
+    _wait_states(sched, jobs, {"RUNNING"})
+    c = jobs[0].split(".")[0]
+    _condor(pool, "condor_hold", f"{c}.0")
+    _condor(pool, "condor_rm", f"{c}.1")
+    sched.cancel([jobs[2]])  # what ReproSubmittedRun.cancel and `repro` do
+    runs = _sync_until_terminal(client, ids)
+    _record(request, _workdir(client, ids[0]))
+    assert [r.info.status for r in runs] == ["FAILED", "KILLED", "KILLED"]
+    held, removed, cancelled = (r.data.tags["repro.status_reason"] for r in runs)
+    assert held == f"held (HoldReasonCode 1, subcode 0): via condor_hold (by user {pool.job_user})"
+    assert removed == f"via condor_rm (by user {pool.job_user})"
+    assert cancelled == "removed"  # JobAction.Remove leaves no reason in the event log (ReproSubmittedRun.cancel says "cancelled")
+    assert htcondor2.Schedd().query(f"ClusterId == {c}", projection=["ProcId"]) == []  # the held one removed too
+    _record(request, _workdir(client, ids[0]))
+
+
+def test_eviction_keeps_one_run_with_attempt_2_and_the_second_attempts_results(pool, tracking, project, experiment,
+                                                                              request):
+    client, sched, [rid] = _submit(tracking, project, [("slow", {"x": "5"})], pool, experiment)
+    [job] = _jobs(client, [rid])
+    [st] = _wait_states(sched, [job], {"RUNNING"})
+    assert st.attempt == 1
+    time.sleep(1.5)  # the command is under way
+    _condor(pool, "condor_vacate_job", job.split("@")[0])
+    end = time.monotonic() + 60
+    while (st := sched.poll([job])[job]).attempt < 2 and time.monotonic() < end:
+        time.sleep(0.3)
+    assert st.attempt == 2 and st.state in ("SCHEDULED", "RUNNING")
+    [run] = _sync_until_terminal(client, [rid])
+    assert run.info.status == "FINISHED" and run.data.tags["repro.attempt"] == "2"
+    assert _history(client, rid) == [(0, 10.0), (1, 15.0)]  # the completed attempt's results, once
+    assert len(client.search_runs([experiment])) == 1
+    log = (_workdir(client, rid) / "cluster.log").read_text()
+    assert log.count("Job was evicted.") == 1 and log.count("Job executing on host") == 2
+    _record(request, _workdir(client, rid))
+
+
+def test_sweep_on_a_target_pointing_at_the_pool(pool, tracking, cli_env):
+    """`repro-sweep hardware=osg_cpu` with the container and OSPool-only requirements taken off: one cluster."""
+    from tests.sweep.conftest import echo_args, runs, sweep
+
+    env = dict(cli_env, PYTHONUNBUFFERED="1", COLUMNS="200")
+    p = sweep(echo_args("hardware=osg_cpu", "hardware.container=null", "hardware.backend_config.microarch=null",
+                        "hardware.backend_config.request_memory=256MB", "hardware.backend_config.request_disk=200MB",
+                        f"+hardware.backend_config.python={pool.python}", "seed=1,2,3", "sweep=pool3",
+                        "poll_interval=1"), env, timeout=300)
+    assert "3 submitted in 1 batch(es)" in p.stderr and "sweep pool3: 3 FINISHED" in p.stderr, p.stderr
+    done = runs("tags.`repro.sweep` = 'pool3' and attributes.status = 'FINISHED'")
+    assert len(done) == 3
+    assert len({r.data.tags["repro.job_id"].split(".")[0] for r in done}) == 1  # one cluster
+    assert {r.data.tags["repro.target"] for r in done} == {"osg_cpu"}
+    assert all(r.data.tags["repro.site"] == pool.hostname and r.data.tags["repro.fp.env"] for r in done)
+    for r in done:
+        out = Path(r.data.tags["repro.workdir"]) / "runs" / r.data.tags["repro.array_index"] / "job.out"
+        assert f"python={pool.python}" in out.read_text()  # the command's `python` is the job's Python

@@ -332,31 +332,26 @@ MOUNT_UNDER_SCRATCH =
             self.master.wait(5)
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def kill_leftovers(self) -> int:
-        """SIGKILL every process of this pool (daemons and jobs: found by CONDOR_CONFIG or the execute
-        directory in their environment); return how many."""
+    def _mine(self, proc: Path) -> bool:
+        """A live process of this pool: a daemon (CONDOR_CONFIG) or a job (its sandbox under EXECUTE)."""
+        if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
         markers = (f"CONDOR_CONFIG={self.config}".encode(), str(self.local / "execute").encode())
+        return any(m in e for e in (proc / "environ").read_bytes().split(b"\0") for m in markers)
 
-        def match(proc: Path) -> bool:
-            env = (proc / "environ").read_bytes().split(b"\0")
-            return any(m in e for e in env for m in markers)
-
-        return _kill_processes(match)
+    def kill_leftovers(self) -> int:
+        """SIGKILL every process of this pool still alive; return how many."""
+        return _kill_processes(self._mine)
 
     def processes(self) -> list[int]:
-        """Pids of processes of this pool still alive (for the 'nothing left behind' check)."""
-        markers = (f"CONDOR_CONFIG={self.config}".encode(), str(self.local / "execute").encode())
+        """Pids of this pool's processes still alive (the 'no daemon left behind' check)."""
         out = []
         for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit() or int(proc.name) == os.getpid():
-                continue
             try:
-                env = (proc / "environ").read_bytes().split(b"\0")
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if proc.name.isdigit() and int(proc.name) != os.getpid() and self._mine(proc):
+                    out.append(int(proc.name))
             except OSError:
                 continue
-            if state != "Z" and any(m in e for e in env for m in markers):
-                out.append(int(proc.name))
         return out
 
 
@@ -368,6 +363,8 @@ def condor_pool() -> Iterator[CondorPool]:
         pytest.skip(reason)
     with CondorPool.start() as pool:
         yield pool
+    left = pool.processes()
+    assert not left, f"HTCondor processes left behind after the pool stopped: {left}"
 
 
 @pytest.fixture
