@@ -178,6 +178,12 @@ class ScheddDouble:
         """Match, start, and see `job` through: to its end, or to the eviction or hold scripted for it."""
         fault = self.faults.get(job.proc, []).pop(0) if self.faults.get(job.proc) else None
         if fault and fault.kind == "hold":
+            if fault.code == 13:  # as 25.14 logs an input transfer failure: the starter's error, an eviction, the hold
+                self._event(job, "040", "Started transferring input files", f"\tTransferring to host: {HOST}")
+                self._event(job, "021", "Error from starter on slot1_1@schedd-double:",
+                            f"\tFailed to transfer files: {fault.reason}", f"\tCode {fault.code} Subcode {fault.subcode}")
+                self._event(job, "004", f"Job was evicted. Code {fault.code} Subcode {fault.subcode}", "\t(0) CPU times",
+                            *_USAGE_RUN, *_BYTES_RUN, f"\tReason: {fault.reason}")
             self._hold(job, fault.reason, fault.code, fault.subcode)
             return
         self.start(job)
