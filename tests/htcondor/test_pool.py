@@ -225,11 +225,16 @@ def test_eviction_keeps_one_run_with_attempt_2_and_the_second_attempts_results(p
 
 
 def test_sweep_on_a_target_pointing_at_the_pool(pool, tracking, cli_env):
-    """`repro-sweep hardware=osg_cpu` with the container and OSPool-only requirements taken off: one cluster."""
+    """`repro-sweep hardware=osg_cpu` without the container (no Apptainer here), with the job's Python: one
+    cluster. The target's `Microarch` requirement is matched for real by the negotiator (the startd
+    advertises it) where this CPU is x86_64-v3 or v4."""
     from tests.sweep.conftest import echo_args, runs, sweep
 
     env = dict(cli_env, PYTHONUNBUFFERED="1", COLUMNS="200")
-    p = sweep(echo_args("hardware=osg_cpu", "hardware.container=null", "hardware.backend_config.microarch=null",
+    microarch = pool.run("condor_status", "-af", "Microarch").stdout.split()
+    keep = microarch and microarch[0] in ("x86_64-v3", "x86_64-v4")
+    p = sweep(echo_args("hardware=osg_cpu", "hardware.container=null",
+                        *([] if keep else ["hardware.backend_config.microarch=null"]),
                         "hardware.backend_config.request_memory=256MB", "hardware.backend_config.request_disk=200MB",
                         f"+hardware.backend_config.python={pool.python}", "seed=1,2,3", "sweep=pool3",
                         "poll_interval=1"), env, timeout=300)
@@ -239,6 +244,9 @@ def test_sweep_on_a_target_pointing_at_the_pool(pool, tracking, cli_env):
     assert len({r.data.tags["repro.job_id"].split(".")[0] for r in done}) == 1  # one cluster
     assert {r.data.tags["repro.target"] for r in done} == {"osg_cpu"}
     assert all(r.data.tags["repro.site"] == pool.hostname and r.data.tags["repro.fp.env"] for r in done)
+    if keep:
+        sub = (Path(done[0].data.tags["repro.workdir"]) / "job.sub").read_text()
+        assert 'requirements = (Microarch == "x86_64-v3" || Microarch == "x86_64-v4")' in sub
     for r in done:
         out = Path(r.data.tags["repro.workdir"]) / "runs" / r.data.tags["repro.array_index"] / "job.out"
         assert f"python={pool.python}" in out.read_text()  # the command's `python` is the job's Python

@@ -87,6 +87,14 @@ def test_every_ospool_knob_reaches_the_description(tmp_path):
     assert sub["MY.WantGlidein"] == "true"
 
 
+def test_python_runs_the_wrapper_which_travels_as_an_input(tmp_path):
+    """`python`: the execute point's own Python is the executable (not transferred); the wrapper is an input file."""
+    sub = htcondor2.Submit(render(HTCondorConfig(python="/opt/venv/bin/python"), tmp_path).replace("<batch>", str(tmp_path)))
+    assert (sub["executable"], sub["transfer_executable"]) == ("/opt/venv/bin/python", "false")
+    assert sub["arguments"] == "repro_job.py $(run_id) $(run_index)"
+    assert sub["transfer_input_files"].split(", ")[-1] == str(WORKDIR / "repro_job.py")
+
+
 def test_item_data_for_100_runs_in_one_cluster(tmp_path):
     run_ids = [f"{i:032x}" for i in range(100)]
     items = hs.item_data(run_ids)
@@ -114,6 +122,7 @@ def test_item_data_for_100_runs_in_one_cluster(tmp_path):
     ({"gpu_name_regex": "A100"}, "GPU constraints need request_gpus"),
     ({"request_cpus": "2"}, "must be int"),
     ({"schedd_name": "x"}, "unknown htcondor backend-config key"),
+    ({"python": "venv/bin/python"}, "python must be an absolute path on the execute point"),
 ])
 def test_bad_config_is_a_one_line_error(values, message):
     with pytest.raises(ReproError) as e:

@@ -10,7 +10,8 @@ Root can never own a job: clients present an IDTOKEN for an ordinary user (`JOB_
 missing) and jobs run as that user. So everything a job touches must be readable by it, its batch
 directory writable (tests submit with umask 0 under `pool.home`), and its Python readable: the pool
 makes `pool.python`, a virtualenv in the cache whose site-packages are this venv's (when the job user
-can read them and the Python versions agree) or a pip-installed mlflow-skinny.
+can read them) or a copy of this venv's mlflow-skinny and what it requires
+(`REPRO_HTCONDOR_JOBPY=copy` forces the copy, as where the venv lies under /root).
 
     with CondorPool.start() as pool:           # outside pytest (benchmarks)
         subprocess.run(["condor_q"], env=pool.env)
@@ -133,18 +134,18 @@ def _as_job_user(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}, cwd="/")
 
 
-def job_python() -> Path:
+def job_python(copy: bool = False) -> Path:
     """A Python the job user can run, with mlflow: a virtualenv in the cache.
 
     Made from this Python (or /usr/bin/python3 of the same version) where the job user can run it; its
-    packages are this venv's site-packages (one .pth line) when the job user can read them, otherwise
-    mlflow-skinny (this venv's version) is pip-installed into it, once.
+    packages are this venv's site-packages (one .pth line) when the job user can read them (and not
+    `copy`); otherwise mlflow-skinny and what it needs are copied from this venv into it, once.
     """
     import mlflow
 
     ver = "%d.%d" % sys.version_info[:2]
     site_pkgs = Path(mlflow.__file__).resolve().parents[1]
-    key = hashlib.sha256(f"{site_pkgs}|{mlflow.__version__}|{ver}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{site_pkgs}|{mlflow.__version__}|{ver}|{copy}".encode()).hexdigest()[:16]
     venv = _cache_root() / "jobpy" / key
     py = venv / "bin" / "python"
     check = f"import sys; assert '%d.%d' % sys.version_info[:2] == '{ver}'"
@@ -154,23 +155,54 @@ def job_python() -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         cands = [Path(getattr(sys, "_base_executable", sys.executable)).resolve(), Path("/usr/bin/python3")]
         same = next((p for p in cands if _as_job_user(str(p), "-c", check).returncode == 0), None)
-        subprocess.run([str(same or cands[1]), "-m", "venv", str(venv)], check=True, capture_output=True)
+        if same is None:
+            raise RuntimeError(f"no Python {ver} the job user {JOB_USER} can run (tried {', '.join(map(str, cands))})")
+        subprocess.run([str(same), "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
+        dest = venv / "lib" / f"python{ver}" / "site-packages"
         _open_path(venv)
+        if not copy:
+            (dest / "repro-test-venv.pth").write_text(f"{site_pkgs}\n")
         subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
-        pth = venv / "lib" / f"python{ver}" / "site-packages" / "repro-test-venv.pth"
-        if same is not None:
-            pth.write_text(f"{site_pkgs}\n")
-            pth.chmod(0o644)
         if _as_job_user(str(py), "-c", "import mlflow").returncode != 0:
-            pth.unlink(missing_ok=True)
-            r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                f"mlflow-skinny=={mlflow.__version__}"], capture_output=True, text=True, timeout=600)
+            (dest / "repro-test-venv.pth").unlink(missing_ok=True)
+            _copy_dists("mlflow-skinny", dest)
             subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
-            if r.returncode != 0 or _as_job_user(str(py), "-c", "import mlflow").returncode != 0:
-                raise RuntimeError(f"no Python with mlflow for the job user {JOB_USER}: this venv ({site_pkgs}) is not "
-                                   f"readable by it and pip failed: {r.stderr.strip()[-300:]}")
+            r = _as_job_user(str(py), "-c", "import mlflow")
+            if r.returncode != 0:
+                raise RuntimeError(f"the job's Python {py} cannot import mlflow: {r.stderr.strip()[-300:]}")
         (venv / ".ready").write_text("ok\n")
     return py
+
+
+def _copy_dists(name: str, dest: Path) -> int:
+    """Copy the installed distribution `name` and everything it requires (markers evaluated) into `dest`."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo, copied = [name], 0
+    while todo:
+        key = todo.pop().lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(key)
+        except metadata.PackageNotFoundError:
+            continue
+        for req in map(Requirement, dist.requires or []):
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+        for f in dist.files or []:
+            if f.parts[0] == ".." or "__pycache__" in f.parts:
+                continue  # console scripts outside site-packages; caches
+            src = Path(dist.locate_file(f))
+            if src.is_file():
+                (dest / f).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest / f)
+                copied += 1
+    return copied
 
 
 class CondorPool:
@@ -313,7 +345,7 @@ MOUNT_UNDER_SCRATCH =
             _wait(lambda: pool.run("condor_q", "-totals", check=False, timeout=20).returncode == 0, 30,
                   "the schedd did not answer the job user's token", pool.local / "log" / "SchedLog")
             pool.start_s = time.monotonic() - t0
-            pool.python = job_python()
+            pool.python = job_python(copy=os.environ.get("REPRO_HTCONDOR_JOBPY") == "copy")
             yield pool
         finally:
             pool.stop()
