@@ -224,12 +224,13 @@ def test_eviction_keeps_one_run_with_attempt_2_and_the_second_attempts_results(p
     _record(request, _workdir(client, rid))
 
 
-def test_sweep_on_a_target_pointing_at_the_pool(pool, tracking, cli_env):
+def test_sweep_on_a_target_pointing_at_the_pool(pool, tracking, cli_env, tmp_path):
     """`repro-sweep hardware=osg_cpu` without the container (no Apptainer here), with the job's Python: one
     cluster. The target's `Microarch` requirement is matched for real by the negotiator (the startd
     advertises it) where this CPU is x86_64-v3 or v4."""
     from tests.sweep.conftest import echo_args, runs, sweep
 
+    MlflowClient(tracking).create_experiment("repro", artifact_location=(tmp_path / "artifacts").as_uri())
     env = dict(cli_env, PYTHONUNBUFFERED="1", COLUMNS="200")
     microarch = pool.run("condor_status", "-af", "Microarch").stdout.split()
     keep = microarch and microarch[0] in ("x86_64-v3", "x86_64-v4")

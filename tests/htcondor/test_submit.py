@@ -64,6 +64,17 @@ def test_target_submit_description_matches_golden(name, tmp_path):
         assert "request_gpus" not in sub and "Microarch" in sub["requirements"]
 
 
+@pytest.mark.parametrize("name", TARGETS)
+def test_target_groups_runs_by_itself_with_its_list_values_kept(name):
+    """repro-sweep groups runs per target (a dict key): `microarch: [...]` once made that fail ("unhashable type")."""
+    from repro_mlflow.sweep.plan import Target
+
+    raw = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "hardware" / f"{name}.yaml"), resolve=True)
+    batches = {Target.from_dict(raw): "batch", Target.from_dict(raw): "same batch"}
+    [target] = batches
+    assert target.config() == raw["backend_config"]
+
+
 def test_every_ospool_knob_reaches_the_description(tmp_path):
     cfg = HTCondorConfig(
         container="/cvmfs/singularity.opensciencegrid.org/opensciencegrid/tensorflow-gpu:2.3",

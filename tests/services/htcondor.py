@@ -124,7 +124,7 @@ def _ensure_user(name: str, system: bool) -> pwd.struct_passwd:
     except KeyError:
         args = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name] if system \
             else ["useradd", "--create-home", "--shell", "/bin/bash", name]
-        subprocess.run(args, check=True, capture_output=True)
+        subprocess.run(args, capture_output=True)  # another session may create it at the same moment
         return pwd.getpwnam(name)
 
 
@@ -400,18 +400,23 @@ def condor_pool() -> Iterator[CondorPool]:
 
 
 @pytest.fixture
-def condor_env(condor_pool, monkeypatch) -> Iterator[CondorPool]:
+def condor_env(condor_pool) -> Iterator[CondorPool]:
     """The pool's environment exported (CONDOR_CONFIG, token, PATH) and `htcondor2` reconfigured for it;
-    umask 0 so that the batch directories this test creates are writable by the job user."""
+    umask 0 so that the batch directories this test creates are writable by the job user. All undone after."""
     import htcondor2
 
-    for k in ("CONDOR_CONFIG", "_CONDOR_SEC_TOKEN_DIRECTORY", "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS", "PATH"):
-        monkeypatch.setenv(k, condor_pool.env[k])
+    keys = ("CONDOR_CONFIG", "_CONDOR_SEC_TOKEN_DIRECTORY", "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS", "PATH")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: condor_pool.env[k] for k in keys})
     htcondor2.reload_config()
     old = os.umask(0)
     try:
         yield condor_pool
     finally:
         os.umask(old)
-        monkeypatch.undo()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         htcondor2.reload_config()
