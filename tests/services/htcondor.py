@@ -99,10 +99,13 @@ def release_dir() -> Path:
         if not (rel / "sbin" / "condor_master").exists():
             tmp = Path(tempfile.mkdtemp(prefix="release-", dir=cache))
             with tarfile.open(tarball) as tar:
+                safe = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
                 for m in tar.getmembers():
                     m.name = m.name.partition("/")[2]  # strip htcondor-25.14.0/
+                    if m.islnk():
+                        m.linkname = m.linkname.partition("/")[2]
                     if m.name:
-                        tar.extract(m, tmp, filter="tar")
+                        tar.extract(m, tmp, **safe)
             tmp.rename(rel)
     _open_path(rel)
     return rel
