@@ -111,6 +111,15 @@ def _condor(pool, *cmd):
     return pool.run(*cmd, check=True)
 
 
+def test_pool_came_up_within_60_s_on_loopback_with_its_slot_and_schedd(pool):
+    assert pool.start_s < 60
+    slots = htcondor2.Collector(f"127.0.0.1:{pool.collector_port}").query(
+        htcondor2.AdType.Startd, projection=["Name", "PartitionableSlot", "MyAddress"])
+    assert slots and all(ad["MyAddress"].startswith("<127.0.0.1:") for ad in slots)
+    assert any(ad.get("PartitionableSlot") for ad in slots)
+    assert htcondor2.Schedd().query("True", projection=["ClusterId"]) is not None  # the token's user may ask
+
+
 def test_batch_is_one_cluster_run_in_initialdirs_results_transferred_and_replayed_once(
         pool, tracking, project, experiment, cli_env, request):
     client, sched, ids = _submit(tracking, project, [("ok", {"x": str(x)}) for x in (1, 2, 3)], pool, experiment)
