@@ -127,13 +127,13 @@ def _ensure_user(name: str, system: bool) -> pwd.struct_passwd:
     except KeyError:
         args = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name] if system \
             else ["useradd", "--create-home", "--shell", "/bin/bash", name]
-        subprocess.run(args, capture_output=True)  # another session may create it at the same moment
+        subprocess.run(args, capture_output=True, check=False)  # another session may create it at the same moment
         return pwd.getpwnam(name)
 
 
 def _as_job_user(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
     runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-    return subprocess.run([runuser, "-u", JOB_USER, "--", *cmd], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([runuser, "-u", JOB_USER, "--", *cmd], capture_output=True, text=True, timeout=timeout, check=False,
                           env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}, cwd="/")
 
 
@@ -146,7 +146,7 @@ def job_python(copy: bool = False) -> Path:
     """
     import mlflow
 
-    ver = "%d.%d" % sys.version_info[:2]
+    ver = f"{sys.version_info[0]}.{sys.version_info[1]}"
     site_pkgs = Path(mlflow.__file__).resolve().parents[1]
     key = hashlib.sha256(f"{site_pkgs}|{mlflow.__version__}|{ver}|{copy}".encode()).hexdigest()[:16]
     venv = _cache_root() / "jobpy" / key
@@ -338,9 +338,9 @@ MOUNT_UNDER_SCRATCH =
         pool = cls(root, release, cpus or max(8, os.cpu_count() or 1))
         try:
             pool._write_config()
-            log = open(root / "master.out", "ab")
-            pool.master = subprocess.Popen([str(release / "sbin" / "condor_master"), "-f"], env=pool.env,
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            with open(root / "master.out", "ab") as log:  # the master keeps its own copy of the descriptor
+                pool.master = subprocess.Popen([str(release / "sbin" / "condor_master"), "-f"], env=pool.env,
+                                               stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
             _wait(pool._up, 60, "the HTCondor pool did not come up (slot in the collector, schedd answering)",
                   pool.local / "log" / "MasterLog")
             pool._issue_token()
