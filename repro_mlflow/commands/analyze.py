@@ -52,12 +52,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             rid = report.log_analysis_run(uri, exp_id, label, out, result)
             result["analysis_run_id"] = rid
             paths["json"].write_text(json.dumps(result, indent=1, default=str))
-            console.print(f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
-        console.print(f"report: {paths['report']}")
+            report.print_line(console, f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
+        report.print_line(console, f"report: {paths['report']}")
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:
-        report.print_summary(result, console)
+        report.print_summary(result, console, metrics=args.metric or [], wide=args.wide)
     # a result the baseline found repeatable is now different, on the same fingerprint
     return 1 if base is not None and result["baseline"]["same_environment"]["differs"] else 0
 
@@ -72,7 +72,9 @@ def register(sub) -> None:
     a.add_argument("--by", default="tags.repro.fp.env",
                    help="tag or param whose value names the environment (default: repro.fp.env), e.g. repro.site, "
                         "repro.hw.gpu.name, repro.target, params.threads")
-    a.add_argument("--metric", action="append", help="metric to analyse (repeatable; default: every metric)")
+    a.add_argument("--metric", action="append",
+                   help="metric to analyse and show (repeatable; default: every metric analysed, the primary shown)")
+    a.add_argument("--wide", action="store_true", help="show every statistic in the terminal, not only the verdict")
     a.add_argument("--primary", help="metric for heat maps, tests and factor shares (default: tag repro.primary_metric)")
     a.add_argument("--factor", action="append", help="extra tag or param to rank as a factor (repeatable)")
     a.add_argument("--all-statuses", action="store_true", help="analyse runs of every status, not only FINISHED")
