@@ -62,6 +62,7 @@ def test_report_folder_and_analysis_run(store, tmp_path, capsys):
     (["--experiment", "nope"], "no active experiment named 'nope'"),
     (["--sweep", "nope"], "no runs match the selection"),
     (["--by", "nope"], "no tag or param named 'nope'"),
+    (["--by", "tags.nosuch"], "no selected run has the tag 'nosuch' (18 runs selected)"),
     (["--metric", "nope"], "no selected run has the metric 'nope'"),
     (["--filter", "params.x ~ 1"], "bad filter string"),
     (["--n-boot", "0"], "--n-boot must be at least 1"),
@@ -70,6 +71,7 @@ def test_bad_input_is_one_line_and_exit_1(store, capsys, args, message):
     assert main(["analyze", "--no-report", *args]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("repro analyze: error:")
+    assert MlflowClient(store).search_runs(["1"], "tags.`repro.analysis_of` != ''") == []  # no analysis run
 
 
 @pytest.mark.parametrize("columns", ["80", "40", None])
