@@ -26,17 +26,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if args.n_boot < 1:
         raise ReproError("--n-boot must be at least 1")
     base = baseline.load_baseline(args.baseline) if args.baseline else None
-    uri = _tracking_uri(args)
+    stores = args.store or [_tracking_uri(args)]
+    # the analysis run goes to --tracking-uri, else to the first store that is a tracking store
+    uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter)
     t0 = time.perf_counter()
-    df = load.load_runs(uri, sel)
+    df = load.load_stores(stores, sel)
     t_load = time.perf_counter() - t0
     opt = pipeline.Options(by=args.by, metrics=args.metric or [], primary=args.primary, factors=args.factor or [],
                            statuses=() if args.all_statuses else ("FINISHED",), n_boot=args.n_boot, seed=args.seed,
                            max_configs=args.max_configs, max_artifact_runs=args.max_artifact_runs,
                            artifacts=not args.no_artifacts)
     result, keyed = pipeline.analyse(df, opt, uri)
-    result["selection"] = {"tracking_uri": uri, "experiments": sel.experiments, "sweep": sel.sweep,
+    result["selection"] = {"tracking_uri": uri, "stores": stores, "experiments": sel.experiments, "sweep": sel.sweep,
                            "filter": sel.filter_string}
     result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}
     if base is not None:
@@ -47,7 +49,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         out = Path(args.out or f"repro-analysis-{report.slug(label)}")
         figs = report.make_figures(result, keyed)
         paths = report.write_outputs(out, result, keyed, figs, f"repro analyze: {label}")
-        if not args.no_log:
+        if not args.no_log and uri is not None:
             exp_id = keyed["experiment_id"].mode().iloc[0]
             rid = report.log_analysis_run(uri, exp_id, label, out, result)
             result["analysis_run_id"] = rid
@@ -66,6 +68,9 @@ def register(sub) -> None:
     a = sub.add_parser("analyze", help="how far results spread, which environments agree, which factor explains it",
                        description="Analyse the runs of an experiment, a sweep or a filter (see docs/analysis.md).")
     a.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or MLflow's default)")
+    a.add_argument("--store", action="append", metavar="URI",
+                   help="a tracking store to read (repeatable: their runs are analysed together, a run id in two "
+                        "stores counts once); an earlier report's runs.csv counts as a store (default: the tracking URI)")
     a.add_argument("--experiment", action="append", help="experiment name or id (repeatable; default: all)")
     a.add_argument("--sweep", help="only runs tagged repro.sweep=SWEEP")
     a.add_argument("--filter", help="an MLflow search filter string, e.g. \"params.threads = '2'\"")
