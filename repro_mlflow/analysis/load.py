@@ -97,7 +97,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         text = {c: str for c in head if not c.startswith("metrics.")}  # a digest must stay a string
         # floats must read back bit for bit as pandas wrote them: pandas 3 does by default
         exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-        return pd.read_csv(p, dtype=text, low_memory=False, **exact)
+        # only an empty cell is missing: a tag's text "n/a", "NA" or "null" is a value (pandas reads those as NaN)
+        return pd.read_csv(p, dtype=text, low_memory=False, keep_default_na=False, na_values=[""], **exact)
     except (ValueError, OSError) as e:
         raise ReproError(f"{p}: cannot read it as a run table ({e})") from None
 

@@ -42,3 +42,12 @@ def test_two_stores_and_a_runs_csv_give_the_statistics_of_one_store(tmp_path, mo
     # a runs.csv alone is a store too
     assert main(["analyze", "--store", str(tmp_path / "all" / "runs.csv"), *common, "--out", str(tmp_path / "csv")]) == 0
     assert _stats(tmp_path / "csv") == _stats(tmp_path / "one")
+
+
+def test_runs_csv_keeps_text_that_pandas_would_read_as_missing(tmp_path):
+    from repro_mlflow.analysis.load import read_table
+
+    (tmp_path / "runs.csv").write_text("run_id,tags.repro.det.onednn,tags.x,metrics.m\nr1,n/a,NA,0.5\nr2,,null,\n")
+    t = read_table(tmp_path / "runs.csv")
+    assert t["tags.repro.det.onednn"].tolist()[0] == "n/a" and t["tags.x"].tolist() == ["NA", "null"]
+    assert t["tags.repro.det.onednn"].isna().tolist() == [False, True] and t["metrics.m"].isna().tolist() == [False, True]
