@@ -80,7 +80,7 @@ table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}td,th{border:1px
 th{background:#f2f2f2}td.l,th.l{text-align:left}.bad{background:#fde2e2}.good{background:#e3f6e3}.na{color:#888}
 p.what{color:#555;font-size:13px;max-width:900px}img{max-width:100%;border:1px solid #ddd;margin:6px 0}
 .note{color:#8a5a00}code{background:#f5f5f5;padding:1px 4px}
-#verdict{background:#f7f9fc;border:1px solid #c9d6ea;padding:6px 14px;margin:10px 0}
+#verdict{background:#fff6d6;border:1px solid #e0c870;padding:6px 14px;margin:10px 0}
 #verdict ul{margin:4px 0 8px;padding-left:22px}#verdict li{font-size:14px;margin:1px 0}
 td{max-width:520px;overflow-wrap:anywhere}"""
 
