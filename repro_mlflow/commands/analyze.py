@@ -44,7 +44,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if base is not None:
         result["baseline"] = baseline.compare(keyed, *base, path=args.baseline)
     label = args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json, soft_wrap=True)  # a line is never wrapped: scripts read them
     if not args.no_report:
         out = Path(args.out or f"repro-analysis-{report.slug(label)}")
         figs = report.make_figures(result, keyed)

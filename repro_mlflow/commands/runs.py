@@ -115,7 +115,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     client = _client(args)
     exp_ids = _experiment_ids(client, args)
     flt = _sweep_filter(args)
-    console = Console()
+    console = Console(soft_wrap=True)  # a line is never wrapped: scripts read them
 
     def render():
         from rich.text import Text
