@@ -227,7 +227,8 @@ def render_html(result: dict, figs: dict, title: str) -> str:
         parts.append(f'<h3>Divergence point</h3><p class="what">{WHAT["divergence"]}</p>')
         parts.append(_table(ex["divergence"], ["config", "n_runs", "first_divergent_epoch", "note"], left=("config", "note")))
     if "baseline" in result:
-        parts.append(_baseline_html(result["baseline"]))
+        names = {e["key"]: e["label"] for e in result.get("environment_legend", [])}
+        parts.append(_baseline_html(result["baseline"], names))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -256,7 +257,7 @@ def _legend_html(legend: list[dict]) -> str:
             + _table(rows, ["label", "key", "descriptors"], left=("label", "key", "descriptors")))
 
 
-def _baseline_html(b: dict) -> str:
+def _baseline_html(b: dict, names: dict[str, str] | None = None) -> str:
     s, o = b["same_environment"], b["other_environment"]
     head = (f'<h2 id="baseline">Against the baseline</h2><p class="what">Every group the baseline '
             f'(<code>{html.escape(b["path"])}</code>) found repeatable, compared bit for bit with the runs of the '
@@ -264,8 +265,10 @@ def _baseline_html(b: dict) -> str:
             f'<b>{s["differs"]} differ</b>; other environments: {o["agrees"]} agree, {o["differs"]} differ; '
             f'{b["absent"]} not run now.</p>')
     rows = sorted(b["rows"], key=lambda r: (r["verdict"] == "agrees", r["example"], r["config"]))
-    rows = [{**r, "columns": ", ".join(r["columns"]) or None} for r in rows]
-    return head + _table(rows, ["verdict", "example", "config", "baseline_environment", "environment", "same_environment",
+    rows = [{**r, "columns": ", ".join(r["columns"]) or None,
+             "label": (names or {}).get(r["environment"], r["environment"])} for r in rows]
+    return head + _table(rows, ["verdict", "example", "config", "baseline_environment", "label", "environment",
+                                "same_environment",
                                 "n_runs", "columns"], left=("verdict", "example", "config", "columns"),
                          cls=lambda r: "good" if r["verdict"] == "agrees" else "bad")
 
@@ -325,8 +328,9 @@ def print_summary(result: dict, console, metrics: list[str] | None = None, wide:
         s, o = b["same_environment"], b["other_environment"]
         print_line(console, f"baseline {b['path']}: same environment {s['agrees']} agree, {s['differs']} differ"
                        f" · other environments {o['agrees']} agree, {o['differs']} differ · {b['absent']} not run now")
+        names = {e["key"]: e["label"] for e in result.get("environment_legend", [])}
         for r in [r for r in b["rows"] if r["verdict"] != "agrees"][:10]:
-            print_line(console, f"  {r['verdict']} {r['example']} {r['config']} @ {r['environment']}: "
+            print_line(console, f"  {r['verdict']} {r['example']} {r['config']} @ {names.get(r['environment'], r['environment'])}: "
                            f"{', '.join(r['columns'])}", "red")
 
 
