@@ -41,8 +41,11 @@ def _descriptors(keyed: pd.DataFrame) -> pd.DataFrame:
     """Environment × descriptor column: the value every run of the environment shares (None if they don't)."""
     cols = [c for c in keyed.columns if c.startswith(DESCRIPTOR_PREFIXES) and not c.startswith("tags.repro.digest.")]
     if not cols:
-        return pd.DataFrame(index=sorted(keyed["_env"].unique()))
-    t = keyed[["_env", *cols]].astype(object)
+        return pd.DataFrame(index=sorted(keyed["_env"].astype(str).unique()))
+    # the distinct (environment, descriptors) rows: few, however many runs (found on integer codes)
+    codes = pd.DataFrame({c: pd.factorize(keyed[c], use_na_sentinel=False)[0] for c in ["_env", *cols]})
+    keep = ~codes.duplicated().to_numpy()
+    t = keyed.loc[keep, ["_env", *cols]].astype(object)
     t["_env"] = t["_env"].astype(str)
     g = t.groupby("_env", sort=True)
     n = g.nunique(dropna=False)
