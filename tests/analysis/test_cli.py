@@ -48,6 +48,13 @@ def test_report_folder_and_analysis_run(store, tmp_path, capsys):
     assert "  repeatable: partly (4 of 6 config x environment groups bit-identical; not in site-y)\n" in text
     assert "  classes: site-x (a), site-x (b) | site-y (2 config(s))\n" in text
     assert {p.name for p in out.iterdir()} == {"report.html", "analysis.json", "runs.csv", "figures"}
+    import pandas as pd
+
+    table = pd.read_csv(out / "runs.csv")
+    assert dict(zip(table["environment"], table["environment_label"])) == {"a": "site-x (a)", "b": "site-x (b)",
+                                                                          "c": "site-y"}
+    html = (out / "report.html").read_text()
+    assert html.index('id="verdict"') < html.index("<h2>mnist_convnet</h2>")  # the verdict comes first
     res = json.loads((out / "analysis.json").read_text())
     client = MlflowClient(store)
     run = client.get_run(res["analysis_run_id"])
