@@ -34,6 +34,18 @@ def test_error_line_without_traceback_and_plain_last_line(tmp_path):
     assert explain(None, log) is None
 
 
+def test_log_noise_is_never_the_reason():
+    """As TensorFlow's output really ends when an example refuses its input (tests/examples/test_params.py)."""
+    out = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+           "I0000 00:00:1796154402.706855   55450 port.cc:153] oneDNN custom operations are on. You may see "
+           "slightly different numerical results due to floating-point round-off errors\n"
+           "imbalanced_classification: no file at data_path 'nowhere.csv'\n"
+           "W0000 00:00:1796154402.9 cleanup.cc:1] something at exit\n")
+    assert last_error_line(out) == "imbalanced_classification: no file at data_path 'nowhere.csv'"
+    assert last_error_line("run: error: bad flag\nbye\n") == "run: error: bad flag"
+    assert last_error_line("a mention of errors in passing\nthe end\n") == "the end"
+
+
 def test_group_counts_reasons_with_one_run_each():
     assert group([("r1", "a"), ("r2", "b"), ("r3", "a"), ("r4", None)]) == [
         (2, "a", "r1"), (1, "b", "r2"), (1, "no reason recorded", "r4")]

@@ -1,7 +1,9 @@
 """Failure reasons that explain themselves: `exit code 1: ValueError: epochs must be positive`.
 
-`explain` adds to a failed command's reason the last error line of its output (the last line of the
-last Python traceback, else the last line that says error/exception/fatal, else the last line);
+`explain` adds to a failed command's reason the last error line of its output: the exception line of
+the last Python traceback, else the last line that starts as an error does ("error: ...", "prog: error:
+...", "FATAL ...", "SomeError: ..."), else the last line, log noise left out (glog INFO/WARNING lines
+such as TensorFlow's "I0000 ... oneDNN custom operations are on");
 `group` counts failures by reason for `repro status` and `repro-sweep`. Stdlib only (runs on the worker).
 """
 
@@ -13,7 +15,10 @@ from pathlib import Path
 TAIL_BYTES = 64 * 1024
 MAX_LINE = 200
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_ERRORISH = re.compile(r"error|exception|fatal|abort|killed|out of memory", re.IGNORECASE)
+# a line that starts as an error does, optionally after "prog:" prefixes
+_ERRORISH = re.compile(r"^(?:[\w.\-/\[\] ]{1,60}:\s*){0,3}(?:error|fatal|\w*Error|\w*Exception)\b", re.IGNORECASE)
+# glog INFO/WARNING lines (TensorFlow, XLA, absl) and absl's preamble: never the reason
+_NOISE = re.compile(r"^(?:[IW]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -21,7 +26,7 @@ def _lines(text: str) -> list[str]:
     out = []
     for raw in text.splitlines():
         line = _ANSI.sub("", raw.rsplit("\r", 1)[-1]).rstrip()  # a progress bar keeps its last state
-        if line.strip():
+        if line.strip() and not _NOISE.match(line):
             out.append(line)
     return out
 
@@ -37,7 +42,7 @@ def last_error_line(text: str) -> str | None:
         after = [x for x in lines[tb + 1:] if not x.startswith((" ", "\t"))]
         if after:
             return after[-1].strip()[:MAX_LINE]
-    errorish = [x for x in lines if _ERRORISH.search(x)]
+    errorish = [x for x in lines if _ERRORISH.match(x.strip())]
     return (errorish[-1] if errorish else lines[-1]).strip()[:MAX_LINE]
 
 
