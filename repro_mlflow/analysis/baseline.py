@@ -64,15 +64,16 @@ def load_baseline(path: str | Path) -> tuple[pd.DataFrame, dict]:
     d = Path(path)
     if not (d / TABLE).is_file() or not (d / STATS).is_file():
         raise ReproError(f"--baseline {d}: not a `repro analyze` output folder (needs {TABLE} and {STATS})")
+    from .load import read_table
+
     try:
         stats = json.loads((d / STATS).read_text())
-        head = pd.read_csv(d / TABLE, nrows=0).columns
-        text = {c: str for c in head if not c.startswith("metrics.")}  # a digest must stay a string
-        # floats must read back bit for bit as pandas wrote them: pandas 3 does by default
-        exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-        table = pd.read_csv(d / TABLE, dtype=text, low_memory=False, **exact)
     except (ValueError, OSError) as e:
         raise ReproError(f"--baseline {d}: cannot read it ({e})") from None
+    try:
+        table = read_table(d / TABLE)
+    except ReproError as e:
+        raise ReproError(f"--baseline {e}") from None
     return table, stats
 
 

@@ -32,6 +32,9 @@ def resolve_column(df: pd.DataFrame, name: str) -> str:
     for c in (name, f"tags.{name}", f"params.{name}", f"metrics.{name}"):
         if c in df.columns:
             return c
+    for prefix, kind in (("tags.", "tag"), ("params.", "param"), ("metrics.", "metric")):
+        if name.startswith(prefix):
+            raise ReproError(f"no selected run has the {kind} '{name.removeprefix(prefix)}' ({len(df)} runs selected)")
     raise ReproError(f"no tag or param named '{name}' on the selected runs")
 
 

@@ -76,6 +76,71 @@ def load_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
     return df.sort_values(["start_time", "run_id"], kind="stable").reset_index(drop=True)
 
 
+# ---------------------------------------------------------------- several stores, runs.csv
+
+ANALYSIS_COLUMNS = ("environment", "environment_label", "config", "repeat")  # added by `repro analyze` to runs.csv
+
+
+def is_table(store: str) -> bool:
+    """A `runs.csv` exported by `repro analyze` (a .csv file, or a folder holding runs.csv) rather than a URI."""
+    p = Path(store)
+    return (store.endswith(".csv") and p.is_file()) or (p.is_dir() and (p / "runs.csv").is_file()
+                                                       and not (p / "meta.yaml").exists())
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A `runs.csv` as `repro analyze` wrote it, read back bit for bit (digests stay text, floats exact)."""
+    p = Path(path)
+    p = p / "runs.csv" if p.is_dir() else p
+    try:
+        head = pd.read_csv(p, nrows=0).columns
+        text = {c: str for c in head if not c.startswith("metrics.")}  # a digest must stay a string
+        # floats must read back bit for bit as pandas wrote them: pandas 3 does by default
+        exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+        # only an empty cell is missing: a tag's text "n/a", "NA" or "null" is a value (pandas reads those as NaN)
+        return pd.read_csv(p, dtype=text, low_memory=False, keep_default_na=False, na_values=[""], **exact)
+    except (ValueError, OSError) as e:
+        raise ReproError(f"{p}: cannot read it as a run table ({e})") from None
+
+
+def _load_table(path: str, selection: Selection) -> pd.DataFrame:
+    """The selected runs of an earlier analysis's `runs.csv`, shaped as `load_runs` shapes a store's."""
+    df = read_table(path)
+    df = df.drop(columns=[c for c in ANALYSIS_COLUMNS if c in df.columns])
+    if selection.experiments:
+        df = df[df["experiment_id"].astype(str).isin(selection.experiments)]
+    if selection.sweep is not None:
+        col = "tags.repro.sweep"
+        df = df[df[col] == selection.sweep] if col in df.columns else df.iloc[0:0]
+    for c in df.columns:
+        if c.startswith(("params.", "tags.")) or c in ("run_id", "experiment_id", "status", "artifact_uri", "run_name"):
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return _finish(df)
+
+
+def load_stores(stores: list[str], selection: Selection) -> pd.DataFrame:
+    """The selected runs of several stores (tracking URIs or runs.csv files) as one table; a run id
+    found in two stores is one run (the first store's copy)."""
+    comparisons = _parse_filter(selection.filter_string)
+    frames = []
+    for store in stores:
+        if is_table(store):
+            df = apply_filter(_load_table(store, selection), comparisons)
+        else:
+            if not is_sql_uri(store) and not store.startswith(("http://", "https://")):
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # a file store the user named: read it
+            df = load_runs(store, selection)
+        frames.append(df)
+    if len(frames) == 1:
+        return frames[0]
+    df = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    df = df.drop_duplicates("run_id", keep="first")
+    for c in df.columns:  # as one store gives them: object columns, None where a run lacks the key
+        if c.startswith(("params.", "tags.")):
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return df.sort_values(["start_time", "run_id"], kind="stable").reset_index(drop=True)
+
+
 # ---------------------------------------------------------------- SQL stores
 
 def _sqlite_path(uri: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReproError
-from . import factors, groups, predictions, stats
+from . import cost, factors, groups, labels, predictions, stats, verdict
 
 SCHEMA = "repro-analysis/1"
 
@@ -81,9 +81,11 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
     if not metric_cols:
         raise ReproError("the selected runs have no metrics")
     keyed = groups.add_keys(df, by, groups.config_columns(df, by))
+    env_labels, legend = labels.environment_labels(keyed, by)
+    keyed["_label"] = keyed["_env"].astype(str).map(env_labels)
     examples = []
     for ex, sub in keyed.groupby("example", sort=True):
-        examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri))
+        examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels))
     result = {
         "schema": SCHEMA,
         "environment_by": by,
@@ -93,13 +95,31 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
         "statuses": list(opt.statuses),
         "bootstrap": {"n_boot": opt.n_boot, "seed": opt.seed, "confidence": stats.CONFIDENCE},
         "notes": notes,
+        "environment_legend": legend,
         "examples": examples,
     }
     return result, keyed
 
 
 def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str], by: str, opt: Options,
-             tracking_uri: str | None) -> dict:
+             tracking_uri: str | None, env_labels: dict[str, str] | None = None) -> dict:
+    """The statistics of one example, its verdict (`verdict`) first."""
+    env_labels = env_labels or {}
+    out = _statistics(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels)
+    lab = lambda e: env_labels.get(e, e)  # noqa: E731
+    out["environment_labels"] = [lab(e) for e in out["environments"]]
+    for g in out["groups"]:
+        g["label"] = lab(g["environment"])
+    for e in out["equivalence"]:
+        e["class_labels"] = [[lab(x) for x in c] for c in e["classes"]]
+    out["cost"] = cost.determinism_cost(sub, opt.n_boot, opt.seed)
+    for c in out["cost"]:
+        c["label"] = lab(c["environment"])
+    return {"verdict": verdict.example_verdict(out, env_labels), **out}
+
+
+def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str], by: str, opt: Options,
+                tracking_uri: str | None, env_labels: dict[str, str]) -> dict:
     notes: list[str] = []
     envs = sorted(sub["_env"].unique())
     out = {"example": ex, "n_runs": int(len(sub)), "environments": envs, "n_environments": len(envs),
@@ -114,7 +134,8 @@ def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str
         elif opt.metrics:  # asked for by name: say it has no value here (another example's metric is left out)
             out["metrics"][c.removeprefix("metrics.")] = stats.spread(np.full(len(sub), np.nan), opt.n_boot, opt.seed)
     if len(envs) == 1:
-        notes.append(f"single environment ({envs[0]}): reproducibility across environments cannot be judged")
+        notes.append(f"single environment ({env_labels.get(envs[0], envs[0])}): reproducibility across environments "
+                     "cannot be judged")
     primary = _primary(sub, metric_cols, opt)
     if primary is None:
         notes.append("no run of this example has the primary metric: nothing to compare")

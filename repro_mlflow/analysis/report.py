@@ -34,6 +34,8 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
         runs = keyed[(keyed["example"] == name) & keyed[f"metrics.{primary}"].notna()]
         if runs.empty:
             continue
+        if "_label" in runs.columns:  # figures name environments by their labels
+            runs = runs.assign(_env=runs["_label"])
         col = f"metrics.{primary}"
         f: dict[str, tuple[str, bytes]] = {}
         png, dropped = plots.heatmap(runs, col, f"{name}: {primary} by environment and repeat")
@@ -63,7 +65,8 @@ def write_outputs(out_dir: Path, result: dict, keyed: pd.DataFrame, figs: dict, 
         for kind, (fname, png) in f.items():
             (out_dir / "figures" / fname).write_bytes(png)
             result["figures"][ex][kind] = f"figures/{fname}"
-    table = keyed.rename(columns={"_env": "environment", "_config": "config", "_repeat": "repeat"})
+    table = keyed.rename(columns={"_env": "environment", "_label": "environment_label", "_config": "config",
+                                  "_repeat": "repeat"})
     table.to_csv(out_dir / TABLE, index=False)
     (out_dir / STATS).write_text(json.dumps(result, indent=1, default=str))
     (out_dir / REPORT).write_text(render_html(result, figs, title))
@@ -76,7 +79,10 @@ CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;colo
 table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f2f2f2}td.l,th.l{text-align:left}.bad{background:#fde2e2}.good{background:#e3f6e3}.na{color:#888}
 p.what{color:#555;font-size:13px;max-width:900px}img{max-width:100%;border:1px solid #ddd;margin:6px 0}
-.note{color:#8a5a00}code{background:#f5f5f5;padding:1px 4px}"""
+.note{color:#8a5a00}code{background:#f5f5f5;padding:1px 4px}
+#verdict{background:#fff6d6;border:1px solid #e0c870;padding:6px 14px;margin:10px 0}
+#verdict ul{margin:4px 0 8px;padding-left:22px}#verdict li{font-size:14px;margin:1px 0}
+td{max-width:520px;overflow-wrap:anywhere}"""
 
 
 def _v(x, digits: int = 6) -> str:
@@ -138,6 +144,16 @@ WHAT = {
     "predictions": "Prediction level (runs with repro/predictions.npz, repro/weights.npz): mean and largest pairwise "
                    "churn (share of test examples whose predicted label differs between two runs), mean pairwise L2 "
                    "distance of the weights, and per class the range of accuracy across runs.",
+    "cost": "Cost of determinism, per environment, for each determinism switch swept with two values "
+            "(op_determinism, tf32, onednn, xla, threads 1 vs N): the median training time (metric train_seconds, the "
+            "fit alone) of the runs with the deterministic setting and of the others, and their ratio (above 1: "
+            "determinism costs time) with a 95% percentile-bootstrap interval. Other factors are pooled within each "
+            "setting. None: no run logged train_seconds, or no switch was swept.",
+    "verdict": "The answer first. Repeatable: of the config x environment groups with two runs or more, how many "
+               "gave bit-identical outcomes (metrics and digests). Reproducible: of the configs run in two environments "
+               "or more, how many gave the same outcomes everywhere. Classes: environments that agree with each other, "
+               "by label. Spread: the primary metric over every run; the factor with the largest share of its variance "
+               "(eta squared). Cost: what the determinism switches cost in training time, where measured.",
     "divergence": "Divergence point: for configs whose runs end different, the first epoch at which their per-epoch "
                   "weight digests are no longer all equal.",
 }
@@ -146,11 +162,13 @@ WHAT = {
 def render_html(result: dict, figs: dict, title: str) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts.append(_verdict_html(result))
     parts.append(f"<p>{result['n_runs']} run(s) analysed of {result['n_runs_selected']} selected; environments by "
                  f"<code>{html.escape(result['environment_by'])}</code>. Bootstrap: {result['bootstrap']['n_boot']} resamples, "
                  f"seed {result['bootstrap']['seed']}. Statistics in <code>{STATS}</code>, the run table in <code>{TABLE}</code>.</p>")
     for n in result["notes"]:
         parts.append(f'<p class="note">{html.escape(n)}</p>')
+    parts.append(_legend_html(result.get("environment_legend", [])))
     for ex in result["examples"]:
         name = ex["example"]
         f = figs.get(name, {})
@@ -177,11 +195,12 @@ def render_html(result: dict, figs: dict, title: str) -> str:
                          + _img(f["strip"][1], f"strip-{slug(name)}", f"strip plot {name}"))
         grp = sorted(ex["groups"], key=lambda g: (g["repeatable"] is not False, g["config"], g["environment"]))
         parts.append(f'<h3>Repeatability</h3><p class="what">{WHAT["groups"]}</p>')
-        parts.append(_table(grp, ["config", "environment", "n", "n_distinct", "repeatable", "min", "max", "range", "std"],
-                            left=("config", "environment"),
+        parts.append(_table(grp, ["config", "label", "environment", "n", "n_distinct", "repeatable", "min", "max", "range", "std"],
+                            left=("config", "label", "environment"),
                             cls=lambda g: "bad" if g["repeatable"] is False else ("good" if g["repeatable"] else "")))
         parts.append(f'<h3>Equivalence classes</h3><p class="what">{WHAT["equivalence"]}</p>')
-        eq = [{**e, "classes": " | ".join(", ".join(c) for c in e["classes"])} for e in ex["equivalence"]]
+        eq = [{**e, "classes": " | ".join(", ".join(c) for c in e.get("class_labels", e["classes"]))}
+              for e in ex["equivalence"]]
         parts.append(_table(eq, ["config", "n_environments", "classes", "reproducible", "note"],
                             left=("config", "classes", "note"),
                             cls=lambda e: "bad" if e["reproducible"] is False else ("good" if e["reproducible"] else "")))
@@ -197,6 +216,10 @@ def render_html(result: dict, figs: dict, title: str) -> str:
         parts.append(f'<h3>Variance by factor</h3><p class="what">{WHAT["factors"]}</p>')
         parts.append(_table(ex["factors"], ["rank", "factor", "n_levels", "eta_squared", "ss_between", "ss_total", "note"],
                             left=("factor", "note")))
+        parts.append(f'<h3 id="cost-{slug(name)}">Cost of determinism</h3><p class="what">{WHAT["cost"]}</p>')
+        parts.append(_table(ex.get("cost", []), ["label", "factor", "deterministic", "other", "n_deterministic",
+                                                 "n_other", "median_deterministic", "median_other", "ratio", "ratio_ci",
+                                                 "note"], left=("label", "factor", "note")))
         parts.append(f'<h3>Predictions and weights</h3><p class="what">{WHAT["predictions"]}</p>')
         prow = [{**p, "per_class_range": [c["range"] for c in (p["per_class"] or [])] or None} for p in ex["predictions"]]
         parts.append(_table(prow, ["config", "n_runs_predictions", "mean_pairwise_churn", "max_pairwise_churn",
@@ -204,12 +227,37 @@ def render_html(result: dict, figs: dict, title: str) -> str:
         parts.append(f'<h3>Divergence point</h3><p class="what">{WHAT["divergence"]}</p>')
         parts.append(_table(ex["divergence"], ["config", "n_runs", "first_divergent_epoch", "note"], left=("config", "note")))
     if "baseline" in result:
-        parts.append(_baseline_html(result["baseline"]))
+        names = {e["key"]: e["label"] for e in result.get("environment_legend", [])}
+        parts.append(_baseline_html(result["baseline"], names))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _baseline_html(b: dict) -> str:
+def _verdict_html(result: dict) -> str:
+    """The verdict of every example, at the top of the report (visible without scrolling)."""
+    items = []
+    for ex in result["examples"]:
+        v = ex.get("verdict")
+        if not v:
+            continue
+        lines = "".join(f"<li>{html.escape(x)}</li>" for x in v["lines"])
+        items.append(f'<div class="verdict"><b>{html.escape(ex["example"])}</b> '
+                     f'({ex["n_runs"]} runs, {ex["n_environments"]} environment(s)):<ul>{lines}</ul></div>')
+    return (f'<section id="verdict"><h2>Verdict</h2>{"".join(items)}'
+            f'<p class="what">{WHAT["verdict"]}</p></section>')
+
+
+def _legend_html(legend: list[dict]) -> str:
+    """Environment label → key → every descriptor the runs of it share."""
+    rows = [{"label": e["label"], "key": e["key"],
+             "descriptors": "; ".join(f"{k}={v}" for k, v in sorted(e["descriptors"].items()))} for e in legend]
+    return ('<h2 id="environments">Environments</h2><p class="what">Each environment\'s label is made from the '
+            'fingerprint descriptors that tell the analysed environments apart; the key is what runs are grouped by '
+            '(the value of the environment column); the descriptors are every repro.* value its runs share.</p>'
+            + _table(rows, ["label", "key", "descriptors"], left=("label", "key", "descriptors")))
+
+
+def _baseline_html(b: dict, names: dict[str, str] | None = None) -> str:
     s, o = b["same_environment"], b["other_environment"]
     head = (f'<h2 id="baseline">Against the baseline</h2><p class="what">Every group the baseline '
             f'(<code>{html.escape(b["path"])}</code>) found repeatable, compared bit for bit with the runs of the '
@@ -217,51 +265,73 @@ def _baseline_html(b: dict) -> str:
             f'<b>{s["differs"]} differ</b>; other environments: {o["agrees"]} agree, {o["differs"]} differ; '
             f'{b["absent"]} not run now.</p>')
     rows = sorted(b["rows"], key=lambda r: (r["verdict"] == "agrees", r["example"], r["config"]))
-    rows = [{**r, "columns": ", ".join(r["columns"]) or None} for r in rows]
-    return head + _table(rows, ["verdict", "example", "config", "baseline_environment", "environment", "same_environment",
+    rows = [{**r, "columns": ", ".join(r["columns"]) or None,
+             "label": (names or {}).get(r["environment"], r["environment"])} for r in rows]
+    return head + _table(rows, ["verdict", "example", "config", "baseline_environment", "label", "environment",
+                                "same_environment",
                                 "n_runs", "columns"], left=("verdict", "example", "config", "columns"),
                          cls=lambda r: "good" if r["verdict"] == "agrees" else "bad")
 
 
 # ---------------------------------------------------------------- terminal
 
-def print_summary(result: dict, console) -> None:
-    from rich.table import Table
+def print_line(console, text: str, style: str | None = None) -> None:
+    """One whole line: never wrapped, never cut, whatever the terminal's width (scripts read these)."""
+    console.print(text, style=style, soft_wrap=True, markup=False, highlight=False, overflow="ignore", crop=False)
 
+
+def _metric_line(m: str, s: dict, primary: bool) -> str:
+    ci = f" [{_txt(s['std_ci'][0])}, {_txt(s['std_ci'][1])}]" if s.get("std_ci") else ""
+    return (f"  {'* ' if primary else ''}{m}: n {s['n']}, {s['n_unique']} distinct, min {_txt(s['min'])}, "
+            f"max {_txt(s['max'])}, range {_txt(s['range'])}, std {_txt(s['std'])}{ci}")
+
+
+def print_summary(result: dict, console, metrics: list[str] | None = None, wide: bool = False) -> None:
+    """The verdict of every example and its primary metric (plus `metrics`); `wide`: every statistic.
+
+    Every line is printed whole (no wrapping, no "…"), so the output reads the same at any width,
+    in a terminal, a log file or a pipe.
+    """
     for n in result["notes"]:
-        console.print(f"[yellow]{n}[/]")
+        print_line(console, n, "yellow")
+    shown = {m.removeprefix("metrics.") for m in metrics or []}
     for ex in result["examples"]:
-        t = Table(title=f"{ex['example']}: {ex['n_runs']} runs, {ex['n_configs']} config(s), "
-                        f"{ex['n_environments']} environment(s)")
-        for c in ("metric", "n", "n_unique", "min", "max", "range", "mean", "std", "CV", "std 95% CI"):
-            t.add_column(c, justify="left" if c == "metric" else "right")
-        for m, s in ex["metrics"].items():
-            t.add_row(("* " if m == ex["primary_metric"] else "") + m, str(s["n"]), str(s["n_unique"]),
-                      *[_txt(s[k]) for k in ("min", "max", "range", "mean", "std", "cv")], _txt(s["std_ci"]))
-        console.print(t)
-        sm = ex["summary"]
-        if sm:
-            console.print(f"groups: [green]{sm['repeatable']} repeatable[/], [red]{sm['not_repeatable']} not[/], "
-                          f"{sm['single_run']} single-run · configs: [green]{sm['configs_reproducible']} reproducible[/], "
-                          f"[red]{sm['configs_not_reproducible']} not[/], {sm['configs_single_environment']} single-environment")
-        for g in [g for g in ex["groups"] if g["repeatable"] is False][:10]:
-            console.print(f"  [red]not repeatable[/] {g['config']} @ {g['environment']}: {g['n']} runs, "
-                          f"{g['n_distinct']} distinct, range {_txt(g['range'])}")
-        for e in [e for e in ex["equivalence"] if e["reproducible"] is False][:10]:
-            console.print(f"  classes for {e['config']}: " + " | ".join(", ".join(c) for c in e["classes"]))
-        top = ex["factors"][:5]
-        if top:
-            console.print("  factors: " + ", ".join(f"{f['factor']} {_txt(f['eta_squared'])}" for f in top))
+        print_line(console, f"{ex['example']}: {ex['n_runs']} runs, {ex['n_configs']} config(s), "
+                       f"{ex['n_environments']} environment(s)", "bold")
+        for x in (ex.get("verdict") or {}).get("lines", []):
+            print_line(console, "  " + x)
+        for m, st in ex["metrics"].items():
+            if wide or m == ex["primary_metric"] or m in shown:
+                print_line(console, _metric_line(m, st, m == ex["primary_metric"]))
+        if wide:
+            lab = dict(zip(ex["environments"], ex.get("environment_labels", ex["environments"])))
+            for g in [g for g in ex["groups"] if g["repeatable"] is False]:
+                print_line(console, f"  not repeatable: {g['config']} @ {lab.get(g['environment'], g['environment'])}: "
+                               f"{g['n']} runs, {g['n_distinct']} distinct, range {_txt(g['range'])}", "red")
+            for e in [e for e in ex["equivalence"] if e["reproducible"] is False]:
+                print_line(console, f"  classes for {e['config']}: "
+                               + " | ".join(", ".join(c) for c in e.get("class_labels", e["classes"])))
+            if ex["factors"]:
+                print_line(console, "  factors (eta^2): " + ", ".join(f"{f['factor']} {_txt(f['eta_squared'])}"
+                                                                  for f in ex["factors"][:8]))
         for n in ex["notes"]:
-            console.print(f"  [yellow]{n}[/]")
+            print_line(console, "  " + n, "yellow")
+    legend = [e for e in result.get("environment_legend", []) if e["label"] != e["key"]]
+    if legend:
+        print_line(console, "environments:")
+        for e in legend:
+            print_line(console, f"  {e['label']} = {e['key']}")
+            if wide:
+                print_line(console, "    " + "; ".join(f"{k}={v}" for k, v in sorted(e["descriptors"].items())))
     b = result.get("baseline")
     if b:
         s, o = b["same_environment"], b["other_environment"]
-        console.print(f"baseline {b['path']}: same environment [green]{s['agrees']} agree[/], [red]{s['differs']} differ[/]"
-                      f" · other environments {o['agrees']} agree, {o['differs']} differ · {b['absent']} not run now")
+        print_line(console, f"baseline {b['path']}: same environment {s['agrees']} agree, {s['differs']} differ"
+                       f" · other environments {o['agrees']} agree, {o['differs']} differ · {b['absent']} not run now")
+        names = {e["key"]: e["label"] for e in result.get("environment_legend", [])}
         for r in [r for r in b["rows"] if r["verdict"] != "agrees"][:10]:
-            console.print(f"  [red]{r['verdict']}[/] {r['example']} {r['config']} @ {r['environment']}: "
-                          f"{', '.join(r['columns'])}")
+            print_line(console, f"  {r['verdict']} {r['example']} {r['config']} @ {names.get(r['environment'], r['environment'])}: "
+                           f"{', '.join(r['columns'])}", "red")
 
 
 def _txt(x) -> str:

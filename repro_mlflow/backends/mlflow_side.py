@@ -118,7 +118,15 @@ def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) ->
 def end_run(client: MlflowClient, run_id: str, status: str, reason: str | None = None) -> None:
     """Mark a run terminal, with `repro.status_reason` when there is one."""
     if reason:
-        client.set_tag(run_id, T.STATUS_REASON, T.short(reason))
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.set_tag(run_id, T.STATUS_REASON, T.short(reason))
+        except MlflowException:
+            # the job wrote its own reason at the same moment (a SQL store's insert race: one wins); if it
+            # did not, the error was another one: raise it
+            if T.STATUS_REASON not in client.get_run(run_id).data.tags:
+                raise
     client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
 
 

@@ -1,7 +1,8 @@
 """Read an MLflow project, check parameters against their declared types, build the command.
 
 MLproject parameter types that MLflow knows (string, float, path, uri) are kept; repro adds
-`int`, `bool` and an optional `choices: [...]`, which MLflow itself ignores, so that bad input is
+`int`, `bool`, an optional `choices: [...]` and, for numbers, optional bounds `min` and `max`
+(inclusive), which MLflow itself ignores, so that bad input is
 refused before any run exists.
 """
 
@@ -62,6 +63,8 @@ def check_params(entry_point: str, declared: dict, params: dict[str, str]) -> di
             if value.lower() not in _TRUE | _FALSE:
                 raise ReproError(f"{entry_point}: parameter '{name}' must be true or false, got '{value}'")
             value = "true" if value.lower() in _TRUE else "false"
+        if kind in ("int", "float"):
+            _check_bounds(entry_point, name, float(value), decl)
         choices = decl.get("choices")
         if choices and value not in [str(c) for c in choices]:
             raise ReproError(f"{entry_point}: parameter '{name}' must be one of {', '.join(map(str, choices))}, got '{value}'")
@@ -69,6 +72,14 @@ def check_params(entry_point: str, declared: dict, params: dict[str, str]) -> di
     for name, value in params.items():
         out.setdefault(name, str(value))  # undeclared: passed through as --name value, as MLflow does
     return out
+
+
+def _check_bounds(entry_point: str, name: str, value: float, decl: dict) -> None:
+    lo, hi = decl.get("min"), decl.get("max")
+    if lo is not None and value < float(lo):
+        raise ReproError(f"{entry_point}: parameter '{name}' must be at least {lo}, got {value:g}")
+    if hi is not None and value > float(hi):
+        raise ReproError(f"{entry_point}: parameter '{name}' must be at most {hi}, got {value:g}")
 
 
 def make_spec(project_dir: Path, entry_point: str, params: dict[str, str], tags: dict[str, str] | None = None) -> RunSpec:

@@ -26,38 +26,40 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if args.n_boot < 1:
         raise ReproError("--n-boot must be at least 1")
     base = baseline.load_baseline(args.baseline) if args.baseline else None
-    uri = _tracking_uri(args)
+    stores = args.store or [_tracking_uri(args)]
+    # the analysis run goes to --tracking-uri, else to the first store that is a tracking store
+    uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter)
     t0 = time.perf_counter()
-    df = load.load_runs(uri, sel)
+    df = load.load_stores(stores, sel)
     t_load = time.perf_counter() - t0
     opt = pipeline.Options(by=args.by, metrics=args.metric or [], primary=args.primary, factors=args.factor or [],
                            statuses=() if args.all_statuses else ("FINISHED",), n_boot=args.n_boot, seed=args.seed,
                            max_configs=args.max_configs, max_artifact_runs=args.max_artifact_runs,
                            artifacts=not args.no_artifacts)
     result, keyed = pipeline.analyse(df, opt, uri)
-    result["selection"] = {"tracking_uri": uri, "experiments": sel.experiments, "sweep": sel.sweep,
+    result["selection"] = {"tracking_uri": uri, "stores": stores, "experiments": sel.experiments, "sweep": sel.sweep,
                            "filter": sel.filter_string}
     result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}
     if base is not None:
         result["baseline"] = baseline.compare(keyed, *base, path=args.baseline)
     label = args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json, soft_wrap=True)  # a line is never wrapped: scripts read them
     if not args.no_report:
         out = Path(args.out or f"repro-analysis-{report.slug(label)}")
         figs = report.make_figures(result, keyed)
         paths = report.write_outputs(out, result, keyed, figs, f"repro analyze: {label}")
-        if not args.no_log:
+        if not args.no_log and uri is not None:
             exp_id = keyed["experiment_id"].mode().iloc[0]
             rid = report.log_analysis_run(uri, exp_id, label, out, result)
             result["analysis_run_id"] = rid
             paths["json"].write_text(json.dumps(result, indent=1, default=str))
-            console.print(f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
-        console.print(f"report: {paths['report']}")
+            report.print_line(console, f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
+        report.print_line(console, f"report: {paths['report']}")
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:
-        report.print_summary(result, console)
+        report.print_summary(result, console, metrics=args.metric or [], wide=args.wide)
     # a result the baseline found repeatable is now different, on the same fingerprint
     return 1 if base is not None and result["baseline"]["same_environment"]["differs"] else 0
 
@@ -66,13 +68,18 @@ def register(sub) -> None:
     a = sub.add_parser("analyze", help="how far results spread, which environments agree, which factor explains it",
                        description="Analyse the runs of an experiment, a sweep or a filter (see docs/analysis.md).")
     a.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or MLflow's default)")
+    a.add_argument("--store", action="append", metavar="URI",
+                   help="a tracking store to read (repeatable: their runs are analysed together, a run id in two "
+                        "stores counts once); an earlier report's runs.csv counts as a store (default: the tracking URI)")
     a.add_argument("--experiment", action="append", help="experiment name or id (repeatable; default: all)")
     a.add_argument("--sweep", help="only runs tagged repro.sweep=SWEEP")
     a.add_argument("--filter", help="an MLflow search filter string, e.g. \"params.threads = '2'\"")
     a.add_argument("--by", default="tags.repro.fp.env",
                    help="tag or param whose value names the environment (default: repro.fp.env), e.g. repro.site, "
                         "repro.hw.gpu.name, repro.target, params.threads")
-    a.add_argument("--metric", action="append", help="metric to analyse (repeatable; default: every metric)")
+    a.add_argument("--metric", action="append",
+                   help="metric to analyse and show (repeatable; default: every metric analysed, the primary shown)")
+    a.add_argument("--wide", action="store_true", help="show every statistic in the terminal, not only the verdict")
     a.add_argument("--primary", help="metric for heat maps, tests and factor shares (default: tag repro.primary_metric)")
     a.add_argument("--factor", action="append", help="extra tag or param to rank as a factor (repeatable)")
     a.add_argument("--all-statuses", action="store_true", help="analyse runs of every status, not only FINISHED")

@@ -64,8 +64,19 @@ def _status_table(client, exp_ids: list[str], flt: str):
         table.add_column(s, justify="right")
     for target in sorted({t for t, _ in counts}):
         table.add_row(target, *[str(counts.get((target, s), 0) or "") for s in states])
-    failed = [r for r in runs if r.info.status == "FAILED"][-5:]
-    return table, runs, failed
+    return table, runs, failure_lines(runs)
+
+
+def failure_lines(runs) -> list[str]:
+    """Failed and killed runs grouped by reason: one line per reason with its count and one run id to look at."""
+    from ..runtime.reason import group
+
+    lines = []
+    for status in ("FAILED", "KILLED"):
+        pairs = [(r.info.run_id, r.data.tags.get("repro.status_reason")) for r in runs if r.info.status == status]
+        for n, reason, rid in group(pairs):
+            lines.append(f"{n} {status}: {reason} (e.g. run {rid})")
+    return lines
 
 
 def _machine_tables(runs) -> list:
@@ -99,20 +110,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     from ..backends.sync import sync_runs
+    from ..errors import ReproError
 
     client = _client(args)
     exp_ids = _experiment_ids(client, args)
     flt = _sweep_filter(args)
-    console = Console()
+    console = Console(soft_wrap=True)  # a line is never wrapped: scripts read them
 
     def render():
-        table, runs, failed = _status_table(client, exp_ids, flt)
-        lines = [f"[red]FAILED[/] {r.info.run_id[:8]} {r.data.tags.get('repro.status_reason', '')}" for r in failed]
-        return Group(table, *lines, *_machine_tables(runs)), runs
+        from rich.text import Text
+
+        table, runs, lines = _status_table(client, exp_ids, flt)
+        if args.sweep and not runs:
+            raise ReproError(f"no repro runs of sweep '{args.sweep}'")
+        # a reason is read whole: never wrapped, never cut to the terminal's width
+        texts = [Text(x, style="red", no_wrap=True, overflow="ignore") for x in lines]
+        return Group(table, *texts, *_machine_tables(runs)), runs
 
     if not args.watch:
         view, _ = render()
-        console.print(view)
+        console.print(view, crop=False)
         return 0
     with Live(console=console, refresh_per_second=2) as live:
         while True:

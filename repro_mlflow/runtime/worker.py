@@ -30,6 +30,7 @@ from pathlib import Path
 from .. import tags as T
 from . import manifest as M
 from . import offline
+from .reason import explain
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -155,6 +156,7 @@ def outcome(rc: int, stopped: list[int]) -> tuple[str, str | None]:
 
 def _finish(reporter: _Reporter, args: argparse.Namespace, run_id: str, rc: int, stopped: list[int]) -> None:
     status, reason = outcome(rc, stopped)
+    reason = explain(reason, args.log_file) if status == "FAILED" else reason
     end_time = int(time.time() * 1000)
     status_file = os.environ.get("REPRO_STATUS_FILE")
     if status_file:

@@ -64,6 +64,12 @@ def launch_sweep(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_
         else:
             c = outcome.counts
             console.print(f"sweep {plan.sweep}: " + ", ".join(f"{n} {s}" for s, n in sorted(c.items())))
+            from ..runtime.reason import group
+
+            for status in ("FAILED", "KILLED"):  # the same lines as `repro status`: one per reason
+                pairs = [(rid, why) for rid, _t, st, why in outcome.failures if st == status]
+                for n, why, rid in group(pairs):
+                    console.print(f"{n} {status}: {why} (e.g. run {rid})", markup=False, highlight=False, soft_wrap=True)
             ok = outcome.ok
     results = [JobReturn(overrides=list(ov), status=JobStatus.COMPLETED, _return_value=plan.sweep) for ov in job_overrides]
     if not ok:

@@ -90,7 +90,9 @@ def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequenc
                         reason = r.data.tags.get(T.STATUS_REASON, "")
                         target = r.data.tags.get(T.TARGET, "?")
                         out.failures.append((r.info.run_id, target, r.info.status, reason))
-                        live.console.print(f"[red]{r.info.status}[/] run {r.info.run_id} on {target}: {reason or 'no reason recorded'}")
+                        live.console.print(f"{r.info.status} run {r.info.run_id} on {target}: "
+                                           f"{reason or 'no reason recorded'}", style="red", markup=False,
+                                           highlight=False, soft_wrap=True)
                 live.update(render(sweep, runs, done_before, started))
                 pending = [r for r in runs if r.info.status not in TERMINAL]
                 if not pending:

@@ -6,11 +6,12 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 
-def add_runs(client: MlflowClient, experiment_id: str, runs: list[dict]) -> list[str]:
-    """Each dict: tags, params, metrics (name -> value or list of per-step values), status (default FINISHED)."""
+def add_runs(client: MlflowClient, experiment_id: str, runs: list[dict], start: int = 1_000) -> list[str]:
+    """Each dict: tags, params, metrics (name -> value or list of per-step values), status (default FINISHED).
+    Run i starts at `start + i` (ms)."""
     ids = []
     for i, r in enumerate(runs):
-        run = client.create_run(experiment_id, start_time=1_000 + i)
+        run = client.create_run(experiment_id, start_time=start + i)
         rid = run.info.run_id
         metrics = []
         for k, v in (r.get("metrics") or {}).items():

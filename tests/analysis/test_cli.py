@@ -11,7 +11,7 @@ from .store import add_runs, study
 
 SCHEMA_KEYS = {"schema", "environment_by", "n_runs_selected", "n_runs", "excluded_by_status", "statuses", "bootstrap",
                "notes", "examples", "selection", "timing_s"}
-EXAMPLE_KEYS = {"example", "n_runs", "environments", "n_environments", "n_configs", "primary_metric", "metrics",
+EXAMPLE_KEYS = {"verdict", "environment_labels", "cost", "example", "n_runs", "environments", "n_environments", "n_configs", "primary_metric", "metrics",
                 "outcomes", "groups", "equivalence", "tests", "env_variance", "factors", "predictions", "divergence",
                 "summary", "notes"}
 
@@ -37,14 +37,24 @@ def test_json_schema_and_values(store, capsys):
     assert {"test", "statistic", "pvalue"} <= set(ex["tests"][0])
     assert {"factor", "eta_squared", "rank"} <= set(ex["factors"][0])
     assert "analysis_run_id" not in res
+    assert list(ex)[0] == "verdict" and ex["verdict"]["repeatable"]["answer"] == "partly"
+    assert [e["key"] for e in res["environment_legend"]] == ["a", "b", "c"]
 
 
 def test_report_folder_and_analysis_run(store, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["analyze", "--sweep", "S", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "not repeatable" in text and "a, b | c" in text
+    assert "  repeatable: partly (4 of 6 config x environment groups bit-identical; not in site-y)\n" in text
+    assert "  classes: site-x (a), site-x (b) | site-y (2 config(s))\n" in text
     assert {p.name for p in out.iterdir()} == {"report.html", "analysis.json", "runs.csv", "figures"}
+    import pandas as pd
+
+    table = pd.read_csv(out / "runs.csv")
+    assert dict(zip(table["environment"], table["environment_label"])) == {"a": "site-x (a)", "b": "site-x (b)",
+                                                                          "c": "site-y"}
+    html = (out / "report.html").read_text()
+    assert html.index('id="verdict"') < html.index("<h2>mnist_convnet</h2>")  # the verdict comes first
     res = json.loads((out / "analysis.json").read_text())
     client = MlflowClient(store)
     run = client.get_run(res["analysis_run_id"])
@@ -59,6 +69,7 @@ def test_report_folder_and_analysis_run(store, tmp_path, capsys):
     (["--experiment", "nope"], "no active experiment named 'nope'"),
     (["--sweep", "nope"], "no runs match the selection"),
     (["--by", "nope"], "no tag or param named 'nope'"),
+    (["--by", "tags.nosuch"], "no selected run has the tag 'nosuch' (18 runs selected)"),
     (["--metric", "nope"], "no selected run has the metric 'nope'"),
     (["--filter", "params.x ~ 1"], "bad filter string"),
     (["--n-boot", "0"], "--n-boot must be at least 1"),
@@ -67,3 +78,29 @@ def test_bad_input_is_one_line_and_exit_1(store, capsys, args, message):
     assert main(["analyze", "--no-report", *args]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("repro analyze: error:")
+    assert MlflowClient(store).search_runs(["1"], "tags.`repro.analysis_of` != ''") == []  # no analysis run
+
+
+@pytest.mark.parametrize("columns", ["80", "40", None])
+def test_default_output_fits_any_width_whole(store, tmp_path, capsys, monkeypatch, columns):
+    """At 80 columns, at 40, and with no terminal at all: no "…", every verdict line whole on one line."""
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    else:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    long_out = tmp_path / ("a-rather-long-folder-name-" * 4) / "out"  # the report path is printed first
+    assert main(["analyze", "--sweep", "S", "--out", str(long_out), "--no-log"]) == 0
+    text = capsys.readouterr().out
+    res = json.loads((long_out / "analysis.json").read_text())
+    assert "…" not in text
+    lines = text.splitlines()
+    assert f"report: {long_out / 'report.html'}" in lines
+    for v in res["examples"][0]["verdict"]["lines"]:
+        assert "  " + v in lines
+    # the default shows the primary metric only; --metric adds one, --wide shows every metric
+    assert any(x.startswith("  * test_accuracy: n 18") for x in lines) and "test_loss" not in text
+    assert main(["analyze", "--sweep", "S", "--no-report", "--metric", "test_accuracy", "--metric", "test_loss"]) == 0
+    assert "  test_loss: n 18" in capsys.readouterr().out
+    assert main(["analyze", "--sweep", "S", "--no-report", "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert "…" not in wide and "  test_loss: n 18" in wide and "factors (eta^2): environment" in wide

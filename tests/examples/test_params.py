@@ -34,7 +34,8 @@ def test_missing_creditcard_csv_fails_the_run_with_its_reason(examples_env, trac
     rid = submit(examples_env, "imbalanced_classification", data="csv", data_path=str(tmp_path / "nowhere.csv"))
     run = wait([rid], timeout_s=180)[rid]
     assert run.info.status == "FAILED"
-    assert run.data.tags["repro.status_reason"] == "exit code 2"
+    reason = run.data.tags["repro.status_reason"]
+    assert reason.startswith("exit code 2: ") and "no file at data_path" in reason, reason
 
 
 @pytest.mark.slow

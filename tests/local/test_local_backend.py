@@ -24,6 +24,8 @@ TOY_MLPROJECT = textwrap.dedent("""
         command: "python -c 'import mlflow; mlflow.start_run(); mlflow.log_metric(\\"value\\", {value})'"
       fail:
         command: "python -c 'import sys; print(\\"boom\\"); sys.exit(3)'"
+      raises:
+        command: "python -c 'print(\\"loading\\"); raise ValueError(\\"epochs must be positive\\")'"
       sleep:
         command: "python -c 'import time; time.sleep(120)'"
 """)
@@ -58,7 +60,14 @@ def test_entry_point_failure_ends_failed_with_reason(tracking, toy_project):
     assert sub.wait() is False
     run = MlflowClient().get_run(sub.run_id)
     assert run.info.status == "FAILED"
-    assert run.data.tags["repro.status_reason"] == "exit code 3"
+    assert run.data.tags["repro.status_reason"] == "exit code 3: boom"
+
+
+def test_failing_entry_point_reason_carries_its_exception(tracking, toy_project):
+    sub = mlflow.projects.run(str(toy_project), "raises", backend="repro-local", synchronous=False)
+    assert sub.wait() is False
+    reason = MlflowClient().get_run(sub.run_id).data.tags["repro.status_reason"]
+    assert reason == "exit code 1: ValueError: epochs must be positive"
 
 
 def test_cancel_kills_the_process_tree_and_marks_killed(tracking, toy_project):

@@ -59,6 +59,8 @@ def test_mnist_on_bundled_data_finishes_with_true_fingerprint(cli_env):
 @pytest.mark.parametrize("args, message", [
     (["-P", "data=nope"], "parameter 'data' must be one of keras, bundled"),
     (["-P", "seed=1.5"], "parameter 'seed' must be an integer"),
+    (["-P", "epochs=-3"], "parameter 'epochs' must be at least 1, got -3"),
+    (["-P", "threads=-1"], "parameter 'threads' must be at least 0, got -1"),
     (["--backend-config", '{"paralel": 2}'], "unknown local backend-config key(s): paralel"),
     (["-e", "no_such_entry"], "unknown entry point 'no_such_entry'"),
 ])

@@ -17,6 +17,8 @@ CASES = [
     (["seed=range(0)"], "empty sweep"),
     (["op_determinism=maybe"], "op_determinism' must be true or false"),
     (["threads=two"], "threads' must be an integer"),
+    (["threads=-1"], "parameter 'threads' must be at least 0, got -1"),
+    (["example.params.epochs=-3"], "parameter 'epochs' must be at least 1, got -3"),
     (["repeat=-1"], "repeat must be a non-negative integer"),
     (["example.params.epochs=1", "example.params.nepochs=2"], "nepochs"),
     (["+hardware.backend_config.paralel=2"], "unknown local backend-config key(s): paralel"),

@@ -35,12 +35,12 @@ def test_three_examples_two_seeds_two_repeats_end_finished_with_sweep_config_and
             assert len({r.data.tags["repro.config_hash"] for r in same}) == 1
 
 
-def test_demo_preset_plans_the_three_examples_small_in_one_local_batch(env, tracking):
+def test_demo_preset_plans_mnist_under_three_backends_in_one_local_batch(env, tracking):
     p = sweep(["+preset=demo", "--dry-run"], env)
-    assert "sweep demo (experiment repro): 12 run(s) planned" in p.stderr
-    assert "local (local), software current: 12 run(s) in one batch" in p.stderr
+    assert "sweep demo (experiment repro): 6 run(s) planned" in p.stderr
+    assert "local (local), software current: 6 run(s) in one batch" in p.stderr
     lines = [ln for ln in p.stderr.splitlines() if " r0 " in ln or " r1 " in ln]
-    assert len(lines) == 12
-    assert all("epochs=1" in ln and "data=bundled" in ln for ln in lines)
-    assert sum("imdb_bilstm" in ln and "maxlen=32" in ln for ln in lines) == 4
-    assert sum("imbalanced_classification" in ln and "rows=20000" in ln for ln in lines) == 4
+    assert len(lines) == 6 and all("mnist_convnet" in ln for ln in lines)
+    assert all("epochs=3" in ln and "data=bundled" in ln for ln in lines)
+    for backend in ("tensorflow", "jax", "torch"):
+        assert sum(f"keras_backend={backend}" in ln for ln in lines) == 2

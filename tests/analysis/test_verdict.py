@@ -1,0 +1,82 @@
+"""The verdict per example on hand-made tables: repeatable?, reproducible?, classes, spread, factor."""
+
+from repro_mlflow.analysis import pipeline
+
+from .store import frame
+
+
+def _runs(values: dict[str, list[float]], seeds=(1, 2)) -> list[dict]:
+    """environment -> the metric of its repeats (seed adds seed/100)."""
+    runs = []
+    for seed in seeds:
+        for env, vals in values.items():
+            for rep, v in enumerate(vals):
+                runs.append({"tags": {"mlflow.project.entryPoint": "mnist_convnet", "repro.fp.env": env,
+                                      "repro.repeat": rep, "repro.primary_metric": "test_accuracy"},
+                             "params": {"seed": seed}, "metrics": {"test_accuracy": v + seed / 100}})
+    return runs
+
+
+def _verdict(runs) -> dict:
+    res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False))
+    return res["examples"][0]["verdict"]
+
+
+def test_all_repeatable_and_reproducible():
+    v = _verdict(_runs({"a": [0.9, 0.9], "b": [0.9, 0.9]}))
+    assert v["repeatable"] == {"answer": "yes", "groups": 4, "repeatable": 4, "not_repeatable": 0, "single_run": 0,
+                               "not_repeatable_in": []}
+    assert v["reproducible"]["answer"] == "yes" and v["reproducible"]["reproducible"] == 2
+    assert v["classes"] == [{"classes": [["a", "b"]], "n_configs": 2}]
+    assert v["spread"]["min"] == 0.91 and v["spread"]["max"] == 0.92
+    assert v["factor"]["factor"] == "seed" and v["factor"]["eta_squared"] == 1.0
+    assert v["lines"][0] == "repeatable: yes (4 of 4 config x environment groups bit-identical)"
+
+
+def test_one_environment_not_repeatable():
+    v = _verdict(_runs({"a": [0.9, 0.9], "b": [0.9, 0.9], "c": [0.9, 0.95]}))
+    r = v["repeatable"]
+    assert (r["answer"], r["repeatable"], r["not_repeatable"], r["not_repeatable_in"]) == ("partly", 4, 2, ["c"])
+    assert v["reproducible"]["answer"] == "no"
+    assert "not in c" in v["lines"][0]
+
+
+def test_two_equivalence_classes():
+    v = _verdict(_runs({"a": [0.9, 0.9], "b": [0.9, 0.9], "c": [0.93, 0.93], "d": [0.93, 0.93]}))
+    assert v["repeatable"]["answer"] == "yes"
+    assert v["reproducible"] == {"answer": "no", "configs": 2, "reproducible": 0, "not_reproducible": 2,
+                                 "single_environment": 0, "n_environments": 4}
+    assert v["classes"] == [{"classes": [["a", "b"], ["c", "d"]], "n_configs": 2}]
+    assert "classes: a, b | c, d (2 config(s))" in v["lines"]
+    assert v["spread"]["range"] == 0.93 + 0.02 - 0.91
+    assert v["factor"]["factor"] == "environment"
+
+
+def test_single_environment_cannot_judge_reproducibility():
+    v = _verdict(_runs({"a": [0.9, 0.9, 0.9]}))
+    assert v["repeatable"]["answer"] == "yes" and v["reproducible"]["answer"] is None
+    assert v["reproducible"]["single_environment"] == 2 and v["classes"] == []
+    assert "reproducible across environments: cannot be judged (single environment: a)" in v["lines"]
+
+
+def test_cost_of_determinism_on_a_hand_made_table():
+    runs = []
+    for env in ("a", "b"):
+        for det, secs in ((True, [20.0, 21.0, 22.0, 20.5]), (False, [10.0, 10.5, 11.0, 10.2])):
+            for rep, s in enumerate(secs):
+                runs.append({"tags": {"mlflow.project.entryPoint": "mnist_convnet", "repro.fp.env": env,
+                                      "repro.repeat": rep, "repro.det.op_determinism": det,
+                                      "repro.primary_metric": "test_accuracy"},
+                             "params": {"op_determinism": det},
+                             "metrics": {"test_accuracy": 0.9, "train_seconds": s * (2 if env == "b" else 1)}})
+    res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, n_boot=500))
+    ex = res["examples"][0]
+    rows = {c["environment"]: c for c in ex["cost"]}
+    assert set(rows) == {"a", "b"}
+    a = rows["a"]
+    assert (a["factor"], a["deterministic"], a["other"]) == ("op_determinism", "true", "false")
+    assert a["median_deterministic"] == 20.75 and a["median_other"] == 10.35
+    assert abs(a["ratio"] - 20.75 / 10.35) < 1e-12 and rows["b"]["ratio"] == a["ratio"]
+    lo, hi = a["ratio_ci"]
+    assert 20.0 / 11.0 <= lo <= a["ratio"] <= hi <= 22.0 / 10.0
+    assert any(x.startswith("cost of op_determinism=true (vs false): 2.00x [") for x in ex["verdict"]["lines"])
