@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from projects.common import determinism
+from repro_mlflow import determinism
 
 # Fraud caught: with 0.17% frauds, accuracy is 99.8% for a model that never flags one, and the
 # keras-io example judges its result by the validation frauds it finds (TP vs FN).
@@ -73,13 +73,13 @@ def main(argv=None) -> int:
     if args.epochs < 1 or args.batch_size < 1 or args.rows < 0 or args.learning_rate <= 0:
         print("imbalanced_classification: epochs, batch_size at least 1, rows 0 or more, learning_rate above 0", file=sys.stderr)
         return 2
-    det_tags = determinism.configure(args)
+    det_tags = determinism.configure(settings=determinism.Settings.from_args(args))
     import keras
 
-    from projects.common import evidence, tracking
+    from projects.common import tracking
+    from repro_mlflow import evidence
     from projects.imbalanced_classification.data import load
 
-    det_tags.update(determinism.apply(args))
     try:
         features, targets = load(args.data, args.rows, args.data_path)
         (x_train, y_train), (x_val, y_val), class_weight = split(features, targets)
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     with tracking.start(PRIMARY_METRIC, {**det_tags, **determinism.xla_tag(model)}, digests):
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=2,
                             validation_data=(x_val, y_val), class_weight=class_weight,
-                            callbacks=[tracking.EpochLogger(), evidence.digest_callback(digests)])
+                            callbacks=[tracking.EpochLogger(), evidence.keras_callback(digests)])
         probs = model.predict(x_val, verbose=0)[:, 0]
         final = {k: v[-1] for k, v in history.history.items() if k.startswith("val_")}
         tracking.finish(model, digests, probs, y_val[:, 0], {},

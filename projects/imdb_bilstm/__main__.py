@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from projects.common import determinism
+from repro_mlflow import determinism
 
 PRIMARY_METRIC = "test_accuracy"
 
@@ -43,14 +43,14 @@ def main(argv=None) -> int:
     if min(args.epochs, args.batch_size, args.maxlen) < 1 or min(args.n_train, args.n_test) < 0:
         print("imdb_bilstm: epochs, batch_size and maxlen must be at least 1, n_train and n_test 0 or more", file=sys.stderr)
         return 2
-    det_tags = determinism.configure(args)
+    det_tags = determinism.configure(settings=determinism.Settings.from_args(args))
     import keras
     import numpy as np
 
-    from projects.common import evidence, tracking
+    from projects.common import tracking
+    from repro_mlflow import evidence
     from projects.imdb_bilstm.data import MAX_FEATURES, load
 
-    det_tags.update(determinism.apply(args))
     try:
         (x_train, y_train), (x_test, y_test) = load(args.data, args.n_train, args.n_test)
     except RuntimeError as e:
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
                                weights_initial=evidence.digest_weights(model))
     with tracking.start(PRIMARY_METRIC, {**det_tags, **determinism.xla_tag(model)}, digests):
         model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, validation_data=(x_test, y_test),
-                  callbacks=[tracking.EpochLogger(), evidence.digest_callback(digests)], verbose=2)
+                  callbacks=[tracking.EpochLogger(), evidence.keras_callback(digests)], verbose=2)
         loss, acc = model.evaluate(x_test, y_test, verbose=0)
         probs = model.predict(x_test, verbose=0)[:, 0]
         tracking.finish(model, digests, probs, y_test, {"test_loss": loss, "test_accuracy": acc})

@@ -37,7 +37,7 @@ def test_divergence_epoch():
     assert predictions.parse_digests_json({"weights": {"0": "a", "1": "b"}}) == {0: "a", 1: "b"}
     assert predictions.parse_digests_json({"epochs": [{"epoch": 3, "weights": "z"}]}) == {3: "z"}
     # the shape the examples write (projects/common/evidence.py)
-    from projects.common.evidence import Digests
+    from repro_mlflow.evidence import Digests
 
     d = Digests(weights_epochs=["a", "b"], weights_final="b").to_dict()
     assert predictions.parse_digests_json(json.loads(json.dumps(d))) == {1: "a", 2: "b"}
