@@ -22,7 +22,9 @@ from ..errors import ReproError
 from . import get_scheduler, mlflow_side
 from .batch import submit_batch
 from .config import load_backend_config
-from .project import make_spec
+from .factors import check as check_factors
+from .factors import gets_gpu
+from .project import load_entry_points, make_spec
 from .protocol import TERMINAL
 
 
@@ -70,6 +72,7 @@ class ReproBackend(AbstractBackend):
         user_cfg, _mlflow_cfg = load_backend_config(backend_config)
         scheduler = get_scheduler(self.scheduler_name, user_cfg)
         spec = make_spec(project_dir, entry_point, params or {})
+        check_factors(entry_point, load_entry_points(project_dir)[entry_point], spec.params, gets_gpu(scheduler))
         if hasattr(scheduler, "preflight"):
             scheduler.preflight()  # checks that need the scheduler (a partition, a command on PATH), before any run exists
         client = MlflowClient(tracking_uri)
