@@ -76,6 +76,8 @@ class PlannedRun:
     skipped_factors: tuple[str, ...] = ()
     unused_params: tuple[str, ...] = ()  # common params (params.X) the entry point does not declare
     declared: tuple[str, ...] = ()  # the entry point's parameters
+    env: dict[str, str] = field(default_factory=dict)  # the project's declared environment (PATH, VIRTUAL_ENV)
+    env_tags: dict[str, str] = field(default_factory=dict)  # repro.env.* tags saying which
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -90,7 +92,7 @@ class PlannedRun:
         }
         if self.software.image or self.target.container:
             tags["repro.container"] = T.short(self.software.image or self.target.container)
-        return RunSpec(self.entry_point, dict(self.params), self.command, tags)
+        return RunSpec(self.entry_point, dict(self.params), self.command, {**self.env_tags, **tags}, dict(self.env))
 
 
 def config_hash(entry_point: str, params: dict[str, str], software: Software) -> str:

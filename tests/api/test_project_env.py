@@ -144,3 +144,20 @@ def test_a_package_that_cannot_be_installed_is_one_line_and_no_run(cli_env, own_
     line = _one_error(mlflow_run(env, own_project, "--backend", "repro-local"))
     assert "could not install pyjokes==0.0.0.404" in line and "--env-manager local" in line
     assert all_runs() == []
+
+
+def test_a_sweep_over_the_project_runs_in_its_declared_env(cli_env, own_project, env_cache, tmp_path):
+    conf = tmp_path / "conf" / "example"
+    conf.mkdir(parents=True)
+    (conf / "own.yaml").write_text("entry_point: main\nparams: {}\n")
+    env = dict(cli_env, REPRO_ENV_CACHE=str(env_cache))
+    p = subprocess.run([str(BIN / "repro-sweep"), "--config-dir", str(tmp_path / "conf"), "example=own",
+                        f"project_dir={own_project}", "repeat=0,1", "sweep=own2"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "sweep own2: 2 FINISHED" in p.stderr, p.stderr
+    runs = all_runs()
+    assert len(runs) == 2
+    for run in runs:
+        out = shown(run)
+        assert out["interpreter"] != sys.executable and Path(out["prefix"]).parent == env_cache and out["pyjokes"]
+        assert run.data.tags["repro.env.manager"] == "virtualenv"
