@@ -13,7 +13,9 @@ and the OS where they can tell (`evidence.log_evidence` logs them). Frameworks: 
 (`os.sched_setaffinity`, which every framework sizes its pools from) and sets each framework's own
 pools to N (TF intra/inter-op, torch intra/inter-op, OpenMP/MKL; XLA:CPU has no pool-size flag,
 so JAX gets the affinity and, for N = 1, `--xla_cpu_multi_thread_eigen=false`). `repro.det.threads`
-is the number of CPUs the process may really use; `repro.det.cpu_affinity` lists them.
+is the number of CPUs the process was granted (0: not limited); `repro.affinity.cpus` lists the CPUs
+it may run on and `repro.affinity.count` counts them (not `repro.det.*`: they differ per machine,
+and every `repro.det.*` tag is part of a run's config in `repro analyze`).
 
 Combinations that cannot be honoured are refused (`refusal`, `DeterminismError`): Keras on
 TensorFlow turns XLA off when op determinism is on, so `xla=true` with `op_determinism=true` is
@@ -43,6 +45,9 @@ JAX_SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen"
 EARLY = ("tensorflow", "keras", "jax")  # need their settings before import (env, XLA_FLAGS, backend choice)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                "TF_NUM_INTEROP_THREADS")
+
+AFFINITY_TAG = "repro.affinity.cpus"  # the CPUs the process may run on, as Linux lists them: 0-3,8
+AFFINITY_COUNT_TAG = "repro.affinity.count"
 
 _TAGS: dict[str, str] = {}
 
@@ -178,13 +183,14 @@ def prepare(s: Settings) -> dict[str, str]:
         "repro.det.framework": s.framework,
         "repro.det.seed": str(s.seed),
         "repro.det.op_determinism": _flag(s.op_determinism),
-        "repro.det.threads": str(n) if n else "0",
+        "repro.det.threads": str(n) if s.threads > 0 else "0",  # the CPUs granted (fewer if the machine has fewer)
         "repro.det.threads.requested": str(s.threads),
         "repro.det.tf32": _flag(s.tf32),
         "repro.det.onednn": _flag(s.onednn) if s.engine in ("tensorflow", "torch") else "n/a",
     }
-    if cpus is not None:
-        tags["repro.det.cpu_affinity"] = _cpu_list(cpus)
+    if cpus is not None:  # which CPUs differs per machine: not a repro.det.* tag (those make the config)
+        tags[AFFINITY_TAG] = _cpu_list(cpus)
+        tags[AFFINITY_COUNT_TAG] = str(len(cpus))
     if s.framework == "keras":
         os.environ["KERAS_BACKEND"] = s.keras_backend
         tags["repro.det.keras_backend"] = s.keras_backend
@@ -265,8 +271,8 @@ def _tensorflow(s: Settings, n: int) -> dict[str, str]:
     if s.framework == "tensorflow" and s.xla != "auto":
         tf.config.optimizer.set_jit(s.xla == "true")
     tags = {"repro.det.tf.tensor_float_32": _flag(tf.config.experimental.tensor_float_32_execution_enabled()),
-            "repro.det.tf.intra_op_threads": str(tf.config.threading.get_intra_op_parallelism_threads() or n or 0),
-            "repro.det.tf.inter_op_threads": str(tf.config.threading.get_inter_op_parallelism_threads() or n or 0)}
+            "repro.det.tf.intra_op_threads": str(tf.config.threading.get_intra_op_parallelism_threads()),  # 0: default
+            "repro.det.tf.inter_op_threads": str(tf.config.threading.get_inter_op_parallelism_threads())}
     if s.framework == "tensorflow":
         tags["repro.det.xla"] = _flag(bool(tf.config.optimizer.get_jit()))
     return tags
@@ -306,7 +312,7 @@ def _jax(s: Settings, n: int) -> dict[str, str]:
     flags = os.environ.get("XLA_FLAGS", "")
     tags = {"repro.det.jax.matmul_precision": str(jax.config.jax_default_matmul_precision),
             # XLA:CPU sizes its pool from the affinity; one thread only without the Eigen pool
-            "repro.det.jax.cpu_threads": "1" if f"{JAX_SINGLE_THREAD_FLAG}=false" in flags else str(n or os.cpu_count())}
+            "repro.det.jax.cpu_threads": "1" if f"{JAX_SINGLE_THREAD_FLAG}=false" in flags else str(n if s.threads else 0)}
     if s.framework == "jax":
         tags["repro.det.xla"] = "true"  # JAX always compiles with XLA
     return tags

@@ -54,7 +54,7 @@ def test_threads_1_confines_every_thread_to_one_cpu_and_records_it(framework):
     assert r["thread_cpus"] and set(r["thread_cpus"]) == {1}, r["thread_cpus"]  # every thread, pools included
     tags = r["tags"]
     assert tags["repro.det.threads"] == "1" and tags["repro.det.threads.requested"] == "1"
-    assert len(tags["repro.det.cpu_affinity"].split(",")) == 1 and "-" not in tags["repro.det.cpu_affinity"]
+    assert tags["repro.affinity.count"] == "1" and tags["repro.affinity.cpus"].isdigit()
     assert tags[POOL_TAG[framework]] == "1"
     if framework == "jax":
         assert "--xla_cpu_multi_thread_eigen=false" in tags["repro.det.env.xla_flags"]
@@ -68,3 +68,10 @@ def test_threads_2_records_two(framework):
     r = probe(framework, 2)
     assert max(r["thread_cpus"]) == 2, r["thread_cpus"]
     assert r["tags"]["repro.det.threads"] == "2" and r["tags"][POOL_TAG[framework]] == "2"
+    assert r["tags"]["repro.affinity.count"] == "2"
+
+
+def test_threads_0_leaves_the_process_alone_and_says_so():
+    r = probe("torch", 0)
+    assert r["tags"]["repro.det.threads"] == "0"  # machine-independent: the config is the same everywhere
+    assert r["tags"]["repro.affinity.count"] == str(len(os.sched_getaffinity(0)))
