@@ -31,9 +31,9 @@ SHARED_FS = ("local", "slurm")  # schedulers whose jobs see the submitting machi
 MANAGERS = ("local", "virtualenv", "conda")
 WAY_OUT = "to run in the current interpreter instead: --env-manager local"
 
-ENV_MANAGER_TAG = "repro.env.manager"
-ENV_FILE_TAG = "repro.env.file"
-ENV_PREFIX_TAG = "repro.env.prefix"
+ENV_MANAGER_TAG = "repro.project_env.manager"
+ENV_FILE_TAG = "repro.project_env.file"
+ENV_PREFIX_TAG = "repro.project_env.prefix"
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,8 @@ def test_python_env_project_runs_finished_on_repro_local_in_a_venv_built_from_it
     out = shown(run)
     assert out["interpreter"] != sys.executable and Path(out["prefix"]).parent == env_cache
     assert out["pyjokes"] and out["pyjokes"].startswith(out["prefix"])  # the declared package, from the env
-    assert run.data.tags["repro.env.manager"] == "virtualenv" and run.data.tags["repro.env.file"] == "python_env.yaml"
-    assert run.data.tags["repro.env.prefix"] == out["prefix"]
+    assert run.data.tags["repro.project_env.manager"] == "virtualenv" and run.data.tags["repro.project_env.file"] == "python_env.yaml"
+    assert run.data.tags["repro.project_env.prefix"] == out["prefix"]
     # built once: a second run finds the env by its content
     t0 = time.monotonic()
     again = mlflow_run(env, own_project, "--backend", "repro-local")
@@ -94,7 +94,7 @@ def test_env_manager_local_runs_in_the_current_interpreter(cli_env, own_project,
     assert run.info.status == "FINISHED"
     out = shown(run)
     assert Path(out["interpreter"]) == Path(sys.executable) and out["pyjokes"] is None
-    assert run.data.tags["repro.env.manager"] == "local"
+    assert run.data.tags["repro.project_env.manager"] == "local"
     # the backend-config key does the same
     [run] = wait_terminal([run_id_of(mlflow_run(env, own_project, "--backend", "repro-local", "--backend-config",
                                                 '{"project_env": "local"}'))], timeout=120)
@@ -115,7 +115,7 @@ def test_python_env_project_runs_finished_on_slurm_in_a_venv_built_from_it(slurm
     assert run.info.status == "FINISHED", run.data.tags.get("repro.status_reason")
     out = shown(run)
     assert out["interpreter"] != sys.executable and Path(out["prefix"]).parent == env_cache and out["pyjokes"]
-    assert run.data.tags["repro.env.manager"] == "virtualenv" and run.data.tags["repro.backend"] == "slurm"
+    assert run.data.tags["repro.project_env.manager"] == "virtualenv" and run.data.tags["repro.backend"] == "slurm"
 
 
 def _one_error(proc: subprocess.CompletedProcess) -> str:
@@ -160,4 +160,4 @@ def test_a_sweep_over_the_project_runs_in_its_declared_env(cli_env, own_project,
     for run in runs:
         out = shown(run)
         assert out["interpreter"] != sys.executable and Path(out["prefix"]).parent == env_cache and out["pyjokes"]
-        assert run.data.tags["repro.env.manager"] == "virtualenv"
+        assert run.data.tags["repro.project_env.manager"] == "virtualenv"
