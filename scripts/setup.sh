@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install everything repro-mlflow needs into .venv (idempotent; a no-op when nothing changed).
 #   scripts/setup.sh           Python environment only
-#   scripts/setup.sh --system  also the Debian packages the tests use (Slurm, munge, Chromium, PostgreSQL)
+#   scripts/setup.sh --system  also the Debian packages the tests use (Slurm, munge, Chromium, PostgreSQL,
+#                              python3-venv for the HTCondor test pool's job Python; HTCondor itself comes
+#                              from ../shared/htcondor and needs no library beyond what Debian 12 has)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == "--system" ]]; then
-  pkgs=(slurm-wlm munge chromium postgresql)
+  pkgs=(slurm-wlm munge chromium postgresql python3-venv)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then

@@ -3,19 +3,21 @@
 python -m projects.imbalanced_classification --data csv --data_path creditcard.csv | --data bundled [--rows N]
 
 The last 20% of rows are the validation set (the keras-io split, no shuffle); features are
-normalised by the training rows' mean and std; class weights are 1/count.
+normalised by the training rows' mean and std; class weights are 1/count. Metrics: validation
+accuracy (the study's) beside the confusion counts, precision and recall, at the 0.5 threshold.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from repro_mlflow import determinism
 
-# Fraud caught: with 0.17% frauds, accuracy is 99.8% for a model that never flags one, and the
-# keras-io example judges its result by the validation frauds it finds (TP vs FN).
-PRIMARY_METRIC = "val_recall"
+# The study's metric: binary accuracy over the validation rows (0.99393 = 56,615 / 56,961). With
+# 0.17% frauds a model that never flags one scores 0.998, so val_recall and val_fp stand beside it.
+PRIMARY_METRIC = "val_accuracy"
 VALIDATION_FRACTION = 0.2
 
 
@@ -88,7 +90,8 @@ def main(argv=None) -> int:
         return 2
 
     model = build_model(x_train.shape[1])
-    metrics = [keras.metrics.FalseNegatives(name="fn"), keras.metrics.FalsePositives(name="fp"),
+    metrics = [keras.metrics.BinaryAccuracy(name="accuracy"),
+               keras.metrics.FalseNegatives(name="fn"), keras.metrics.FalsePositives(name="fp"),
                keras.metrics.TrueNegatives(name="tn"), keras.metrics.TruePositives(name="tp"),
                keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall")]
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss="binary_crossentropy", metrics=metrics,
@@ -96,12 +99,14 @@ def main(argv=None) -> int:
     digests = evidence.Digests(data=evidence.digest_arrays([x_train, y_train, x_val, y_val]),
                                weights_initial=evidence.digest_weights(model))
     with tracking.start(PRIMARY_METRIC, {**det_tags, **determinism.xla_tag(model)}, digests):
+        t0 = time.perf_counter()
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=2,
                             validation_data=(x_val, y_val), class_weight=class_weight,
                             callbacks=[tracking.EpochLogger(), evidence.keras_callback(digests)])
-        probs = model.predict(x_val, verbose=0)[:, 0]
+        train_seconds = time.perf_counter() - t0  # the fit alone: what determinism costs
+        probs = model.predict(x_val, batch_size=args.batch_size, verbose=0)[:, 0]  # as the validation pass
         final = {k: v[-1] for k, v in history.history.items() if k.startswith("val_")}
-        tracking.finish(model, digests, probs, y_val[:, 0], {},
+        tracking.finish(model, digests, probs, y_val[:, 0], {"train_seconds": train_seconds},
                         extra_tags={"repro.data.frauds": f"train {int(y_train.sum())}, val {int(y_val.sum())}"})
         print({k: round(float(v), 4) for k, v in final.items()})
     return 0

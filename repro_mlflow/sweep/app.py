@@ -67,8 +67,10 @@ def _find_plugin() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `repro-sweep`."""
     args = [_FLAGS.get(a, a) for a in (sys.argv[1:] if argv is None else argv)]
-    # `params` (passed to every entry point that declares them) is open: params.X=v adds X
-    args = ["++" + a if a.startswith("params.") else a for a in args]
+    # `params` (passed to every entry point that declares them) is open: params.X=v adds X. A target's
+    # backend_config key is forced too: when `hardware` is swept, Hydra first composes the default
+    # target, which lacks e.g. `bucket`; each target's own config still refuses a key it does not know.
+    args = ["++" + a if a.startswith(("params.", "hardware.backend_config.")) else a for a in args]
     try:
         validate.check(args, CONF)
     except ReproError as e:

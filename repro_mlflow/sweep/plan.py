@@ -32,7 +32,7 @@ class Target:
 
     name: str
     backend: str
-    backend_config: tuple = ()  # sorted items, to stay hashable
+    backend_config: tuple = ()  # sorted (key, JSON of the value) pairs: hashable even with list values (microarch)
     container: str | None = None
     gpu: str | None = None
     cpu_arch: str | None = None
@@ -50,11 +50,12 @@ class Target:
         bc = d.get("backend_config") or {}
         if not isinstance(bc, dict):
             raise ReproError(f"hardware target {d['name']}: backend_config must be a mapping")
-        return cls(str(d["name"]), str(d["backend"]), tuple(sorted(bc.items())), d.get("container") or None,
+        items = tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in bc.items()))
+        return cls(str(d["name"]), str(d["backend"]), items, d.get("container") or None,
                    d.get("gpu") or None, d.get("cpu_arch") or None)
 
     def config(self) -> dict[str, Any]:
-        return dict(self.backend_config)
+        return {k: json.loads(v) for k, v in self.backend_config}
 
 
 @dataclass

@@ -21,6 +21,7 @@ def test_mnist_on_jax_and_torch(examples_env, tracking):
         assert "tensorflow" not in tags["repro.sw.frameworks_loaded"].split(",")
         assert backend in tags["repro.sw.frameworks_loaded"].split(",")
         assert run.data.metrics["test_accuracy"] > 0.6, run.data.metrics  # 10 classes: chance is 0.1
+        assert 0 < run.data.metrics["train_seconds"] < (run.info.end_time - run.info.start_time) / 1000
         assert {"repro.digest.weights", "repro.digest.predictions", "repro.digest.weights.epoch.2"} <= set(digests(run))
     jax_tags, torch_tags = runs[ids["jax"]].data.tags, runs[ids["torch"]].data.tags
     assert jax_tags["repro.det.xla"] == "true"  # Keras compiles with XLA on JAX when asked for auto

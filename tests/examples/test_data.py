@@ -19,16 +19,29 @@ def test_imdb_standin_looks_like_keras_imdb():
     lengths = np.array([len(s) for s in x_tr])
     assert 120 < np.median(lengths) < 260 and lengths.max() > 600  # IMDB's long tail
     # Zipf: the most frequent word id (4 = rank 1) is far more common than a rank-1000 word.
+    words = tokens[tokens > imdb.OOV]
+    assert np.bincount(words).argmax() == 4
     assert (tokens == 4).sum() > 20 * (tokens == 1003).sum()
 
 
-def test_imdb_standin_is_fixed_and_carries_a_signal():
+def test_imdb_standin_word_ids_are_keras_ids():
+    """keras.datasets.imdb: 0 padding, 1 start, 2 out of vocabulary, 3 unused; rank r is r + 3."""
+    assert imdb.word_id(1) == 4 and imdb.word_id(19996) == 19999
+    assert imdb.word_id(19997) == imdb.OOV  # past num_words=20000
+    (x, _), _ = imdb.load_bundled(1000, 10)
+    tokens = np.concatenate(list(x))
+    assert (tokens == 3).sum() == 0 and (tokens == imdb.PAD).sum() == 0
+    oov = (tokens == imdb.OOV).mean()
+    assert 0.01 < oov < 0.15, oov  # the vocabulary's tail beyond num_words
+    pos_words, neg_words = imdb.signal_words()
+    assert np.all(pos_words >= 50 + imdb.INDEX_FROM) and np.all(neg_words < 1000 + imdb.INDEX_FROM)
+
+
+def test_imdb_standin_is_fixed():
     a, b = imdb.load_bundled(300, 100), imdb.load_bundled(300, 100)
     assert all(np.array_equal(p, q) for p, q in zip(a[0][0], b[0][0]))
-    (x, y), _ = imdb.load_bundled(1000, 10)
-    pos_words, neg_words = imdb._signal_words(np.random.default_rng(imdb.BUNDLED_SEED))
-    score = np.array([np.isin(s, pos_words).sum() - np.isin(s, neg_words).sum() for s in x])
-    assert ((score > 0) == (y == 1)).mean() > 0.9  # counting the planted words separates the classes
+    assert all(np.array_equal(p, q) for p, q in zip(a[1][0], b[1][0]))
+    assert not np.array_equal(a[0][0][0], a[1][0][0])  # train and test are different reviews
 
 
 def test_fraud_standin_has_kaggle_shape_and_rate():
@@ -36,7 +49,9 @@ def test_fraud_standin_has_kaggle_shape_and_rate():
     assert x.shape == (284807, 30) and x.dtype == np.float32
     assert y.sum() == 492  # 0.172%, as the Kaggle file
     assert np.all(np.diff(x[:, 0]) >= 0)  # sorted by Time, as the Kaggle file
-    assert x[y == 1, 14 - 1 + 1].mean() < -4 < x[y == 0, 14].mean()  # V14 separates frauds
+    v14 = x[:, 14]  # column 0 is Time
+    assert v14[y == 1].mean() < -1.5 and abs(v14[y == 0].mean()) < 0.05  # V14 tells frauds apart, on average
+    assert fraud.generate(1000)[1].sum() == 2 and np.array_equal(fraud.generate(1000)[0], fraud.generate(1000)[0])
 
 
 def test_fraud_csv_round_trip_through_the_csv_reader(tmp_path):

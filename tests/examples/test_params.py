@@ -45,4 +45,4 @@ def test_fraud_from_a_kaggle_format_csv(examples_env, tracking, tmp_path):
     rid = submit(examples_env, "imbalanced_classification", data="csv", data_path=str(path), epochs=2)
     run = wait([rid], timeout_s=300)[rid]
     finished(run)
-    assert run.data.tags["repro.primary_metric"] == "val_recall" and "val_recall" in run.data.metrics
+    assert run.data.tags["repro.primary_metric"] == "val_accuracy" and "val_accuracy" in run.data.metrics

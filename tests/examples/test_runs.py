@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from tests.examples.examples_runs import SMALL, digests, finished, submit, wait
 
+from projects.imbalanced_classification.__main__ import VALIDATION_FRACTION
+
 
 def learned(entry_point: str, run) -> None:
     """The metric floor of each example on its SMALL size (justified in docs/examples.md)."""
@@ -17,11 +19,24 @@ def learned(entry_point: str, run) -> None:
     if entry_point == "mnist_convnet":
         assert m["test_accuracy"] > 0.6, m  # 10 classes: chance is 0.1
     elif entry_point == "imdb_bilstm":
-        assert m["test_accuracy"] > 0.7, m  # balanced: chance is 0.5
+        # balanced: chance is 0.5; the stand-in's Bayes rate at maxlen 32 is 0.83 (128 test reviews: +-0.033)
+        assert 0.65 < m["test_accuracy"] < 0.9, m
     else:
         negatives = m["val_tn"] + m["val_fp"]
         assert m["val_recall"] >= 0.6, m  # a model that never flags a fraud has recall 0
         assert m["val_fp"] < 0.1 * negatives, m  # ... and one that flags everything fails this
+        assert m["val_accuracy"] > 0.9, m
+    # The fit alone: positive, and shorter than the whole run.
+    assert 0 < m["train_seconds"] < (run.info.end_time - run.info.start_time) / 1000, m
+
+
+def validation_accuracy_is_the_predictions(m: dict, probs, labels) -> None:
+    """Fraud's val_accuracy (the study's metric) is correct/total over the logged validation predictions."""
+    flagged, fraud = probs > 0.5, labels == 1
+    n_val = int(SMALL["imbalanced_classification"]["rows"] * VALIDATION_FRACTION)  # keras-io's last 20 %
+    assert len(labels) == m["val_tp"] + m["val_fp"] + m["val_fn"] + m["val_tn"] == n_val
+    assert (int((flagged & fraud).sum()), int((flagged & ~fraud).sum())) == (m["val_tp"], m["val_fp"])
+    assert m["val_accuracy"] == pytest.approx((flagged == fraud).sum() / len(labels), abs=1e-7)
 
 
 @pytest.mark.slow
@@ -72,6 +87,8 @@ def test_entry_point_learns_repeats_and_records_factors(entry_point, examples_en
     from repro_mlflow.evidence import digest_predictions
 
     assert digest_predictions(probs) == a["repro.digest.predictions"]
+    if entry_point == "imbalanced_classification":
+        validation_accuracy_is_the_predictions(by["a"].data.metrics, probs, labels)
 
     # Threads and oneDNN: the digests are recorded; whether they move on this CPU is a finding.
     for name in ("threads2", "onednn_off"):

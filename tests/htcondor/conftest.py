@@ -13,6 +13,8 @@ import pytest  # noqa: E402
 
 from repro_mlflow.backends.htcondor import scheduler as hc  # noqa: E402
 
+from tests.services.htcondor import condor_env, condor_pool  # noqa: E402,F401  (the real pool's fixtures)
+
 from .schedd_double import ScheddDouble  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "htcondor"

@@ -149,7 +149,7 @@ class ScheddDouble:
                 if action == htcondor2.JobAction.Remove and job.status in (IDLE, RUNNING, HELD):
                     self._kill(job)
                     job.status = REMOVED
-                    self._event(job, "009", "Job was aborted.", f"\t{reason}")
+                    self._event(job, "009", "Job was aborted.")  # 25.14: no reason line for JobAction.Remove
                     done += 1
                 elif action == htcondor2.JobAction.Release and job.status == HELD:
                     job.status = IDLE
@@ -178,6 +178,12 @@ class ScheddDouble:
         """Match, start, and see `job` through: to its end, or to the eviction or hold scripted for it."""
         fault = self.faults.get(job.proc, []).pop(0) if self.faults.get(job.proc) else None
         if fault and fault.kind == "hold":
+            if fault.code == 13:  # as 25.14 logs an input transfer failure: the starter's error, an eviction, the hold
+                self._event(job, "040", "Started transferring input files", f"\tTransferring to host: {HOST}")
+                self._event(job, "021", "Error from starter on slot1_1@schedd-double:",
+                            f"\tFailed to transfer files: {fault.reason}", f"\tCode {fault.code} Subcode {fault.subcode}")
+                self._event(job, "004", f"Job was evicted. Code {fault.code} Subcode {fault.subcode}", "\t(0) CPU times",
+                            *_USAGE_RUN, *_BYTES_RUN, f"\tReason: {fault.reason}")
             self._hold(job, fault.reason, fault.code, fault.subcode)
             return
         self.start(job)
@@ -223,6 +229,8 @@ class ScheddDouble:
             k, _, v = pair.partition("=")
             env[k] = v
         job.sandbox = box
+        self._event(job, "040", "Started transferring input files", f"\tTransferring to host: {HOST}")
+        self._event(job, "040", "Finished transferring input files")
         self._event(job, "001", f"Job executing on host: {HOST.replace('schedd_1_1', 'startd_1_1')}",
                     "\tSlotName: slot1_1@schedd-double", f'\tCondorScratchDir = "{box}"', "\tCpus = 1",
                     "\tDisk = 2048", "\tGPUs = 0", "\tMemory = 2048")
@@ -258,7 +266,8 @@ class ScheddDouble:
         if job.cmds.get("when_to_transfer_output", "").upper() == "ON_EXIT_OR_EVICT":
             self._transfer_out(job, job.spool)
         job.status = IDLE
-        self._event(job, "004", "Job was evicted.", "\t(0) CPU times", *_USAGE_RUN, *_BYTES_RUN)
+        self._event(job, "004", "Job was evicted. Code 1022 Subcode 0", "\t(0) CPU times", *_USAGE_RUN, *_BYTES_RUN,
+                    "\tReason: Job vacated by schedd")
         self._cleanup(job)
 
     def _hold(self, job: Job, reason: str, code: int, subcode: int) -> None:
@@ -284,7 +293,9 @@ class ScheddDouble:
         if rc != 0 and job.starts <= retries:  # max_retries: HTCondor requeues a failed proc
             job.status = IDLE
             self._event(job, "004", "Job was evicted.", "\t(0) Job terminated and was requeued", *_USAGE_RUN,
-                        *_BYTES_RUN, f"\t(1) Normal termination (return value {rc})")
+                        *_BYTES_RUN, f"\t(1) Normal termination (return value {rc})",
+                        "\tThe job attribute OnExitRemove expression 'NumJobCompletions > JobMaxRetries || ExitCode =?= 0' "
+                        "evaluated to FALSE")
             self._cleanup(job)
             return
         job.status = COMPLETED
@@ -300,6 +311,8 @@ class ScheddDouble:
 
     def _transfer_out(self, job: Job, dest: Path) -> str | None:
         """Copy transfer_output_files from the sandbox to `dest`; the first missing name, if any."""
+        self._event(job, "040", "Started transferring output files")
+        self._event(job, "040", "Finished transferring output files")
         for name in _split_list(job.cmds.get("transfer_output_files", "")):
             src = job.sandbox / name
             if not src.exists():

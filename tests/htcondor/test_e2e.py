@@ -137,11 +137,11 @@ def test_held_job_fails_with_its_hold_reason_or_is_released_by_policy(tracking, 
     _sync(client, ids)
     held, ran = client.get_run(ids[0]), client.get_run(ids[1])
     assert held.info.status == "FAILED"
-    assert held.data.tags["repro.status_reason"] == f"held: {reason} (HoldReasonCode 13, subcode 2)"
+    assert held.data.tags["repro.status_reason"] == f"held (HoldReasonCode 13, subcode 2): {reason}"
     assert double.query("ClusterId == 4201 && ProcId == 0") == []  # removed from the queue, not left held
     assert ran.info.status == "FINISHED" and _history(client, ids[1]) == [(0, 4.0), (1, 6.0)]
     _sync(client, ids)  # after the removal the log says held -> aborted: still FAILED with the hold reason
-    assert client.get_run(ids[0]).data.tags["repro.status_reason"].startswith("held: Transfer input files failure")
+    assert client.get_run(ids[0]).data.tags["repro.status_reason"].startswith("held (HoldReasonCode 13, subcode 2): Transfer input files failure")
 
 
 def test_failed_run_is_retried_by_htcondor_then_failed(tracking, double, project, experiment):
@@ -170,7 +170,7 @@ def test_mlflow_run_backend_and_cancel(tracking, double, project, experiment):
     run = MlflowClient(tracking).get_run(rid)
     assert run.info.status == "KILLED"
     log = (Path(run.data.tags["repro.workdir"]) / "cluster.log").read_text()
-    assert "009 (4201.000.000)" in log and "repro: cancelled" in log
+    assert "009 (4201.000.000)" in log and run.data.tags["repro.status_reason"] == "cancelled"
 
 
 def client_status(tracking, rid):

@@ -115,10 +115,79 @@ def test_synthetic_log_parses_and_counts_every_hold():
 
 def test_hold_reason_text():
     st = ProcState(state=HELD, hold_reason="Error from slot1: memory limit", hold_code=34, hold_subcode=0)
-    assert hold_text(st) == "held: Error from slot1: memory limit (HoldReasonCode 34, subcode 0)"
+    assert hold_text(st) == "held (HoldReasonCode 34, subcode 0): Error from slot1: memory limit"
 
 
 def test_missing_log_is_empty_and_cluster_filter():
     assert read_log(LOGS / "nope.log") == {}
     assert set(read_log(TINY, cluster=9231)) == {(9231, 0)}
     assert last_cluster(TINY) == 9234
+
+
+# ---- real logs of the 25.14 personal pool (tests/services/htcondor.py; SOURCES.md) -----------------------
+
+POOL = {name: LOGS / f"pool25_{name}.log" for name in (
+    "batch3_finished", "max_retries_exit3", "missing_input_held_released_held_removed",
+    "condor_hold_condor_rm_remove", "vacate_then_finished")}
+
+
+def _prefix(path: Path, n_events: int) -> dict:
+    """The fold of the first `n_events` events only (the log as `repro sync` saw it at that moment)."""
+    st: dict = {}
+    log = htcondor2.JobEventLog(str(path))
+    for i, event in enumerate(log.events(stop_after=0)):
+        if i == n_events:
+            break
+        apply_event(st.setdefault((event.cluster, event.proc), ProcState()), event)
+    log.close()
+    return st
+
+
+def test_events_pool25_batch_of_three_one_cluster_all_finished_transfer_events_ignored():
+    st = read_log(POOL["batch3_finished"])
+    assert len({c for c, _ in st}) == 1 and sorted(p for _, p in st) == [0, 1, 2]
+    assert all((s.state, s.attempt, s.return_value) == ("FINISHED", 1, 0) for s in st.values())
+    assert POOL["batch3_finished"].read_text().count("Finished transferring output files") == 3
+
+
+def test_events_pool25_max_retries_requeue_is_one_more_attempt_then_failed():
+    path = POOL["max_retries_exit3"]
+    text = path.read_text().split("\n...\n")
+    requeue = next(i for i, e in enumerate(text) if "Job terminated and was requeued" in e)
+    [mid] = _prefix(path, requeue + 1).values()
+    assert (mid.state, mid.attempt, mid.reason) == ("SCHEDULED", 2, "exit code 3, requeued")
+    [end] = read_log(path).values()
+    assert (end.state, end.reason, end.attempt) == ("FAILED", "exit code 3", 2)
+
+
+def test_events_pool25_missing_input_hold_reason_code_and_release_then_removed_failed():
+    path = POOL["missing_input_held_released_held_removed"]
+    events = path.read_text().split("\n...\n")
+    held = next(i for i, e in enumerate(events) if e.lstrip().startswith("012"))
+    # 25.14 before the hold: 040 input transfer, 021 the starter's error, 004 evicted (Code 13): not an attempt
+    assert [e.lstrip()[:3] for e in events[:held]] == ["000", "040", "040", "040", "021", "004"]
+    [first] = _prefix(path, held + 1).values()
+    assert (first.state, first.hold_code, first.hold_subcode, first.holds) == (HELD, 13, 2, 1)
+    assert first.hold_reason.startswith("Transfer input files failure at access point vm while sending files")
+    assert first.hold_reason.endswith("project.tar.gz: (errno 2) No such file or directory")
+    [end] = read_log(path).values()
+    assert end.state == "FAILED" and end.holds == 2 and end.starts == 0
+    assert end.reason.startswith("held (HoldReasonCode 13, subcode 2): Transfer input files failure")
+
+
+def test_events_pool25_condor_hold_condor_rm_and_jobaction_remove():
+    st = read_log(POOL["condor_hold_condor_rm_remove"])
+    held, rm, remove = (st[k] for k in sorted(st))
+    assert (held.state, held.reason) == ("FAILED", "held (HoldReasonCode 1, subcode 0): via condor_hold (by user reprojob)")
+    assert (rm.state, rm.reason) == ("KILLED", "via condor_rm (by user reprojob)")
+    assert (remove.state, remove.reason) == ("KILLED", "removed")  # the bindings' Remove writes no reason
+
+
+def test_events_pool25_vacate_is_an_eviction_then_the_second_attempt_finishes():
+    path = POOL["vacate_then_finished"]
+    text = path.read_text().split("\n...\n")
+    evicted = next(i for i, e in enumerate(text) if e.lstrip().startswith("004"))
+    [mid] = _prefix(path, evicted + 1).values()
+    assert (mid.state, mid.attempt, mid.reason) == ("SCHEDULED", 2, "evicted: Job vacated by schedd")
+    [end] = read_log(path).values()
+    assert (end.state, end.attempt, end.starts) == ("FINISHED", 2, 2)

@@ -64,6 +64,17 @@ def test_target_submit_description_matches_golden(name, tmp_path):
         assert "request_gpus" not in sub and "Microarch" in sub["requirements"]
 
 
+@pytest.mark.parametrize("name", TARGETS)
+def test_target_groups_runs_by_itself_with_its_list_values_kept(name):
+    """repro-sweep groups runs per target (a dict key): `microarch: [...]` once made that fail ("unhashable type")."""
+    from repro_mlflow.sweep.plan import Target
+
+    raw = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "hardware" / f"{name}.yaml"), resolve=True)
+    batches = {Target.from_dict(raw): "batch", Target.from_dict(raw): "same batch"}
+    [target] = batches
+    assert target.config() == raw["backend_config"]
+
+
 def test_every_ospool_knob_reaches_the_description(tmp_path):
     cfg = HTCondorConfig(
         container="/cvmfs/singularity.opensciencegrid.org/opensciencegrid/tensorflow-gpu:2.3",
@@ -85,6 +96,14 @@ def test_every_ospool_knob_reaches_the_description(tmp_path):
     assert sub["MY.DESIRED_Sites"] == '"SDSC-PRP,UCSD"'
     assert sub["max_retries"] == "5"
     assert sub["MY.WantGlidein"] == "true"
+
+
+def test_python_runs_the_wrapper_which_travels_as_an_input(tmp_path):
+    """`python`: the execute point's own Python is the executable (not transferred); the wrapper is an input file."""
+    sub = htcondor2.Submit(render(HTCondorConfig(python="/opt/venv/bin/python"), tmp_path).replace("<batch>", str(tmp_path)))
+    assert (sub["executable"], sub["transfer_executable"]) == ("/opt/venv/bin/python", "false")
+    assert sub["arguments"] == "repro_job.py $(run_id) $(run_index)"
+    assert sub["transfer_input_files"].split(", ")[-1] == str(WORKDIR / "repro_job.py")
 
 
 def test_item_data_for_100_runs_in_one_cluster(tmp_path):
@@ -114,6 +133,7 @@ def test_item_data_for_100_runs_in_one_cluster(tmp_path):
     ({"gpu_name_regex": "A100"}, "GPU constraints need request_gpus"),
     ({"request_cpus": "2"}, "must be int"),
     ({"schedd_name": "x"}, "unknown htcondor backend-config key"),
+    ({"python": "venv/bin/python"}, "python must be an absolute path on the execute point"),
 ])
 def test_bad_config_is_a_one_line_error(values, message):
     with pytest.raises(ReproError) as e:

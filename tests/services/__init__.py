@@ -1,4 +1,4 @@
-"""Real services started by tests and benchmarks: a one-node Slurm cluster, an `mlflow server`."""
+"""Real services started by tests and benchmarks: a one-node Slurm cluster, a one-machine HTCondor pool, an `mlflow server`."""
 
 import socket
 

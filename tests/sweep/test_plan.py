@@ -108,3 +108,10 @@ def test_runs_are_grouped_one_batch_per_target_and_software(composer):
     plan = build_plan(_plan(composer, ["seed=1"], ["seed=2"], ["seed=1", "hardware=slurm"], ["seed=1", "software=tf2_20"]))
     sizes = sorted((t.name, s.name, len(r)) for (t, s), r in plan.groups().items())
     assert sizes == [("local", "current", 2), ("local", "tf2_20", 1), ("slurm", "current", 1)]
+
+
+def test_a_target_with_list_settings_plans_and_keeps_them(composer):
+    """osg_cpu's `microarch` is a list: the plan groups runs by target (hashable) and hands the list back."""
+    plan = build_plan(_plan(composer, *[["example=mnist_convnet", "hardware=osg_cpu", f"seed={s}"] for s in (1, 2)]))
+    (target, _software), runs = next(iter(plan.groups().items()))
+    assert len(runs) == 2 and target.config()["microarch"] == ["x86_64-v3", "x86_64-v4"]

@@ -34,6 +34,7 @@ class HTCondorConfig:
     offline: bool | None = None  # log to the offline store on the worker; default: when the tracking URI is a local file
     pip: list[str] | None = None  # extra packages the job installs into its sandbox (e.g. mlxtend)
     mlflow_pip: str = "mlflow-skinny"  # what the job installs when the container has no mlflow
+    python: str | None = None  # absolute path of the Python that runs the job on the execute point; default: python3 on its PATH
     env: dict | None = None  # extra environment variables for the runs
     submit_extra: dict | None = None  # more submit commands, verbatim (key = value)
     dry_run: bool = False  # write job.sub and items.txt and stop; submit them by hand with condor_submit
@@ -51,6 +52,8 @@ def check_config(cfg: HTCondorConfig) -> None:
             raise ValueError(f"{key} must be a size like 4GB or 2048MB, got {getattr(cfg, key)!r}")
     if cfg.container and not (cfg.container.startswith(("docker://", "/cvmfs/", "osdf://")) or cfg.container.endswith(".sif")):
         raise ValueError(f"container must be docker://..., a /cvmfs path, an osdf:// URL or a .sif file, got {cfg.container!r}")
+    if cfg.python is not None and not cfg.python.startswith("/"):
+        raise ValueError(f"python must be an absolute path on the execute point, got {cfg.python!r}")
     if cfg.request_cpus < 1 or cfg.request_gpus < 0 or cfg.max_retries < 0 or cfg.max_releases < 0:
         raise ValueError("request_cpus must be >= 1; request_gpus, max_retries and max_releases >= 0")
     if not cfg.request_gpus and (cfg.gpus_minimum_capability or cfg.gpus_minimum_memory or cfg.require_gpus or cfg.gpu_name_regex):

@@ -10,7 +10,8 @@ job by job. The fold per proc, in log order:
     005 terminated: return value 0                -> FINISHED (terminal states are final)
     005 terminated: other value or a signal       -> FAILED  ("exit code N" / "killed by signal N")
     012 held                                      -> HELD    (HoldReason, HoldReasonCode, HoldReasonSubCode)
-    009 aborted                                   -> KILLED  (its Reason); FAILED with the hold reason
+    009 aborted                                   -> KILLED  (its Reason: condor_rm's "via condor_rm (by user u)";
+                                                     JobAction.Remove writes none); FAILED with the hold reason
                                                      when the job was held at the time
 """
 
@@ -85,8 +86,8 @@ def apply_event(st: ProcState, event) -> None:
             st.reason = f"exit code {rv}, requeued" if rv is not None else "terminated and requeued"
         elif t == T.SHADOW_EXCEPTION:
             st.reason = f"shadow exception: {event.get('Message', '')}".strip()
-        else:
-            st.reason = "evicted"
+        else:  # 25.x: "Reason: Job vacated by schedd" (condor_vacate_job), a preemption, ...
+            st.reason = f"evicted: {event['Reason']}" if event.get("Reason") else "evicted"
     elif t == T.JOB_TERMINATED:
         if event.get("TerminatedNormally", True):
             rv = int(event.get("ReturnValue", 0))
@@ -112,10 +113,10 @@ def apply_event(st: ProcState, event) -> None:
 
 
 def hold_text(st: ProcState) -> str:
-    """`held: <HoldReason> (HoldReasonCode c, subcode s)`."""
+    """`held (HoldReasonCode c, subcode s): <HoldReason>`: the code first, since a long reason is cut in the tag."""
     reason = st.hold_reason or "no reason given"
     code = f" (HoldReasonCode {st.hold_code}, subcode {st.hold_subcode})" if st.hold_code is not None else ""
-    return f"held: {reason}{code}"
+    return f"held{code}: {reason}"
 
 
 def read_log(path: Path, cluster: int | None = None) -> dict[tuple[int, int], ProcState]:

@@ -106,12 +106,16 @@ def main(argv):
         env["REPRO_OFFLINE"] = "1"
     path = [os.path.join(sandbox, "repro_runtime.zip"), project, pydeps]
     env["PYTHONPATH"] = os.pathsep.join(path + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    if shutil.which("python", path=env.get("PATH")) is None:  # entry points say `python`; containers may only have python3
-        shim = os.path.join(sandbox, ".repro_bin")
-        os.makedirs(shim, exist_ok=True)
-        if not os.path.exists(os.path.join(shim, "python")):
-            os.symlink(sys.executable, os.path.join(shim, "python"))
-        env["PATH"] = shim + os.pathsep + env.get("PATH", "")
+    # entry points say `python`: make it this Python (the one mlflow was found or installed for), not
+    # whatever `python` comes first on the execute point's PATH (containers may have only python3)
+    shim = os.path.join(sandbox, ".repro_bin")
+    os.makedirs(shim, exist_ok=True)
+    for name in ("python", "python3"):  # scripts, not symlinks: a symlink to a venv's python loses the venv
+        path = os.path.join(shim, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\nexec '%s' \"$@\"\n" % sys.executable.replace("'", "'\\''"))
+        os.chmod(path, 0o755)
+    env["PATH"] = shim + os.pathsep + env.get("PATH", os.defpath)
 
     with open(env["REPRO_LOG_FILE"], "ab") as log:
         rc = _bootstrap(spec, env, pydeps)

@@ -50,8 +50,14 @@ def description(cfg: HTCondorConfig, workdir: Path, inputs: list[Path], executab
         d["container_image"] = cfg.container
     else:
         d["universe"] = "vanilla"
-    d["executable"] = str(executable)
-    d["arguments"] = "$(run_id) $(run_index)"
+    if cfg.python:  # the execute point's own Python runs the wrapper, which travels as an input file
+        d["executable"] = cfg.python
+        d["transfer_executable"] = "false"
+        d["arguments"] = f"{Path(executable).name} $(run_id) $(run_index)"
+        inputs = [*inputs, Path(executable)]
+    else:
+        d["executable"] = str(executable)
+        d["arguments"] = "$(run_id) $(run_index)"
     d["initialdir"] = str(workdir / "runs" / "$(run_index)")
     d["log"] = str(workdir / LOG_NAME)
     d["output"] = "job.out"

@@ -1,0 +1,63 @@
+"""Quick proxies of how hard a data set is, in NumPy alone: what a simple model scores on it.
+
+The bundled stand-ins are calibrated so that simple models do about as well as on the real data
+(bench/bench_calibration.py records them beside the full-size trainings); the tests check these
+proxies at small sizes instead of training the examples' models at full size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _counts(sequences, num_words: int, maxlen: int) -> np.ndarray:
+    """Token counts over the last `maxlen` tokens of each sequence (what pad_sequences keeps)."""
+    tokens = np.concatenate([np.asarray(s, dtype=np.int64)[-maxlen:] for s in sequences])
+    return np.bincount(tokens, minlength=num_words).astype(np.float64)
+
+
+def count_classifier_accuracy(x_train, y_train, x_test, y_test, maxlen: int = 200, num_words: int = 20000) -> float:
+    """Test accuracy of a bag-of-words count classifier (multinomial naive Bayes, Laplace smoothing).
+
+    Sequences are cut to their last `maxlen` tokens, as the examples' `pad_sequences` does.
+    """
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    pos = _counts(x_train[y_train == 1], num_words, maxlen) + 1.0
+    neg = _counts(x_train[y_train == 0], num_words, maxlen) + 1.0
+    log_ratio = np.log(pos / pos.sum()) - np.log(neg / neg.sum())
+    prior = np.log((y_train == 1).mean() / (y_train == 0).mean())
+    scores = np.array([log_ratio[np.asarray(s, dtype=np.int64)[-maxlen:]].sum() for s in x_test]) + prior
+    return float(((scores > 0) == (y_test == 1)).mean())
+
+
+def logistic_regression(x_train, y_train, x_val, y_val, class_weight: dict[int, float] | None = None,
+                        l2: float = 1e-6, iterations: int = 25) -> dict[str, float]:
+    """A (class-weighted) logistic regression fitted by Newton's method; its validation confusion counts.
+
+    Returns val_accuracy, val_recall, val_tp, val_fp, val_fn, val_tn and train_recall, train_fp
+    at the 0.5 threshold. A small L2 penalty keeps Newton's steps finite on separable data.
+    """
+    y_train, y_val = np.asarray(y_train).astype(np.float64), np.asarray(y_val).astype(np.int64)
+    cw = class_weight or {0: 1.0, 1: 1.0}
+    w = np.where(y_train == 1, cw[1], cw[0])
+    w = w / w.sum()
+    xb = np.column_stack([np.asarray(x_train, dtype=np.float64), np.ones(len(x_train))])
+    beta = np.zeros(xb.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ beta, -30, 30)))
+        grad = xb.T @ (w * (p - y_train)) + l2 * beta
+        hess = (xb * (w * p * (1 - p))[:, None]).T @ xb + l2 * np.eye(len(beta))
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+
+    def confusion(x, y) -> dict[str, int]:
+        flag = np.column_stack([np.asarray(x, dtype=np.float64), np.ones(len(x))]) @ beta > 0
+        return {"tp": int((flag & (y == 1)).sum()), "fp": int((flag & (y == 0)).sum()),
+                "fn": int((~flag & (y == 1)).sum()), "tn": int((~flag & (y == 0)).sum())}
+
+    v, t = confusion(x_val, y_val), confusion(x_train, y_train.astype(np.int64))
+    return {"val_accuracy": (v["tp"] + v["tn"]) / len(y_val), "val_recall": v["tp"] / max(1, v["tp"] + v["fn"]),
+            **{f"val_{k}": n for k, n in v.items()},
+            "train_recall": t["tp"] / max(1, t["tp"] + t["fn"]), "train_fp": t["fp"]}
