@@ -56,7 +56,7 @@ def _run_record(client, run, op_determinism: str, repeat: int) -> dict:
 
 def summarize(runs: list[dict]) -> dict:
     """Per op_determinism setting: bit-identical repeats?, first divergent epoch, accuracies."""
-    from projects.common.evidence import first_divergent_epoch
+    from repro_mlflow.evidence import first_divergent_epoch
 
     out = {}
     for op in sorted({r["op_determinism"] for r in runs}):

@@ -1,4 +1,5 @@
-"""Code shared by the example entry points: determinism set-up, data digests, MLflow logging.
+"""Code only the example entry points share: MLflow logging of their metrics and the Keras framework record.
 
-It travels with the project to the worker, so the examples need nothing from repro_mlflow.
+Determinism and evidence come from the public API (`repro_mlflow.determinism`, `repro_mlflow.evidence`),
+which any project can use the same way.
 """

@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from projects.common import determinism
+from repro_mlflow import determinism
 
 # The study's metric: binary accuracy over the validation rows (0.99393 = 56,615 / 56,961). With
 # 0.17% frauds a model that never flags one scores 0.998, so val_recall and val_fp stand beside it.
@@ -75,13 +75,13 @@ def main(argv=None) -> int:
     if args.epochs < 1 or args.batch_size < 1 or args.rows < 0 or args.learning_rate <= 0:
         print("imbalanced_classification: epochs, batch_size at least 1, rows 0 or more, learning_rate above 0", file=sys.stderr)
         return 2
-    det_tags = determinism.configure(args)
+    det_tags = determinism.configure(settings=determinism.Settings.from_args(args))
     import keras
 
-    from projects.common import evidence, tracking
+    from projects.common import tracking
+    from repro_mlflow import evidence
     from projects.imbalanced_classification.data import load
 
-    det_tags.update(determinism.apply(args))
     try:
         features, targets = load(args.data, args.rows, args.data_path)
         (x_train, y_train), (x_val, y_val), class_weight = split(features, targets)
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=2,
                             validation_data=(x_val, y_val), class_weight=class_weight,
-                            callbacks=[tracking.EpochLogger(), evidence.digest_callback(digests)])
+                            callbacks=[tracking.EpochLogger(), evidence.keras_callback(digests)])
         train_seconds = time.perf_counter() - t0  # the fit alone: what determinism costs
         probs = model.predict(x_val, batch_size=args.batch_size, verbose=0)[:, 0]  # as the validation pass
         final = {k: v[-1] for k, v in history.history.items() if k.startswith("val_")}

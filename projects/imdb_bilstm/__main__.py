@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from projects.common import determinism
+from repro_mlflow import determinism
 
 PRIMARY_METRIC = "test_accuracy"
 
@@ -44,14 +44,14 @@ def main(argv=None) -> int:
     if min(args.epochs, args.batch_size, args.maxlen) < 1 or min(args.n_train, args.n_test) < 0:
         print("imdb_bilstm: epochs, batch_size and maxlen must be at least 1, n_train and n_test 0 or more", file=sys.stderr)
         return 2
-    det_tags = determinism.configure(args)
+    det_tags = determinism.configure(settings=determinism.Settings.from_args(args))
     import keras
     import numpy as np
 
-    from projects.common import evidence, tracking
+    from projects.common import tracking
+    from repro_mlflow import evidence
     from projects.imdb_bilstm.data import MAX_FEATURES, load
 
-    det_tags.update(determinism.apply(args))
     try:
         (x_train, y_train), (x_test, y_test) = load(args.data, args.n_train, args.n_test)
     except RuntimeError as e:
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     with tracking.start(PRIMARY_METRIC, {**det_tags, **determinism.xla_tag(model)}, digests):
         t0 = time.perf_counter()
         model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, validation_data=(x_test, y_test),
-                  callbacks=[tracking.EpochLogger(), evidence.digest_callback(digests)], verbose=2)
+                  callbacks=[tracking.EpochLogger(), evidence.keras_callback(digests)], verbose=2)
         train_seconds = time.perf_counter() - t0  # the fit alone: what determinism costs
         loss, acc = model.evaluate(x_test, y_test, verbose=0)
         probs = model.predict(x_test, verbose=0)[:, 0]

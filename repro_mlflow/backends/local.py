@@ -156,8 +156,8 @@ def _drive(workdir: Path) -> int:
                 continue
             rundir = workdir / str(i)
             rundir.mkdir(exist_ok=True)
-            env = dict(os.environ, **m["env"], **run["env"], REPRO_LOG_FILE=str(rundir / "output.log"),
-                       REPRO_OFFLINE_DIR=str(rundir / "offline"))
+            env = {**os.environ, **m["env"], **run["env"], "REPRO_LOG_FILE": str(rundir / "output.log"),
+                   "REPRO_OFFLINE_DIR": str(rundir / "offline")}  # a run's own PATH overrides the batch's
             with open(rundir / "output.log", "ab") as log:
                 p = subprocess.Popen(
                     [m["python"], "-m", "repro_mlflow.runtime", "--run-id", run["run_id"], "--", run["command"]],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mlflow.entities import RunStatus
 from mlflow.projects.backend.abstract_backend import AbstractBackend
+from mlflow.projects.utils import PROJECT_ENV_MANAGER
 from mlflow.projects.submitted_run import SubmittedRun
 from mlflow.tracking import MlflowClient
 
@@ -22,8 +23,14 @@ from ..errors import ReproError
 from . import get_scheduler, mlflow_side
 from .batch import submit_batch
 from .config import load_backend_config
-from .project import make_spec
+from . import project_env
+from .factors import check as check_factors
+from .factors import gets_gpu
+from .project import load_entry_points, make_spec
 from .protocol import TERMINAL
+
+
+PROJECT_ENV_KEY = "project_env"  # backend-config key: local | virtualenv | conda (as --env-manager)
 
 
 class ReproSubmittedRun(SubmittedRun):
@@ -67,11 +74,18 @@ class ReproBackend(AbstractBackend):
         project_dir = Path(project_uri)
         if not project_dir.is_dir():
             raise ReproError(f"repro-{self.scheduler_name} runs local project directories; got {project_uri}")
-        user_cfg, _mlflow_cfg = load_backend_config(backend_config)
+        user_cfg, mlflow_cfg = load_backend_config(backend_config)
+        # `mlflow run --env-manager M` reaches us in MLflow's own key; `project_env` is the backend-config equivalent
+        manager = mlflow_cfg.get(PROJECT_ENV_MANAGER) or user_cfg.pop(PROJECT_ENV_KEY, None)
+        user_cfg.pop(PROJECT_ENV_KEY, None)
         scheduler = get_scheduler(self.scheduler_name, user_cfg)
         spec = make_spec(project_dir, entry_point, params or {})
+        check_factors(entry_point, load_entry_points(project_dir)[entry_point], spec.params, gets_gpu(scheduler))
         if hasattr(scheduler, "preflight"):
             scheduler.preflight()  # checks that need the scheduler (a partition, a command on PATH), before any run exists
+        env = project_env.resolve(project_dir, manager, self.scheduler_name, log=lambda m: print(f"repro: {m}", file=sys.stderr))
+        spec.env.update(env.run_env())
+        spec.tags.update(env.tags())
         client = MlflowClient(tracking_uri)
         [run_id] = submit_batch(client, scheduler, [spec], project_dir, str(experiment_id), tracking_uri)
         run_tags = client.get_run(run_id).data.tags

@@ -1,4 +1,5 @@
-"""Software environments: one virtualenv per `software/` entry, built once with pip, cached by the hash of its pins.
+"""Software environments: one virtualenv per `software/` entry (or per MLflow project's python_env.yaml), built once
+with pip, cached by the hash of its requirements.
 
 An entry with no pins (`current`) is the submitting environment itself: no new venv. Otherwise the
 venv holds the pins plus what the runtime and the examples need (`BASE`, at the submitter's
@@ -83,10 +84,17 @@ def requirements(sw: Software) -> list[str]:
     return sorted(base) + sorted(sw.pins)
 
 
+def venv_hash(requirements: list[str], python_version: str | None = None, extra: str = "") -> str:
+    """Hash of everything that defines a virtualenv: Python major.minor, the requirement list (and `extra`)."""
+    key = {"python": python_version or "%d.%d" % sys.version_info[:2], "requirements": list(requirements)}
+    if extra:
+        key["extra"] = extra
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def env_hash(sw: Software) -> str:
     """Hash of everything that defines the env: Python version and the requirement list."""
-    key = {"python": "%d.%d" % sys.version_info[:2], "requirements": requirements(sw)}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return venv_hash(requirements(sw))
 
 
 def env_python(sw: Software) -> Path:
@@ -104,9 +112,18 @@ def ensure_env(sw: Software, log=None) -> str | None:
     """
     if sw.is_current or (sw.image and not sw.pins):
         return None
+    return ensure_venv(f"software '{sw.name}'", requirements(sw), env_hash(sw), wanted=", ".join(sw.pins), log=log)
+
+
+def ensure_venv(what: str, reqs: list[str], h: str, *, wanted: str = "", python: str | None = None,
+                cwd: Path | None = None, log=None) -> str:
+    """The python of the virtualenv `env_cache()/h` holding `reqs`, built first (once, under a lock) if needed.
+
+    what: how errors and the log name the env ("software 'tf2_8'", "project environment (python_env.yaml)");
+    python: the interpreter to make it from (default this one); cwd: where pip runs (for `-r file` lines).
+    """
     cache = env_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    h = env_hash(sw)
     final = cache / h
     marker = final / "repro-env.json"
     if marker.is_file():
@@ -115,24 +132,25 @@ def ensure_env(sw: Software, log=None) -> str | None:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per env, even across sweeps
         if marker.is_file():
             return str(final / "bin" / "python")
-        _build(sw, cache, h, log)
+        _build(what, reqs, wanted or ", ".join(reqs), cache, h, python or sys.executable, cwd, log)
     return str(final / "bin" / "python")
 
 
-def _build(sw: Software, cache: Path, h: str, log) -> None:
+def _build(what: str, reqs: list[str], wanted: str, cache: Path, h: str, python: str, cwd: Path | None, log) -> None:
     tmp = cache / f"{h}.building"
     shutil.rmtree(tmp, ignore_errors=True)
-    reqs = requirements(sw)
     logfile = cache / f"{h}.log"
     if log:
-        log(f"building software env '{sw.name}' ({', '.join(sw.pins)}) in {cache / h} (log: {logfile})")
+        log(f"building {what} ({wanted}) in {cache / h} (log: {logfile})")
     t0 = time.time()
     with open(logfile, "w") as out:
-        _run([sys.executable, "-m", "venv", str(tmp)], out, sw, logfile)
+        _run([python, "-m", "venv", str(tmp)], out, what, wanted, logfile)
         # Relocatable enough: the venv is renamed below, so scripts' shebangs are not used; python -m is.
-        _run([str(tmp / "bin" / "python"), "-m", "pip", "install", "--no-input", *reqs], out, sw, logfile)
+        if reqs:
+            _run([str(tmp / "bin" / "python"), "-m", "pip", "install", "--no-input", *reqs], out, what, wanted, logfile,
+                 cwd)
     (tmp / "repro-env.json").write_text(json.dumps({
-        "name": sw.name, "pins": list(sw.pins), "requirements": reqs, "hash": h,
+        "name": what, "requirements": reqs, "hash": h,
         "built_s": round(time.time() - t0, 1), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }, indent=1))
     final = cache / h
@@ -153,12 +171,12 @@ def _fix_venv_paths(final: Path, old: Path) -> None:
                 f.write_text(text.replace(str(old), str(final)))
 
 
-def _run(cmd: list[str], out, sw: Software, logfile: Path) -> None:
+def _run(cmd: list[str], out, what: str, wanted: str, logfile: Path, cwd: Path | None = None) -> None:
     out.write("$ " + " ".join(cmd) + "\n")
     out.flush()
-    proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
     if proc.returncode != 0:
         text = logfile.read_text(errors="replace")
         why = [ln.strip() for ln in text.splitlines() if ln.startswith("ERROR:")]
         detail = why[0] if why else f"exit code {proc.returncode}"
-        raise ReproError(f"software '{sw.name}': could not install {', '.join(sw.pins)}: {detail} (log: {logfile})")
+        raise ReproError(f"{what}: could not install {wanted}: {detail} (log: {logfile})")

@@ -39,6 +39,7 @@ def launch_sweep(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_
             _print_plan(plan, t_plan, console)
             return [JobReturn(overrides=list(ov), status=JobStatus.COMPLETED, _return_value=plan.sweep) for ov in job_overrides]
         pythons = _prepare_envs(plan, console)
+        _project_envs(plan, console)
         sub = _submit(plan, pythons, launcher.force, console)
     except ReproError as e:
         raise SystemExit(f"{_prog()}: error: {e}") from None
@@ -108,6 +109,21 @@ def _prepare_envs(plan: Plan, console: Console) -> dict:
         with console.status(f"building software env '{sw.name}' ({', '.join(sw.pins)}), once; later sweeps reuse it"):
             pythons[sw] = ensure_env(sw, log=console.print)
     return pythons
+
+
+def _project_envs(plan: Plan, console: Console) -> None:
+    """The environment the project declares (python_env.yaml, conda.yaml), built once, for the runs of
+    software `current` (a software entry with pins is an env of its own); before any MLflow run exists."""
+    from ..backends.project_env import resolve
+
+    envs: dict = {}
+    for run in plan.runs:
+        if not run.software.is_current:
+            continue
+        key = (run.project_dir, run.target.backend)
+        if key not in envs:
+            envs[key] = resolve(run.project_dir, None, run.target.backend, log=console.print)
+        run.env, run.env_tags = envs[key].run_env(), envs[key].tags()
 
 
 def _submit(plan: Plan, pythons: dict, force: bool, console: Console):

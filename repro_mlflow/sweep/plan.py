@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .. import tags as T
+from ..backends.factors import check as check_factors
+from ..backends.factors import local_gpu
 from ..backends.project import check_params, load_entry_points
 from ..backends.protocol import RunSpec
 from ..errors import ReproError
@@ -73,6 +75,10 @@ class PlannedRun:
     sweep: str | None
     overrides: tuple[str, ...] = ()
     skipped_factors: tuple[str, ...] = ()
+    unused_params: tuple[str, ...] = ()  # common params (params.X) the entry point does not declare
+    declared: tuple[str, ...] = ()  # the entry point's parameters
+    env: dict[str, str] = field(default_factory=dict)  # the project's declared environment (PATH, VIRTUAL_ENV)
+    env_tags: dict[str, str] = field(default_factory=dict)  # repro.env.* tags saying which
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -87,7 +93,7 @@ class PlannedRun:
         }
         if self.software.image or self.target.container:
             tags["repro.container"] = T.short(self.software.image or self.target.container)
-        return RunSpec(self.entry_point, dict(self.params), self.command, tags)
+        return RunSpec(self.entry_point, dict(self.params), self.command, {**self.env_tags, **tags}, dict(self.env))
 
 
 def config_hash(entry_point: str, params: dict[str, str], software: Software) -> str:
@@ -142,7 +148,7 @@ class Planner:
             if k not in declared:
                 raise ReproError(f"{ep}: '{k}' is not a parameter of this entry point (it has: {', '.join(declared) or 'none'})")
             params[k] = v
-        skipped = []
+        skipped, unused = [], []
         for group in ("common_params", "factors"):
             for k, v in (job.get(group) or {}).items():
                 if v is None:
@@ -151,11 +157,14 @@ class Planner:
                     params[k] = v
                 elif group == "factors":
                     skipped.append(k)
+                else:
+                    unused.append(k)
         params = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
         checked = check_params(ep, declared, params)
         command = project.get_entry_point(ep).compute_command(checked, None)
         software = Software.from_dict(job.get("software"))
         target = Target.from_dict(job.get("target"))
+        check_factors(ep, entry_points[ep], checked, gpu=bool(target.gpu) or (target.backend == "local" and local_gpu()))
         try:
             repeat = int(job.get("repeat") or 0)
         except (TypeError, ValueError):
@@ -167,6 +176,7 @@ class Planner:
             config_hash=config_hash(ep, checked, software), project_dir=project_dir,
             experiment=str(job.get("experiment") or "Default"), tracking_uri=job.get("tracking_uri") or "",
             sweep=job.get("sweep") or None, overrides=tuple(overrides), skipped_factors=tuple(skipped),
+            unused_params=tuple(unused), declared=tuple(declared),
         )
 
 
@@ -198,6 +208,10 @@ def build_plan(runs: Iterable[PlannedRun]) -> Plan:
         values = {getattr(r, attr) for r in runs}
         if len(values) > 1:
             raise ReproError(f"conflicting overrides: one sweep needs one {attr}, got {', '.join(sorted(map(str, values)))}")
+    nowhere = set.intersection(*(set(r.unused_params) for r in runs))
+    if nowhere:
+        takes = "; ".join(sorted({f"{r.entry_point} takes {', '.join(r.declared) or 'none'}" for r in runs}))
+        raise ReproError(f"params.{sorted(nowhere)[0]} is a parameter of no entry point of this sweep ({takes})")
     seen: dict[tuple, PlannedRun] = {}
     for r in runs:
         seen.setdefault(r.key, r)

@@ -36,8 +36,8 @@ def test_divergence_epoch():
     assert predictions.divergence_epoch({"r1": {0: "a", 1: "b"}, "r2": {0: "a", 1: "b"}}) is None
     assert predictions.parse_digests_json({"weights": {"0": "a", "1": "b"}}) == {0: "a", 1: "b"}
     assert predictions.parse_digests_json({"epochs": [{"epoch": 3, "weights": "z"}]}) == {3: "z"}
-    # the shape the examples write (projects/common/evidence.py)
-    from projects.common.evidence import Digests
+    # the shape the examples write (repro_mlflow/evidence.py)
+    from repro_mlflow.evidence import Digests
 
     d = Digests(weights_epochs=["a", "b"], weights_final="b").to_dict()
     assert predictions.parse_digests_json(json.loads(json.dumps(d))) == {1: "a", 2: "b"}

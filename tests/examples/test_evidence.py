@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from projects.common.evidence import Digests, digest_arrays, first_divergent_epoch
+from repro_mlflow.evidence import Digests, digest_arrays, first_divergent_epoch
 
 
 def test_digest_is_bitwise():

@@ -84,7 +84,7 @@ def test_entry_point_learns_repeats_and_records_factors(entry_point, examples_en
     with np.load(client.download_artifacts(rid, "repro/predictions.npz")) as z:
         probs, labels = z["probabilities"], z["labels"]
     assert probs.dtype == np.float32 and len(probs) == len(labels) > 0
-    from projects.common.evidence import digest_predictions
+    from repro_mlflow.evidence import digest_predictions
 
     assert digest_predictions(probs) == a["repro.digest.predictions"]
     if entry_point == "imbalanced_classification":

@@ -23,6 +23,12 @@ CASES = [
     (["example.params.epochs=1", "example.params.nepochs=2"], "nepochs"),
     (["+hardware.backend_config.paralel=2"], "unknown local backend-config key(s): paralel"),
     (["software=tf2_8_gpu_image"], "the local backend does not run container images"),
+    (["params.epochz=1"], "params.epochz is a parameter of no entry point of this sweep (mnist_convnet takes seed,"),
+    (["example=mnist_convnet,imdb_bilstm", "params.epochz=1"], "params.epochz is a parameter of no entry point"),
+    (["keras_backend=tensorflow", "xla=true", "op_determinism=true"],
+     "mnist_convnet: xla=true with op_determinism=true cannot be honoured on TensorFlow: Keras turns XLA off"),
+    (["hardware=osg_a100", "keras_backend=jax", "op_determinism=true"],
+     "mnist_convnet: op_determinism=true with JAX on a GPU cannot run this model: XLA refuses MaxPool's gradient"),
 ]
 
 
