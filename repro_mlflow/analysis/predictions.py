@@ -100,7 +100,7 @@ def divergence_epoch(epoch_digests: dict[str, dict[int, str]]) -> int | None:
 
 def parse_digests_json(data: dict) -> dict[int, str]:
     """Per-epoch weight digests from a `repro/digests.json` document (either accepted shape)."""
-    if isinstance(data.get("weights_epochs"), list):  # projects/common/evidence.py: Digests.to_dict()
+    if isinstance(data.get("weights_epochs"), list):  # repro_mlflow/evidence.py: Digests.to_dict()
         start = 0 if str(data.get("epoch_numbering", "from 1")).endswith("0") else 1
         return {i: str(d) for i, d in enumerate(data["weights_epochs"], start=start)}
     if isinstance(data.get("weights"), dict):
