@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cross-CPU study: the CPU study's runs on an AMD EPYC (its MLflow store, from
 # ../shared/studies/cpu_study_amd_epyc_2026-12-01/store.tgz) and on an Intel Xeon (the committed
-# analysis/cpu_study/report/runs.csv) analysed together by one `repro analyze`, two stores:
+# analysis/cpu_study/v1_2026-11-26/report/runs.csv) analysed together by one `repro analyze`, two stores:
 #   bash analysis/cross_cpu_study/run.sh [STORE_TGZ]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,5 +15,5 @@ tar xzf "$tgz" -C "$tmp"
 # artifact locations in that store are relative to store/: analyse from there
 cd "$tmp/store"
 repro analyze --sweep cpu-study --no-log \
-  --store sqlite:///mlflow.db --store "$root/analysis/cpu_study/report/runs.csv" \
+  --store sqlite:///mlflow.db --store "$root/analysis/cpu_study/v1_2026-11-26/report/runs.csv" \
   --out "$root/analysis/cross_cpu_study/report"
