@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -10,8 +11,10 @@ from mlflow.tracking import MlflowClient
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 
 
-def wait_terminal(run_ids: list[str], timeout: float = 300, client: MlflowClient | None = None) -> list[Run]:
-    """Poll the store until every run is terminal; fail the test on timeout."""
+def wait_terminal(run_ids: list[str], timeout: float = 300, client: MlflowClient | None = None,
+                  between: Callable[[list[Run]], object] | None = None) -> list[Run]:
+    """Poll the store until every run is terminal; fail the test on timeout. `between(runs)` runs
+    between two polls (e.g. `repro sync`'s sync_runs) instead of a half-second sleep."""
     client = client or MlflowClient()
     deadline = time.monotonic() + timeout
     while True:
@@ -20,7 +23,7 @@ def wait_terminal(run_ids: list[str], timeout: float = 300, client: MlflowClient
             return runs
         if time.monotonic() > deadline:
             raise AssertionError(f"runs not terminal after {timeout}s: {[(r.info.run_id, r.info.status) for r in runs]}")
-        time.sleep(0.5)
+        between(runs) if between else time.sleep(0.5)
 
 
 def all_runs(client: MlflowClient | None = None) -> list[Run]:

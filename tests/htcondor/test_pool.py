@@ -26,6 +26,7 @@ from repro_mlflow.backends.batch import submit_batch
 from repro_mlflow.backends.project import make_spec
 from repro_mlflow.backends.sync import sync_runs
 from tests.conftest import BIN, ROOT
+from tests.helpers import wait_terminal
 
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
@@ -82,15 +83,7 @@ def _errors(jobs) -> str:
 
 
 def _sync_until_terminal(client, ids, timeout=120):
-    end = time.monotonic() + timeout
-    while True:
-        runs = [client.get_run(i) for i in ids]
-        if all(r.info.status in TERMINAL for r in runs):
-            return runs
-        if time.monotonic() > end:
-            raise AssertionError(f"runs not terminal after {timeout}s: {[r.info.status for r in runs]}")
-        sync_runs(client, runs)
-        time.sleep(0.5)
+    return wait_terminal(ids, timeout, client, between=lambda runs: sync_runs(client, runs))
 
 
 def _history(client, rid, key="y"):
