@@ -111,7 +111,7 @@ class Mirror(threading.Thread):
 
                 from .replay import Replayer
 
-                self.replayer = Replayer(MlflowClient(self.real_uri), self.real_run_id, self.bundle)
+                self.replayer = Replayer(MlflowClient(self.real_uri), self.real_run_id, self.bundle, list_artifacts=False)
             with bundle_lock(self.bundle):
                 self.replayer.step(final)
         except Exception as e:  # noqa: BLE001 - any failure: retried on the next tick

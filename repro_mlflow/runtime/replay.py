@@ -12,7 +12,9 @@ Used by the worker's mirror while the command runs (a step every second or two) 
   matched against the real run's history by (value, step, timestamp), and only the unmatched are
   sent (identical points are one point: SQL stores keep one of them). A fresh `Replayer` (a new process) reconciles every key first;
 - artifacts: files new or changed since they were sent; while the command runs, only files left
-  untouched for `settle_s` seconds (closed), at the final step all of them.
+  untouched for `settle_s` seconds (closed), at the final step all of them. A model logged with
+  `mlflow.<flavor>.log_model` (an MLflow 3 logged model of the local run) goes as the run's
+  artifacts under the model's name, so `runs:/<real run>/<name>` loads it from the real server.
 
 A step that meets a request failing raises; the next step carries on from where it stopped.
 `end()` then ends the real run with the command's status. Stdlib + mlflow(-skinny).
@@ -53,7 +55,8 @@ class LocalRun:
         return {k: p.read_text() for k, p in self._files("params").items()}
 
     def tags(self) -> dict[str, str]:
-        return {k: p.read_text() for k, p in self._files("tags").items() if not k.startswith("mlflow.")}
+        return {k: p.read_text() for k, p in self._files("tags").items()
+                if not k.startswith("mlflow.") and not k.endswith(".tmp")}
 
     def new_points(self, key: str | None = None, since_start: bool = False) -> dict[str, list]:
         """Points written since the last call ({key: [Metric]}); `since_start`: all of `key`'s points."""
@@ -82,15 +85,42 @@ class LocalRun:
                 out[k] = points
         return out
 
-    def artifacts(self) -> dict[str, tuple[int, int]]:
-        """{artifact path: (size, mtime in ns)}."""
+    def set_tag(self, key: str, value: str) -> None:
+        """Write a tag into the local run (as MLflow's file store does: one file per tag)."""
+        path = self.dir / "tags" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(value)
+        os.replace(tmp, path)
+
+    def _model_dirs(self) -> dict[str, Path]:
+        """{name: files} of the MLflow 3 logged models of this run (`mlflow.<flavor>.log_model`), finished ones."""
+        import yaml  # a dependency of mlflow-skinny
+
         out = {}
-        for k, p in self._files("artifacts").items():
+        for meta in (self.dir.parent / "models").glob("*/meta.yaml"):
             try:
-                st = p.stat()
-            except OSError:
+                m = yaml.safe_load(meta.read_text())
+            except (OSError, yaml.YAMLError):
                 continue
-            out[k] = (st.st_size, st.st_mtime_ns)
+            if m.get("source_run_id") == self.dir.name and m.get("status") == 2 and m.get("name"):  # 2: READY
+                out[str(m["name"])] = meta.parent / "artifacts"
+        return out
+
+    def artifacts(self) -> dict[str, tuple[int, int, Path]]:
+        """{artifact path: (size, mtime in ns, file)}: the run's artifacts, and each logged model's
+        files under its name (so `runs:/<real run>/<name>` loads it from the real run)."""
+        out = {}
+        roots = {"": self.dir / "artifacts", **{name + "/": d for name, d in self._model_dirs().items()}}
+        for prefix, root in roots.items():
+            for dirpath, _dirs, files in os.walk(root):
+                for name in files:
+                    p = Path(dirpath) / name
+                    try:
+                        st = p.stat()
+                    except OSError:
+                        continue
+                    out.setdefault(prefix + p.relative_to(root).as_posix(), (st.st_size, st.st_mtime_ns, p))
         return out
 
 
@@ -101,11 +131,15 @@ def _point(m) -> tuple:
 class Replayer:
     """Delivers a local run into its real run; one instance per process, any number of steps."""
 
-    def __init__(self, client, run_id: str, bundle: str | Path, settle_s: float = 2.0):
+    def __init__(self, client, run_id: str, bundle: str | Path, settle_s: float = 2.0, list_artifacts: bool = True):
         self.client, self.run_id, self.local = client, run_id, LocalRun(bundle)
         if self.local.meta.get("run_id") != run_id:
             raise ValueError(f"local store {bundle} belongs to run {self.local.meta.get('run_id')}, not {run_id}")
         self.settle_s = settle_s
+        # Whether to ask which artifacts the real run has before sending (`repro sync`: what the mirror
+        # sent is not sent again). Uploading one again only overwrites it, so the mirror skips the
+        # listing for a run that never ran (SCHEDULED): fewer requests to a slow server.
+        self.list_artifacts = list_artifacts
         self.params: dict[str, str] | None = None  # what the real run has (None: not read yet)
         self.tags: dict[str, str] = {}
         self.artifacts: dict[str, tuple[int, int]] = {}
@@ -116,8 +150,10 @@ class Replayer:
 
     def _reconcile(self) -> None:
         real = self.client.get_run(self.run_id)
-        # there, of an unknown version: compared by size
-        artifacts = {info.path: (info.file_size, -1) for info in self._walk(None)}
+        artifacts = {}
+        if self.list_artifacts or real.info.status != "SCHEDULED":
+            # there, of an unknown version: compared by size
+            artifacts = {info.path: (info.file_size, -1) for info in self._walk(None)}
         if real.info.status == "SCHEDULED":
             self.client.update_run(self.run_id, status="RUNNING")
         self.artifacts, self.tags = artifacts, dict(real.data.tags)
@@ -184,15 +220,14 @@ class Replayer:
 
     def _send_artifacts(self, final: bool) -> None:
         now_ns = time.time_ns()
-        for path, (size, mtime) in sorted(self.local.artifacts().items()):
+        for path, (size, mtime, file) in sorted(self.local.artifacts().items()):
             known = self.artifacts.get(path)
             if known is not None and (known == (size, mtime) or (known[1] == -1 and known[0] == size)):
                 continue
             if not final and now_ns - mtime < self.settle_s * 1e9:
                 continue  # still being written
             parent = Path(path).parent.as_posix()
-            self.client.log_artifact(self.run_id, str(self.local.dir / "artifacts" / path),
-                                     artifact_path=None if parent == "." else parent)
+            self.client.log_artifact(self.run_id, str(file), artifact_path=None if parent == "." else parent)
             self.artifacts[path] = (size, mtime)
             self.added = True
 
@@ -200,7 +235,7 @@ class Replayer:
         """End the real run with the command's status unless it is terminal already; True if this ended it."""
         if self.client.get_run(self.run_id).info.status in TERMINAL:
             return False
-        if reason:
+        if reason and self.tags.get(T.STATUS_REASON) != T.short(reason):
             self.client.set_tag(self.run_id, T.STATUS_REASON, T.short(reason))
         self.client.set_terminated(self.run_id, status, end_time=end_time)
         return True

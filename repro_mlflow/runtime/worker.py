@@ -32,6 +32,7 @@ from .. import tags as T
 from . import manifest as M
 from . import offline
 from .mirror import Mirror, client_settings
+from .replay import LocalRun
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -149,8 +150,11 @@ def _finish(mirror: Mirror, args: argparse.Namespace, bundle: Path, temporary: b
     mirror.stop()  # the fingerprint is in the local store before the log and the last delivery
     if mirror.error is not None:
         print(f"repro runtime: could not record the fingerprint: {mirror.error}", file=sys.stderr)
+    local = LocalRun(bundle)
+    if reason:
+        local.set_tag(T.STATUS_REASON, T.short(reason))  # delivered with the other tags
     if args.log_file and Path(args.log_file).is_file():
-        dest = bundle / offline.STORE_DIR / offline.OFFLINE_EXPERIMENT_ID / offline.read_bundle(bundle)["offline_run_id"] / "artifacts" / T.LOG_ARTIFACT
+        dest = local.dir / "artifacts" / T.LOG_ARTIFACT
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.log_file, dest)
     delivered = mirror.finish(status, reason, end_time, aborted)
