@@ -51,8 +51,17 @@ class LocalRun:
                 out[p.relative_to(root).as_posix()] = p
         return out
 
-    def params(self) -> dict[str, str]:
-        return {k: p.read_text() for k, p in self._files("params").items()}
+    def params(self, settle_s: float = 0.0) -> dict[str, str]:
+        """The params, but those written in the last `settle_s` s (a param is never changed: none half-written)."""
+        now = time.time()
+        out = {}
+        for k, p in self._files("params").items():
+            try:
+                if not settle_s or now - p.stat().st_mtime >= settle_s:
+                    out[k] = p.read_text()
+            except OSError:
+                continue
+        return out
 
     def tags(self) -> dict[str, str]:
         return {k: p.read_text() for k, p in self._files("tags").items()
@@ -157,7 +166,8 @@ class Replayer:
         if real.info.status == "SCHEDULED":
             self.client.update_run(self.run_id, status="RUNNING")
         self.artifacts, self.tags = artifacts, dict(real.data.tags)
-        self.unsure = set(self.local._files("metrics"))
+        # only a metric the real run has already may hold some of the local points (a requeued job)
+        self.unsure = set(self.local._files("metrics")) & set(real.data.metrics)
         self.params = dict(real.data.params)  # last: a reconcile that failed half-way is done again
 
     def _walk(self, path):
@@ -173,7 +183,7 @@ class Replayer:
 
         if self.params is None:
             self._reconcile()
-        params = [Param(k, v) for k, v in self.local.params().items() if k not in self.params]
+        params = [Param(k, v) for k, v in self.local.params(0 if final else 0.5).items() if k not in self.params]
         for i in range(0, len(params), _BATCH_PARAMS_TAGS):
             chunk = params[i:i + _BATCH_PARAMS_TAGS]
             self.client.log_batch(self.run_id, params=chunk)
