@@ -63,6 +63,7 @@ def server(request, tmp_path_factory):
 
 @pytest.fixture
 def env(server, tmp_path, monkeypatch):
+    server.restart()  # up at the start of every test, whatever an earlier one left
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
     monkeypatch.setenv("REPRO_HOME", str(tmp_path / "repro"))
     monkeypatch.setenv("COLUMNS", "200")
@@ -145,7 +146,7 @@ def test_server_away_at_the_start(server, env):
 def test_server_away_in_the_middle(server, env, capfd):
     """Stopped once the live mirror shows points; back before the end. `wait()` and `repro status --watch` go on."""
     job = Job(server, grace=60)
-    wait_until(lambda: job.server_points() >= N // 4, timeout=60, what="mirrored points")  # the live view
+    wait_until(lambda: job.server_points() >= 3, timeout=60, what="mirrored points")  # the live view
     status = subprocess.Popen([str(BIN / "repro"), "status", "--watch", "--interval", "0.5", "--experiment",
                                job.client.get_experiment(job.exp).name], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -156,7 +157,8 @@ def test_server_away_in_the_middle(server, env, capfd):
     time.sleep(1)
     server.stop()
     seen = job.local_points()
-    wait_until(lambda: job.local_points() >= seen + N // 4, what="points logged while the server is away")
+    assert seen < N  # the rest is logged while the server is away
+    wait_until(lambda: job.local_points() >= min(seen + N // 4, N), what="points logged while the server is away")
     server.restart()
     waiter.join(120)
     assert result == [True]
