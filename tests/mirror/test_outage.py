@@ -146,7 +146,6 @@ def test_server_away_at_the_start(server, env):
 def test_server_away_in_the_middle(server, env, capfd):
     """Stopped once the live mirror shows points; back before the end. `wait()` and `repro status --watch` go on."""
     job = Job(server, grace=60)
-    wait_until(lambda: job.server_points() >= 3, timeout=60, what="mirrored points")  # the live view
     status = subprocess.Popen([str(BIN / "repro"), "status", "--watch", "--interval", "0.5", "--experiment",
                                job.client.get_experiment(job.exp).name], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -154,7 +153,7 @@ def test_server_away_in_the_middle(server, env, capfd):
     waiter = threading.Thread(target=lambda: result.append(
         ReproSubmittedRun(job.rid, job.sched, job.job, job.client).wait(poll_s=0.5)))
     waiter.start()
-    time.sleep(1)
+    wait_until(lambda: job.server_points() >= 3, timeout=60, what="mirrored points")  # the live view
     server.stop()
     seen = job.local_points()
     assert seen < N  # the rest is logged while the server is away
