@@ -1,5 +1,5 @@
-"""Offline results: the real runtime logs to a file store when the tracking store is out of reach, and
-`replay_bundle` copies it into the real run exactly once."""
+"""Offline results: the real runtime logs to its local file store always; with the tracking store out of
+reach for the whole run it leaves it behind, and `replay_bundle` copies it into the real run exactly once."""
 
 from __future__ import annotations
 
