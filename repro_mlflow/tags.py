@@ -12,7 +12,7 @@ SWEEP = "repro.sweep"
 CONFIG_HASH = "repro.config_hash"
 REPEAT = "repro.repeat"
 SOFTWARE = "repro.software"
-OFFLINE = "repro.offline"  # "1" when the worker logged to an offline store
+OFFLINE = "repro.offline"  # "1" when part of the run came through `repro sync` (its local store replayed after the job)
 REPLAYED = "repro.replayed"  # digest of the offline bundle already replayed into this run
 WORKDIR = "repro.workdir"  # where the job's files (log, offline store) live on the submit side
 

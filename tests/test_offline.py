@@ -1,5 +1,5 @@
-"""Offline results: the real runtime logs to a file store when the tracking store is out of reach, and
-`replay_bundle` copies it into the real run exactly once."""
+"""Offline results: the real runtime logs to its local file store always; with the tracking store out of
+reach for the whole run it leaves it behind, and `replay_bundle` copies it into the real run exactly once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.offline import replay_bundle
+from repro_mlflow.backends.offline import offline_client, replay_bundle
 from repro_mlflow.runtime import offline
 
 from tests.services import free_port
@@ -24,7 +24,7 @@ CHILD = ("import mlflow, time\n"
          "    mlflow.set_tag('user.tag', 'x')\n"
          "    for s in range(5):\n"
          "        mlflow.log_metric('loss', 1.0 / (s + 1), step=s)\n"
-         "    mlflow.log_metric('acc', 0.5, step=0); mlflow.log_metric('acc', 0.5, step=0)\n"
+         "    mlflow.log_metric('acc', 0.5, step=0); time.sleep(0.01); mlflow.log_metric('acc', 0.5, step=0)\n"
          "    mlflow.log_text('hello', 'out/hello.txt')\n")
 
 
@@ -50,9 +50,9 @@ def test_unreachable_server_logs_offline_and_replays_once(real_run, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = dict(os.environ, PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=dead, REPRO_OFFLINE_DIR=str(off),
                REPRO_EXTRA_TAGS='{"repro.test.node": "${REPRO_TEST_NODE}", "repro.unset": "$NOT_SET_ANYWHERE"}',
-               REPRO_TEST_NODE="n01", REPRO_HEALTH_TIMEOUT="1")
+               REPRO_TEST_NODE="n01", REPRO_MIRROR_GRACE="1")
     p = _run_runtime(rid, env)
-    assert "logging offline" in p.stderr
+    assert "tracking server" in p.stderr and "away" in p.stderr and "repro sync" in p.stderr
     meta = offline.read_bundle(off)
     assert meta["run_id"] == rid and meta["status"] == "FINISHED" and meta["end_time"]
     assert client.get_run(rid).info.status == "SCHEDULED"  # nothing reached the real store
@@ -66,12 +66,12 @@ def test_unreachable_server_logs_offline_and_replays_once(real_run, tmp_path):
     assert run.data.tags["repro.fp.hw"]  # the fingerprint was written offline and replayed
     loss = client.get_metric_history(rid, "loss")
     assert sorted((m.step, m.value) for m in loss) == [(s, 1.0 / (s + 1)) for s in range(5)]
-    assert len(client.get_metric_history(rid, "acc")) == 2  # logged twice offline: twice here too
-    offc = MlflowClient(offline.store_uri(off))
+    assert len(client.get_metric_history(rid, "acc")) == 2  # logged twice (1 ms apart or more): twice here too
+    offc = offline_client(off)
     src = {(m.step, m.value, m.timestamp) for m in offc.get_metric_history(meta["offline_run_id"], "loss")}
     assert src == {(m.step, m.value, m.timestamp) for m in loss}  # steps AND timestamps kept
     arts = {a.path for a in client.list_artifacts(rid)} | {a.path for a in client.list_artifacts(rid, "out")}
-    assert "out/hello.txt" in arts and "repro" in arts
+    assert "out/hello.txt" in arts and "repro" in arts, (p.stderr, list(off.rglob("*")))
 
     assert replay_bundle(client, rid, off) is False  # second replay adds nothing
     client.delete_tag(rid, "repro.replayed")
@@ -95,4 +95,3 @@ def test_reachability_checks(tmp_path):
     (tmp_path / "mlflow.db").touch()
     assert offline.reachable(f"sqlite:///{tmp_path / 'mlflow.db'}") is True
     assert offline.reachable(f"http://127.0.0.1:{free_port()}", timeout=1) is False
-    assert offline.wants_offline(f"http://127.0.0.1:{free_port()}", None) is False  # nowhere to log to

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from mlflow.entities import RunStatus
 from mlflow.projects.backend.abstract_backend import AbstractBackend
 from mlflow.projects.utils import PROJECT_ENV_MANAGER
 from mlflow.projects.submitted_run import SubmittedRun
@@ -50,13 +49,16 @@ class ReproSubmittedRun(SubmittedRun):
 
     def wait(self, poll_s: float = 1.0) -> bool:
         """Block until the run is terminal (reconciling with the scheduler); True if FINISHED."""
+        from .outage import ServerWatch, tracking_uri
         from .sync import sync_runs
 
+        watch = ServerWatch(tracking_uri(self.client))  # a server away for a while: said, and waited out
         while True:
-            status = self.get_status()
-            if status in TERMINAL:
+            ok, status = watch.call(self.get_status)
+            if ok and status in TERMINAL:
                 return status == "FINISHED"
-            sync_runs(self.client, [self.client.get_run(self._run_id)], replay=True, quiet=True)
+            if ok:
+                watch.call(lambda: sync_runs(self.client, [self.client.get_run(self._run_id)], replay=True, quiet=True))
             time.sleep(poll_s)
 
     def cancel(self) -> None:

@@ -13,6 +13,8 @@ backend, `sync_runs`:
 4. for an ended or vanished job: `Scheduler.fetch` + `offline.replay_bundle` (exactly once), then,
    if the run is still not terminal, ends it with the job's state and `repro.status_reason`
    (a vanished job with nothing left behind: FAILED, "job vanished from the scheduler").
+   A replay that fails (the tracking server went away half-way) leaves the run as it is, never
+   ends it without its results: the next sync completes the replay.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class SyncReport:
     checked: int = 0
     ended: dict[str, str] = field(default_factory=dict)  # run id -> new status
     replayed: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)  # backend -> why it could not be polled
+    errors: dict[str, str] = field(default_factory=dict)  # backend (or run id) -> why it could not be polled (replayed)
 
 
 def unfinished_runs(client: MlflowClient, experiment_ids: list[str], extra_filter: str = "") -> list[Run]:
@@ -99,9 +101,13 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
     if replay:
         from .offline import replay_bundle
 
-        bundle = scheduler.fetch(job_id, rid, workdir)
-        if bundle is not None and replay_bundle(client, rid, bundle):
-            report.replayed.append(rid)
+        try:
+            bundle = scheduler.fetch(job_id, rid, workdir)
+            if bundle is not None and replay_bundle(client, rid, bundle):
+                report.replayed.append(rid)
+        except Exception as e:  # noqa: BLE001 - left as it is: a later sync replays the rest, exactly once
+            report.errors[rid] = f"could not replay its results: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            return
     current = client.get_run(rid).info.status
     if current in TERMINAL:
         if replay and rid in report.replayed:

@@ -38,7 +38,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     for rid, status in report.ended.items():
         print(f"  {rid} -> {status}")
     for backend, why in report.errors.items():
-        print(f"repro sync: could not poll {backend}: {why} (its runs were left as they are)", file=sys.stderr)
+        what = f"run {backend}" if why.startswith("could not replay") else f"could not poll {backend}:"
+        print(f"repro sync: {what} {why} (left as it is; sync again)", file=sys.stderr)
     return 1 if report.errors else 0
 
 
@@ -113,13 +114,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from ..errors import ReproError
 
     client = _client(args)
-    exp_ids = _experiment_ids(client, args)
     flt = _sweep_filter(args)
     console = Console(soft_wrap=True)  # a line is never wrapped: scripts read them
+    exp_ids: list[str] = []  # looked up on the first render the tracking server answers
 
     def render():
         from rich.text import Text
 
+        if not exp_ids:
+            exp_ids.extend(_experiment_ids(client, args))
         table, runs, lines = _status_table(client, exp_ids, flt)
         if args.sweep and not runs:
             raise ReproError(f"no repro runs of sweep '{args.sweep}'")
@@ -131,14 +134,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
         view, _ = render()
         console.print(view, crop=False)
         return 0
+    from ..backends.outage import ServerWatch, tracking_uri
+
     with Live(console=console, refresh_per_second=2) as live:
+        server = ServerWatch(tracking_uri(client), say=lambda msg: live.console.print(f"[yellow]{msg}[/]"))
         while True:
-            view, runs = render()
-            live.update(view)
-            pending = [r for r in runs if r.info.status not in ("FINISHED", "FAILED", "KILLED")]
-            if not pending:
-                return 0
-            sync_runs(client, pending)
+            ok, shown = server.call(render)
+            if ok:  # else the tracking server is away: said once, and watched again after the interval
+                view, runs = shown
+                live.update(view)
+                pending = [r for r in runs if r.info.status not in ("FINISHED", "FAILED", "KILLED")]
+                if not pending:
+                    return 0
+                server.call(lambda: sync_runs(client, pending))
             time.sleep(args.interval)
 
 

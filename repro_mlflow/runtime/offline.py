@@ -1,9 +1,13 @@
-"""Worker side of the offline results contract (docs/architecture.md).
+"""The run's local store: where the entry point logs, always (docs/architecture.md, "Local-first logging").
 
-When the tracking URI cannot be reached from the worker and `REPRO_OFFLINE_DIR` is set (or
-`REPRO_OFFLINE=1` forces it), the run is logged to an MLflow file store `$REPRO_OFFLINE_DIR/mlruns`
-and `$REPRO_OFFLINE_DIR/bundle.json` says which real run it stands for and how it ended.
-Stdlib + mlflow only.
+`$REPRO_OFFLINE_DIR` holds an MLflow file store `mlruns/` with one run in experiment `0`, and
+`bundle.json` naming the real run it stands for, the real tracking URI and how the command ended.
+The worker's mirror (`runtime/mirror.py`) copies it into the real run while the command runs;
+whatever it could not deliver stays there for `repro sync` (the same replay, `runtime/replay.py`).
+
+Creating the store is stdlib only (no MLflow import before the command starts): the two
+`meta.yaml` files of MLflow's file store are written here, in its format.
+Stdlib only.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import json
 import os
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 
 BUNDLE_FILE = "bundle.json"
 STORE_DIR = "mlruns"
 OFFLINE_EXPERIMENT_ID = "0"
+LOCK_FILE = ".replay.lock"  # held by whoever replays the bundle (the worker's mirror, `repro sync`)
 
 
 def reachable(uri: str | None, timeout: float | None = None) -> bool:
@@ -41,41 +47,61 @@ def reachable(uri: str | None, timeout: float | None = None) -> bool:
             return True
         except (URLError, OSError, ValueError):
             return False
-    if scheme == "sqlite":
-        path = uri[len("sqlite:///"):]
-        return path == ":memory:" or Path(path if path.startswith("/") else path).exists()
+    if scheme.startswith("sqlite"):
+        path = uri.split(":///", 1)[1] if ":///" in uri else ""
+        return path == ":memory:" or Path(path).exists()
     if scheme == "file" or scheme == "":
         path = urllib.parse.urlparse(uri).path if scheme == "file" else uri
         return Path(path).exists()
     return True
 
 
-def wants_offline(tracking_uri: str | None, offline_dir: str | None) -> bool:
-    """Offline when forced (`REPRO_OFFLINE=1`), or when the store is unreachable and there is somewhere to log to."""
-    if os.environ.get("REPRO_OFFLINE") == "1":
-        return True
-    return bool(offline_dir) and not reachable(tracking_uri)
-
-
 def store_uri(offline_dir: str | Path) -> str:
-    """The MLflow tracking URI of the offline file store in `offline_dir`."""
+    """The MLflow tracking URI of the local file store in `offline_dir`."""
     return (Path(offline_dir).resolve() / STORE_DIR).as_uri()
 
 
-def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -> tuple[str, str]:
-    """Create the offline store and run; write bundle.json. Returns (offline tracking URI, offline run id)."""
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow keeps the file store behind this switch
-    from mlflow.tracking import MlflowClient
+def _q(value: object) -> str:
+    """A YAML scalar: null, an int, or a single-quoted string."""
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
-    d = Path(offline_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    uri = store_uri(d)
-    client = MlflowClient(uri)
-    run = client.create_run(OFFLINE_EXPERIMENT_ID, tags={"repro.offline": "1"})
-    write_bundle(d, {"run_id": real_run_id, "offline_run_id": run.info.run_id,
-                     "experiment_id": OFFLINE_EXPERIMENT_ID, "tracking_uri": tracking_uri,
-                     "status": None, "reason": None, "start_time": int(time.time() * 1000), "end_time": None})
-    return uri, run.info.run_id
+
+def _write_yaml(path: Path, data: dict) -> None:
+    path.write_text("".join(f"{k}: {_q(v) if v != [] else '[]'}\n" for k, v in data.items()))
+
+
+def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -> tuple[str, str]:
+    """Create the local store and its run; write bundle.json. Returns (local tracking URI, local run id)."""
+    d = Path(offline_dir).resolve()
+    exp_dir = d / STORE_DIR / OFFLINE_EXPERIMENT_ID
+    now = int(time.time() * 1000)
+    if (d / BUNDLE_FILE).is_file():  # a requeued job: keep logging into the same local run
+        meta = read_bundle(d)
+        if meta.get("run_id") == real_run_id and (exp_dir / meta["offline_run_id"] / "meta.yaml").is_file():
+            meta.update(status=None, reason=None, end_time=None)
+            write_bundle(d, meta)
+            return store_uri(d), meta["offline_run_id"]
+    run_id = uuid.uuid4().hex
+    run_dir = exp_dir / run_id
+    for sub in ("metrics", "params", "tags", "artifacts"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    if not (exp_dir / "meta.yaml").is_file():
+        _write_yaml(exp_dir / "meta.yaml", {
+            "artifact_location": exp_dir.as_uri(), "creation_time": now, "experiment_id": OFFLINE_EXPERIMENT_ID,
+            "last_update_time": now, "lifecycle_stage": "active", "name": "Default"})
+    _write_yaml(run_dir / "meta.yaml", {
+        "artifact_uri": (run_dir / "artifacts").as_uri(), "end_time": None, "entry_point_name": "",
+        "experiment_id": OFFLINE_EXPERIMENT_ID, "lifecycle_stage": "active", "run_id": run_id,
+        "run_name": "local", "source_name": "", "source_type": 4, "source_version": "", "start_time": now,
+        "status": 1, "tags": [], "user_id": os.environ.get("USER", "unknown")})
+    write_bundle(d, {"run_id": real_run_id, "offline_run_id": run_id, "experiment_id": OFFLINE_EXPERIMENT_ID,
+                     "tracking_uri": tracking_uri, "status": None, "reason": None, "start_time": now,
+                     "end_time": None})
+    return store_uri(d), run_id
 
 
 def read_bundle(offline_dir: str | Path) -> dict:
@@ -91,8 +117,8 @@ def write_bundle(offline_dir: str | Path, data: dict) -> None:
     os.replace(tmp, d / BUNDLE_FILE)
 
 
-def finish(offline_dir: str | Path, status: str, reason: str | None, end_time: int) -> None:
-    """Record the run's final status in bundle.json."""
+def finish(offline_dir: str | Path, status: str, reason: str | None, end_time: int, **extra) -> None:
+    """Record the run's final status (and e.g. `mirrored`) in bundle.json."""
     data = read_bundle(offline_dir)
-    data.update(status=status, reason=reason, end_time=end_time)
+    data.update(status=status, reason=reason, end_time=end_time, **extra)
     write_bundle(offline_dir, data)

@@ -1,14 +1,14 @@
 """`python -m repro_mlflow.runtime [--run-id ID] -- COMMAND...`
    `python -m repro_mlflow.runtime --manifest FILE --index I`
 
-Starts the entry point command at once, and while it runs captures the fingerprint and writes it
-to the run (tags + `repro/fingerprint.json`), so MLflow's import and store work stay off the
-command's critical path. When the command ends, the run ends FINISHED, FAILED (with
-`repro.status_reason`) or KILLED (on SIGTERM/SIGINT).
-
-Offline results: if the tracking store cannot be reached and `REPRO_OFFLINE_DIR` is set (or
-`REPRO_OFFLINE=1`), everything (the command's own logging included) goes to an MLflow file store in
-`$REPRO_OFFLINE_DIR`, with `bundle.json` naming the real run; `repro sync` replays it.
+Local-first: the entry point command logs to the run's local MLflow store in `$REPRO_OFFLINE_DIR`
+(its `MLFLOW_TRACKING_URI`, `MLFLOW_RUN_ID`; the real ones are `REPRO_TRACKING_URI`,
+`REPRO_RUN_ID`), always. The command starts at once; a thread (runtime/mirror.py) writes the
+fingerprint into the local store and mirrors the store into the real run every second or two.
+When the command ends, the mirror delivers the rest and ends the real run FINISHED, FAILED (with
+`repro.status_reason`) or KILLED (on SIGTERM/SIGINT), for up to `REPRO_MIRROR_GRACE` seconds;
+if the tracking server is still away, `repro sync` replays what is left. `REPRO_OFFLINE=1`: no
+mirror from the worker at all (its results come back with the job's outputs).
 
 Extra tags: `REPRO_EXTRA_TAGS` (a JSON object; `$VAR` in values is filled from the environment,
 tags whose variables are unset are left out) and a manifest's `extra_tags` are written with the
@@ -20,16 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
 from .. import tags as T
 from . import manifest as M
 from . import offline
+from .mirror import Mirror, client_settings
+from .replay import LocalRun
 from .reason import explain
 
 
@@ -67,61 +70,43 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-class _Reporter(threading.Thread):
-    """Fingerprint + MLflow writes, off the command's critical path."""
+def _local_store(run_id: str, tracking_uri: str | None) -> tuple[Path, bool, str, str]:
+    """(bundle dir, temporary?, local URI, local run id): `$REPRO_OFFLINE_DIR`, or a temporary one."""
+    offline_dir = os.environ.get("REPRO_OFFLINE_DIR")
+    temporary = not offline_dir
+    bundle = Path(offline_dir) if offline_dir else Path(tempfile.mkdtemp(prefix=f"repro-{run_id[:8]}-"))
+    local_uri, local_run_id = offline.start(bundle, run_id, tracking_uri)
+    return bundle, temporary, local_uri, local_run_id
 
-    def __init__(self, run_id: str, tracking_uri: str | None, extra_tags: dict[str, str], environ: dict[str, str]):
-        super().__init__(daemon=True)
-        self.run_id, self.tracking_uri, self.extra_tags = run_id, tracking_uri, extra_tags
-        # A snapshot taken before mlflow is imported: MLflow's telemetry thread edits os.environ
-        # while it runs, and iterating os.environ then raises.
-        self.environ = environ
-        self.error: BaseException | None = None
-        self.client = None
 
-    def run(self) -> None:
-        try:
-            from ..fingerprint import capture, to_tags  # off the path to the command's start
-
-            record = capture(self.environ)
-            from mlflow.tracking import MlflowClient  # slow import, kept in this thread
-            from mlflow.entities import RunTag
-
-            self.client = MlflowClient(self.tracking_uri)
-            tags = {**to_tags(record), **M.expand_tags(self.extra_tags, self.environ)}
-            self.client.log_batch(self.run_id, tags=[RunTag(k, T.short(v)) for k, v in tags.items()])
-            if self.client.get_run(self.run_id).info.status == "SCHEDULED":
-                self.client.update_run(self.run_id, status="RUNNING")
-            self.client.log_dict(self.run_id, record, T.FINGERPRINT_ARTIFACT)
-        except BaseException as e:  # noqa: BLE001 - reported after the command ends
-            self.error = e
+def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, local_uri: str, local_run_id: str) -> dict[str, str]:
+    """The entry point's environment: MLflow pointed at the local store, the real run under REPRO_*."""
+    env = dict(environ, MLFLOW_TRACKING_URI=local_uri, MLFLOW_RUN_ID=local_run_id,
+               MLFLOW_EXPERIMENT_ID=offline.OFFLINE_EXPERIMENT_ID, MLFLOW_ALLOW_FILE_STORE="true",
+               REPRO_RUN_ID=run_id, REPRO_TRACKING_URI=tracking_uri or "")
+    env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     snapshot = dict(os.environ)
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    offline_dir = os.environ.get("REPRO_OFFLINE_DIR")
-    run_id, env = args.run_id, dict(os.environ, MLFLOW_RUN_ID=args.run_id)
-    args.offline = None
-    if offline.wants_offline(tracking_uri, offline_dir):
-        if not offline_dir:
-            print("repro runtime: REPRO_OFFLINE=1 needs REPRO_OFFLINE_DIR", file=sys.stderr)
-            return 2
-        print(f"repro runtime: tracking store {tracking_uri} not reachable; logging offline to {offline_dir}", file=sys.stderr)
-        tracking_uri, run_id = offline.start(offline_dir, args.run_id, tracking_uri)
-        env.update(MLFLOW_TRACKING_URI=tracking_uri, MLFLOW_RUN_ID=run_id,
-                   MLFLOW_EXPERIMENT_ID=offline.OFFLINE_EXPERIMENT_ID, MLFLOW_ALLOW_FILE_STORE="true")
-        env.pop("MLFLOW_EXPERIMENT_NAME", None)
-        args.offline = offline_dir
+    bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri)
+    env = command_env(os.environ, args.run_id, tracking_uri, local_uri, local_run_id)
     cmd = args.command
     shell = len(cmd) == 1
     proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env)
     # This process's own MLflow use must not phone home: MLflow's telemetry fetches a config and
     # flushes at exit, which costs about a second offline (the command's environment is untouched).
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    reporter = _Reporter(run_id, tracking_uri, args.extra_tags, snapshot)
-    reporter.start()
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    client_settings()
+    live = os.environ.get("REPRO_OFFLINE") != "1"
+    if not live:
+        print(f"repro runtime: REPRO_OFFLINE=1: logging to {bundle} only; `repro sync` replays it", file=sys.stderr)
+    mirror = Mirror(args.run_id, tracking_uri, bundle, local_uri, local_run_id, args.extra_tags, snapshot, live)
+    mirror.start()
 
     stopped: list[int] = []
 
@@ -136,12 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(s, _forward)
 
     rc = proc.wait()
-    reporter.join()
-    try:
-        _finish(reporter, args, run_id, rc, stopped)
-    except Exception as e:  # noqa: BLE001 - the store went away: the status file and `repro sync` decide
-        print(f"repro runtime: could not end the run in the tracking store: {e}", file=sys.stderr)
-        return rc or 1
+    ended = len(stopped)
+    _finish(mirror, args, bundle, temporary, rc, stopped, aborted=lambda: len(stopped) > ended)
     return rc
 
 
@@ -154,7 +135,9 @@ def outcome(rc: int, stopped: list[int]) -> tuple[str, str | None]:
     return "FAILED", (f"exit code {rc}" if rc > 0 else f"killed by signal {signal.Signals(-rc).name}")
 
 
-def _finish(reporter: _Reporter, args: argparse.Namespace, run_id: str, rc: int, stopped: list[int]) -> None:
+def _finish(mirror: Mirror, args: argparse.Namespace, bundle: Path, temporary: bool, rc: int, stopped: list[int],
+            aborted=lambda: False) -> bool:
+    """Status file, bundle.json, the log into the local store, then the mirror's last delivery; True if delivered."""
     status, reason = outcome(rc, stopped)
     reason = explain(reason, args.log_file) if status == "FAILED" else reason
     end_time = int(time.time() * 1000)
@@ -165,21 +148,25 @@ def _finish(reporter: _Reporter, args: argparse.Namespace, run_id: str, rc: int,
             Path(status_file).write_text(json.dumps({"rc": rc, "status": status, "reason": reason, "end_time": end_time}))
         except OSError as e:
             print(f"repro runtime: could not write {status_file}: {e}", file=sys.stderr)
-    if reporter.error is not None:
-        print(f"repro runtime: could not record the fingerprint: {reporter.error}", file=sys.stderr)
-    from mlflow.tracking import MlflowClient
-
-    client = reporter.client or MlflowClient(reporter.tracking_uri)
+    offline.finish(bundle, status, reason, end_time)
+    mirror.stop()  # the fingerprint is in the local store before the log and the last delivery
+    if mirror.error is not None:
+        print(f"repro runtime: could not record the fingerprint: {mirror.error}", file=sys.stderr)
+    local = LocalRun(bundle)
     if reason:
-        client.set_tag(run_id, T.STATUS_REASON, T.short(reason))
+        local.set_tag(T.STATUS_REASON, T.short(reason))  # delivered with the other tags
     if args.log_file and Path(args.log_file).is_file():
-        try:
-            client.log_artifact(run_id, args.log_file, artifact_path=Path(T.LOG_ARTIFACT).parent.as_posix())
-        except Exception as e:  # noqa: BLE001
-            print(f"repro runtime: could not attach the log: {e}", file=sys.stderr)
-    client.set_terminated(run_id, status, end_time=end_time)
-    if args.offline:
-        offline.finish(args.offline, status, reason, end_time)
+        dest = local.dir / "artifacts" / T.LOG_ARTIFACT
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.log_file, dest)
+    delivered = mirror.finish(status, reason, end_time, aborted)
+    offline.finish(bundle, status, reason, end_time, mirrored=delivered)
+    if delivered and temporary:
+        shutil.rmtree(bundle, ignore_errors=True)
+    elif not delivered and mirror.live:
+        print(f"repro runtime: tracking server away; the rest of the run is in {bundle}, `repro sync` replays it",
+              file=sys.stderr)
+    return delivered
 
 
 def wrap(command: str, run_id: str, python: str | None = None) -> list[str]:

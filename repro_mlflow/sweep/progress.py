@@ -3,6 +3,7 @@
 Each tick reads the watched runs from MLflow, calls `sync_runs` on the unfinished ones (one
 scheduler poll per backend) so a job that died ends its run, and prints a line for every run that
 newly ended FAILED or KILLED (run id, target, status reason). Ctrl-C stops watching, never the runs.
+A tracking server that goes away is said and waited out (`backends/outage.py`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def render(sweep: str, runs: Sequence[Run], done_before: int, started: float) ->
 def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequence[str], poll_interval: float = 2.0,
           done_before: int = 0, console: Console | None = None) -> Outcome:
     """Show progress until every watched run is terminal; report each failure when it happens."""
+    from ..backends.outage import ServerWatch, tracking_uri
     from ..backends.sync import sync_runs
 
     console = console or Console(stderr=True)
@@ -82,8 +84,12 @@ def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequenc
     out = Outcome()
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
+            server = ServerWatch(tracking_uri(client), say=lambda msg: live.console.print(f"[yellow]{msg}[/]"))
             while True:
-                runs = fetch_runs(client, experiment_id, sweep, ids)
+                ok, runs = server.call(lambda: fetch_runs(client, experiment_id, sweep, ids))
+                if not ok:  # the tracking server is away: the runs go on, so does the watch
+                    time.sleep(poll_interval)
+                    continue
                 for r in runs:
                     if r.info.status in ("FAILED", "KILLED") and r.info.run_id not in reported:
                         reported.add(r.info.run_id)
@@ -98,7 +104,7 @@ def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequenc
                 if not pending:
                     out.counts = Counter(r.info.status for r in runs)
                     break
-                sync_runs(client, pending)
+                server.call(lambda: sync_runs(client, pending))
                 time.sleep(poll_interval)
         console.line()
         return out

@@ -252,7 +252,8 @@ def test_server_down_offline_results_replayed_once(slurm_cluster, project, mlflo
     monkeypatch.setenv("REPRO_HOME", str(tmp_path / "repro"))
     client = MlflowClient(uri)
     exp = client.create_experiment("offline")
-    sched, rids = _submit(project, "log", [{"x": i} for i in range(5)], exp, uri, extra_args=["--hold"])
+    sched, rids = _submit(project, "log", [{"x": i} for i in range(5)], exp, uri, extra_args=["--hold"],
+                          env={"REPRO_MIRROR_GRACE": "1"})
     array = client.get_run(rids[0]).data.tags["repro.job_id"].split("_")[0]
     mlflow_server.stop()
     slurm_cluster.run("scontrol", "release", array)
@@ -268,9 +269,12 @@ def test_server_down_offline_results_replayed_once(slurm_cluster, project, mlflo
     assert {client.get_run(r).info.status for r in rids} == {"SCHEDULED"}  # nothing reached the server
 
     env = dict(cli_env, MLFLOW_TRACKING_URI=uri)
-    p = subprocess.run([str(BIN / "repro"), "sync"], env=env, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr
-    assert "replayed 5" in p.stdout
+    # two `repro sync` at once: each bundle is replayed by one of them, exactly once
+    syncs = [subprocess.Popen([str(BIN / "repro"), "sync"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in syncs]
+    assert [p.returncode for p in syncs] == [0, 0], outs
+    assert sum(int(o.split("replayed ")[1].split()[0]) for o, _ in outs) == 5, outs
     from repro_mlflow.backends.offline import offline_client
     from repro_mlflow.runtime.offline import read_bundle
 

@@ -11,7 +11,7 @@ only; on a Python older than 3.10 it says so and exits 3. In the sandbox it find
    `.repro_pydeps/` with pip, and puts that on PYTHONPATH;
 3. runs `python -m repro_mlflow.runtime --run-id RUN_ID -- COMMAND` in `project/`, its output
    copied to `repro_out/output.log`; the runtime logs to `$REPRO_OFFLINE_DIR` (`repro_out/offline`)
-   when the tracking server cannot be reached (or REPRO_OFFLINE=1);
+   first, always, and mirrors it into the real run where the server can be reached (not with REPRO_OFFLINE=1);
 4. exits with the command's exit code. `repro_out/` is the job's output file: HTCondor sends it
    back to `<batch>/runs/<i>/` on the submit side, where `repro sync` replays the offline store.
 

@@ -38,7 +38,8 @@ POINTER = "slurm-jobdir"  # file in the batch workdir naming the job directory w
 BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_CONF",
                "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
                "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH",
-               "REPRO_OFFLINE", "REPRO_HEALTH_TIMEOUT")
+               "REPRO_OFFLINE", "REPRO_HEALTH_TIMEOUT", "REPRO_MIRROR_GRACE", "REPRO_MIRROR_INTERVAL",
+               "REPRO_MIRROR_TIMEOUT")
 
 # Tags the runtime writes from the job's environment on the node, beside the fingerprint's own
 # repro.slurm.{cluster,partition,node,job_id,array_task_id} (fingerprint/site.py), which they do not repeat.

@@ -1,0 +1,254 @@
+"""The one replay: copy a run's local store into its real run, incrementally, exactly once.
+
+Used by the worker's mirror while the command runs (a step every second or two) and by
+`repro sync` for what the mirror could not deliver (`backends/offline.py:replay_bundle`).
+`Replayer.step()` sends what the real run does not have yet:
+
+- params the real run does not have;
+- tags that differ (not the local run's own `mlflow.*` tags: the real run has its own);
+- metric points: read from the local store's files incrementally (complete lines only, by byte
+  offset), each sent once. A point whose delivery is uncertain (a request that failed: the server
+  may have applied it) is reconciled before it is sent again: every local point of that key is
+  matched against the real run's history by (value, step, timestamp), and only the unmatched are
+  sent (identical points are one point: SQL stores keep one of them). A fresh `Replayer` (a new process) reconciles every key first;
+- artifacts: files new or changed since they were sent; while the command runs, only files left
+  untouched for `settle_s` seconds (closed), at the final step all of them. A model logged with
+  `mlflow.<flavor>.log_model` (an MLflow 3 logged model of the local run) goes as the run's
+  artifacts under the model's name, so `runs:/<real run>/<name>` loads it from the real server.
+
+A step that meets a request failing raises; the next step carries on from where it stopped.
+`end()` then ends the real run with the command's status. Stdlib + mlflow(-skinny).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .. import tags as T
+from . import offline
+
+_BATCH_METRICS, _BATCH_PARAMS_TAGS = 1000, 100
+TERMINAL = ("FINISHED", "FAILED", "KILLED")
+
+
+class LocalRun:
+    """Incremental reader of the one run of a local store (MLflow's file-store layout)."""
+
+    def __init__(self, bundle: str | Path, meta: dict | None = None):
+        self.bundle = Path(bundle)
+        self.meta = meta or offline.read_bundle(self.bundle)
+        self.dir = self.bundle / offline.STORE_DIR / str(self.meta.get("experiment_id", "0")) / self.meta["offline_run_id"]
+        self.offsets: dict[str, int] = {}  # metric key -> bytes of its file already read
+
+    def _files(self, sub: str) -> dict[str, Path]:
+        root = self.dir / sub
+        out: dict[str, Path] = {}
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                p = Path(dirpath) / name
+                out[p.relative_to(root).as_posix()] = p
+        return out
+
+    def params(self, settle_s: float = 0.0) -> dict[str, str]:
+        """The params, but those written in the last `settle_s` s (a param is never changed: none half-written)."""
+        now = time.time()
+        out = {}
+        for k, p in self._files("params").items():
+            try:
+                if not settle_s or now - p.stat().st_mtime >= settle_s:
+                    out[k] = p.read_text()
+            except OSError:
+                continue
+        return out
+
+    def tags(self) -> dict[str, str]:
+        return {k: p.read_text() for k, p in self._files("tags").items()
+                if not k.startswith("mlflow.") and not k.endswith(".tmp")}
+
+    def new_points(self, key: str | None = None, since_start: bool = False) -> dict[str, list]:
+        """Points written since the last call ({key: [Metric]}); `since_start`: all of `key`'s points."""
+        from mlflow.entities import Metric
+
+        out: dict[str, list] = {}
+        files = self._files("metrics")
+        for k, path in files.items():
+            if key is not None and k != key:
+                continue
+            start = 0 if since_start else self.offsets.get(k, 0)
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read()
+            end = data.rfind(b"\n") + 1  # a line being written is read next time
+            if not end:
+                continue
+            self.offsets[k] = max(self.offsets.get(k, 0), start + end)
+            points = []
+            for line in data[:end].decode().splitlines():
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                points.append(Metric(k, float(parts[1]), int(parts[0]), int(parts[2]) if len(parts) > 2 else 0))
+            if points:
+                out[k] = points
+        return out
+
+    def set_tag(self, key: str, value: str) -> None:
+        """Write a tag into the local run (as MLflow's file store does: one file per tag)."""
+        path = self.dir / "tags" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(value)
+        os.replace(tmp, path)
+
+    def _model_dirs(self) -> dict[str, Path]:
+        """{name: files} of the MLflow 3 logged models of this run (`mlflow.<flavor>.log_model`), finished ones."""
+        import yaml  # a dependency of mlflow-skinny
+
+        out = {}
+        for meta in (self.dir.parent / "models").glob("*/meta.yaml"):
+            try:
+                m = yaml.safe_load(meta.read_text())
+            except (OSError, yaml.YAMLError):
+                continue
+            if m.get("source_run_id") == self.dir.name and m.get("status") == 2 and m.get("name"):  # 2: READY
+                out[str(m["name"])] = meta.parent / "artifacts"
+        return out
+
+    def artifacts(self) -> dict[str, tuple[int, int, Path]]:
+        """{artifact path: (size, mtime in ns, file)}: the run's artifacts, and each logged model's
+        files under its name (so `runs:/<real run>/<name>` loads it from the real run)."""
+        out = {}
+        roots = {"": self.dir / "artifacts", **{name + "/": d for name, d in self._model_dirs().items()}}
+        for prefix, root in roots.items():
+            for dirpath, _dirs, files in os.walk(root):
+                for name in files:
+                    p = Path(dirpath) / name
+                    try:
+                        st = p.stat()
+                    except OSError:
+                        continue
+                    out.setdefault(prefix + p.relative_to(root).as_posix(), (st.st_size, st.st_mtime_ns, p))
+        return out
+
+
+def _point(m) -> tuple:
+    return (m.value, m.step, m.timestamp)
+
+
+class Replayer:
+    """Delivers a local run into its real run; one instance per process, any number of steps."""
+
+    def __init__(self, client, run_id: str, bundle: str | Path, settle_s: float = 2.0, list_artifacts: bool = True):
+        self.client, self.run_id, self.local = client, run_id, LocalRun(bundle)
+        if self.local.meta.get("run_id") != run_id:
+            raise ValueError(f"local store {bundle} belongs to run {self.local.meta.get('run_id')}, not {run_id}")
+        self.settle_s = settle_s
+        # Whether to ask which artifacts the real run has before sending (`repro sync`: what the mirror
+        # sent is not sent again). Uploading one again only overwrites it, so the mirror skips the
+        # listing for a run that never ran (SCHEDULED): fewer requests to a slow server.
+        self.list_artifacts = list_artifacts
+        self.params: dict[str, str] | None = None  # what the real run has (None: not read yet)
+        self.tags: dict[str, str] = {}
+        self.artifacts: dict[str, tuple[int, int]] = {}
+        self.pending: dict[str, list] = {}  # points read locally, not yet confirmed on the server
+        self.unsure: set[str] = set()  # keys whose pending points may be partly on the server
+        self.sent = 0  # points delivered by this instance
+        self.added = False  # anything delivered by this instance
+
+    def _reconcile(self) -> None:
+        real = self.client.get_run(self.run_id)
+        artifacts = {}
+        if self.list_artifacts or real.info.status != "SCHEDULED":
+            # there, of an unknown version: compared by size
+            artifacts = {info.path: (info.file_size, -1) for info in self._walk(None)}
+        if real.info.status == "SCHEDULED":
+            self.client.update_run(self.run_id, status="RUNNING")
+        self.artifacts, self.tags = artifacts, dict(real.data.tags)
+        # only a metric the real run has already may hold some of the local points (a requeued job)
+        self.unsure = set(self.local._files("metrics")) & set(real.data.metrics)
+        self.params = dict(real.data.params)  # last: a reconcile that failed half-way is done again
+
+    def _walk(self, path):
+        for info in self.client.list_artifacts(self.run_id, path):
+            if info.is_dir:
+                yield from self._walk(info.path)
+            else:
+                yield info
+
+    def step(self, final: bool = False) -> None:
+        """Send what is new; raises if the server fails (nothing is lost: the next step resumes)."""
+        from mlflow.entities import Param, RunTag
+
+        if self.params is None:
+            self._reconcile()
+        params = [Param(k, v) for k, v in self.local.params(0 if final else 0.5).items() if k not in self.params]
+        for i in range(0, len(params), _BATCH_PARAMS_TAGS):
+            chunk = params[i:i + _BATCH_PARAMS_TAGS]
+            self.client.log_batch(self.run_id, params=chunk)
+            self.params.update((p.key, p.value) for p in chunk)
+        for key, points in self.local.new_points().items():
+            self.pending.setdefault(key, []).extend(points)
+        for key in sorted(self.unsure):
+            self._match(key)
+        self._send_metrics()
+        tags = [RunTag(k, v) for k, v in self.local.tags().items() if self.tags.get(k) != v]
+        for i in range(0, len(tags), _BATCH_PARAMS_TAGS):
+            chunk = tags[i:i + _BATCH_PARAMS_TAGS]
+            self.client.log_batch(self.run_id, tags=chunk)
+            self.tags.update((t.key, t.value) for t in chunk)
+        self._send_artifacts(final)
+
+    def _match(self, key: str) -> None:
+        """Pending points of `key` = its local points the real history lacks."""
+        have = {_point(m) for m in self.client.get_metric_history(self.run_id, key)}
+        self.pending[key] = [m for m in self.local.new_points(key, since_start=True).get(key, []) if _point(m) not in have]
+        self.unsure.discard(key)
+
+    def _send_metrics(self) -> None:
+        # A point is its (key, value, step, timestamp): SQL stores keep one of identical points, so
+        # the same point logged twice in one millisecond is one point (sending it twice would fail).
+        batch, seen = [], set()
+        for key in list(self.pending):
+            for m in self.pending[key]:
+                if (key, *_point(m)) not in seen:
+                    seen.add((key, *_point(m)))
+                    batch.append(m)
+        for i in range(0, len(batch), _BATCH_METRICS):
+            chunk = batch[i:i + _BATCH_METRICS]
+            try:
+                self.client.log_batch(self.run_id, metrics=chunk)
+            except BaseException:
+                self.unsure.update(m.key for m in chunk)  # the server may have applied it
+                raise
+            sent = {(m.key, *_point(m)) for m in chunk}
+            for key in {m.key for m in chunk}:
+                self.pending[key] = [m for m in self.pending[key] if (key, *_point(m)) not in sent]
+            self.sent += len(chunk)
+            self.added = True
+
+    def _send_artifacts(self, final: bool) -> None:
+        now_ns = time.time_ns()
+        for path, (size, mtime, file) in sorted(self.local.artifacts().items()):
+            known = self.artifacts.get(path)
+            if known is not None and (known == (size, mtime) or (known[1] == -1 and known[0] == size)):
+                continue
+            if not final and now_ns - mtime < self.settle_s * 1e9:
+                continue  # still being written
+            parent = Path(path).parent.as_posix()
+            self.client.log_artifact(self.run_id, str(file), artifact_path=None if parent == "." else parent)
+            self.artifacts[path] = (size, mtime)
+            self.added = True
+
+    def end(self, status: str, reason: str | None, end_time: int | None) -> bool:
+        """End the real run with the command's status unless it is terminal already; True if this ended it."""
+        if self.client.get_run(self.run_id).info.status in TERMINAL:
+            return False
+        if reason and self.tags.get(T.STATUS_REASON) != T.short(reason):
+            self.client.set_tag(self.run_id, T.STATUS_REASON, T.short(reason))
+        self.client.set_terminated(self.run_id, status, end_time=end_time)
+        return True
+
+
+__all__ = ["LocalRun", "Replayer", "TERMINAL"]

@@ -1,0 +1,63 @@
+"""What the entry point sees under the runtime: its own run in a local store (model logging and loading
+included), the real run through REPRO_TRACKING_URI / REPRO_RUN_ID; and the local store's writing by hand
+is a store MLflow reads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from repro_mlflow.backends.offline import offline_client
+from repro_mlflow.runtime import offline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = """
+import os, mlflow
+from mlflow.tracking import MlflowClient
+
+class Length(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return [len(model_input)]
+
+with mlflow.start_run() as run:
+    assert run.info.run_id != os.environ["REPRO_RUN_ID"]  # logging goes to the local run
+    info = mlflow.pyfunc.log_model(name="model", python_model=Length())
+    assert mlflow.pyfunc.load_model(info.model_uri).predict(["a", "b"]) == [2]
+    assert mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(["a"]) == [1]
+    assert [r.info.run_id for r in MlflowClient().search_runs(["0"])] == [run.info.run_id]  # the local store
+    real = MlflowClient(os.environ["REPRO_TRACKING_URI"])  # the real server, asked explicitly
+    assert real.get_run(os.environ["REPRO_RUN_ID"]).data.tags["who"] == "submit side"
+"""
+
+
+def test_entry_point_logs_locally_and_reaches_the_real_server_explicitly(tracking, tmp_path):
+    client = MlflowClient()
+    rid = client.create_run(client.create_experiment("lf"), tags={"who": "submit side"}).info.run_id
+    env = dict(os.environ, PYTHONPATH=str(ROOT), REPRO_OFFLINE_DIR=str(tmp_path / "off"), MLFLOW_TRACKING_URI=tracking)
+    p = subprocess.run([sys.executable, "-m", "repro_mlflow.runtime", "--run-id", rid, "--", sys.executable, "-c", CHILD],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert client.get_run(rid).info.status == "FINISHED"
+    assert offline.read_bundle(tmp_path / "off")["mirrored"] is True
+    # the logged model reached the real run as its artifacts: it loads from the submit side
+    model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
+    assert model.predict(["x", "y", "z"]) == [3]
+
+
+def test_hand_written_local_store_is_an_mlflow_store(tmp_path):
+    uri, run_id = offline.start(tmp_path / "b", "REAL", "http://example.invalid")
+    c = offline_client(tmp_path / "b")
+    run = c.get_run(run_id)
+    assert run.info.status == "RUNNING" and run.info.experiment_id == "0"
+    c.log_metric(run_id, "m", 1.5, step=2)
+    c.set_terminated(run_id, "FINISHED")
+    assert [(m.value, m.step) for m in c.get_metric_history(run_id, "m")] == [(1.5, 2)]
+    assert offline.read_bundle(tmp_path / "b")["run_id"] == "REAL"
+    # a requeued job logs on into the same local run
+    assert offline.start(tmp_path / "b", "REAL", None) == (uri, run_id)
