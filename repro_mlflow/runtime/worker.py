@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .. import tags as T
 from . import manifest as M
-from . import offline
+from . import offline, registry
 from .mirror import Mirror, client_settings
 from .replay import LocalRun
 from .reason import explain
@@ -85,6 +85,8 @@ def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, 
                MLFLOW_EXPERIMENT_ID=offline.OFFLINE_EXPERIMENT_ID, MLFLOW_ALLOW_FILE_STORE="true",
                REPRO_RUN_ID=run_id, REPRO_TRACKING_URI=tracking_uri or "")
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    if "MLFLOW_REGISTRY_URI" not in environ and registry.available():
+        env["MLFLOW_REGISTRY_URI"] = registry.URI  # not local-first: one line on use, naming the real server
     return env
 
 

@@ -1,5 +1,6 @@
 """What the entry point sees under the runtime: its own run in a local store (model logging and loading
-included), the real run through REPRO_TRACKING_URI / REPRO_RUN_ID; and the local store's writing by hand
+included), the real run and registry through REPRO_TRACKING_URI / REPRO_RUN_ID (the local registry refuses
+in one line); and the local store's writing by hand
 is a store MLflow reads."""
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ with mlflow.start_run() as run:
     assert [r.info.run_id for r in MlflowClient().search_runs(["0"])] == [run.info.run_id]  # the local store
     real = MlflowClient(os.environ["REPRO_TRACKING_URI"])  # the real server, asked explicitly
     assert real.get_run(os.environ["REPRO_RUN_ID"]).data.tags["who"] == "submit side"
+    try:  # the registry is not local-first: one line naming the way to the real server, nothing registered
+        mlflow.register_model(info.model_uri, "lost")
+        raise SystemExit("register_model went to the local store")
+    except mlflow.exceptions.MlflowException as e:
+        assert "not local-first" in str(e) and "REPRO_TRACKING_URI" in str(e) and len(str(e).splitlines()) == 1, str(e)
+    real_registry = MlflowClient(registry_uri=os.environ["REPRO_TRACKING_URI"])
+    real_registry.create_registered_model("reached")
 """
 
 
@@ -48,6 +56,7 @@ def test_entry_point_logs_locally_and_reaches_the_real_server_explicitly(trackin
     # the logged model reached the real run as its artifacts: it loads from the submit side
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
     assert model.predict(["x", "y", "z"]) == [3]
+    assert [m.name for m in client.search_registered_models()] == ["reached"]  # "lost" never existed anywhere
 
 
 def test_hand_written_local_store_is_an_mlflow_store(tmp_path):
