@@ -1,11 +1,14 @@
 """Cost of determinism: how much slower training is with a determinism switch in its deterministic setting.
 
-Per example and environment, for each two-valued determinism factor (`repro.det.<name>` tag, else the
-`<name>` param): op_determinism (deterministic: true), tf32, onednn, xla (deterministic: false) and
-threads (deterministic: 1, against the other thread count). `ratio` = median `train_seconds` of the
-deterministic runs / median of the others (above 1: determinism costs time), with a percentile
-bootstrap interval from `scipy.stats.bootstrap` (both groups resampled independently). The medians are
-marginal: other swept factors are pooled within each setting.
+Per example and environment, for each two-valued determinism factor (the swept `<name>` param, else the
+`repro.det.<name>` tag of runs without one): op_determinism (deterministic: true), tf32, onednn, xla
+(deterministic: false) and threads (deterministic: 1, against the other thread count). Runs are compared
+only within a stratum, the runs whose other parameters are all equal (seed, backend, the other switches),
+so a switch is never credited with what another factor did (e.g. `repro.det.xla`, which differs between
+Keras backends). `ratio` = the median over strata of (median `train_seconds` of the deterministic runs /
+median of the others): above 1, determinism costs time; its interval is a stratified percentile
+bootstrap (runs resampled within each stratum and setting). `median_deterministic` / `median_other` are
+the medians of the matched runs.
 """
 
 from __future__ import annotations
@@ -32,22 +35,30 @@ def _norm(v) -> str:
     return {"1.0": "1", "0.0": "0"}.get(s, s)
 
 
-def _ratio_ci(det: np.ndarray, other: np.ndarray, n_boot: int, seed: int, confidence: float) -> list[float] | None:
-    if len(det) < 2 or len(other) < 2 or (np.ptp(det) == 0 and np.ptp(other) == 0):
+def _ratio_ci(pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int, confidence: float) -> list[float] | None:
+    """Stratified percentile bootstrap of the median over strata of median(det) / median(other)."""
+    if all(len(d) < 2 and len(o) < 2 for d, o in pairs) or all(np.ptp(d) == 0 and np.ptp(o) == 0 for d, o in pairs):
         return None
-    from scipy.stats import bootstrap
+    rng = np.random.default_rng(seed)
 
-    def ratio(a, b, axis=-1):
-        return np.median(a, axis=axis) / np.median(b, axis=axis)
+    def resampled_medians(x: np.ndarray) -> np.ndarray:
+        return np.median(x[rng.integers(0, len(x), size=(n_boot, len(x)))], axis=1)
 
-    res = bootstrap((det, other), ratio, n_resamples=n_boot, confidence_level=confidence, method="percentile",
-                    random_state=np.random.default_rng(seed), vectorized=True)
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    ratios = np.stack([resampled_medians(d) / resampled_medians(o) for d, o in pairs])  # strata x n_boot
+    stat = np.median(ratios, axis=0)
+    alpha = (1 - confidence) / 2
+    lo, hi = (float(v) for v in np.quantile(stat, [alpha, 1 - alpha]))
     return [lo, hi] if np.isfinite(lo) and np.isfinite(hi) else None
 
 
+def _strata_columns(df: pd.DataFrame, col: str, name: str) -> list[str]:
+    """What must be equal for two runs to be compared: every param but the repeat and the factor itself."""
+    return sorted(c for c in df.columns if c.startswith("params.") and c not in ("params.repeat", col, f"params.{name}"))
+
+
 def determinism_cost(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> list[dict]:
-    """One row per (example, environment, factor) where the factor has its deterministic value and one other."""
+    """One row per (example, environment, factor) where the factor has its deterministic value and one other
+    within at least one stratum of otherwise equal runs."""
     if METRIC not in runs.columns:
         return []
     rows = []
@@ -56,19 +67,31 @@ def determinism_cost(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, conf
         col = _column(have, name)
         if col is None:
             continue
+        strata_cols = _strata_columns(have, col, name)
         for (ex, env), sub in have.groupby(["example", "_env"], sort=True):
             lv = sub[col].map(_norm)
             levels = sorted(lv.dropna().unique())
             if len(levels) != 2 or det_value not in levels:
                 continue
             other_value = next(v for v in levels if v != det_value)
-            det = sub.loc[lv == det_value, METRIC].to_numpy(dtype=float)
-            oth = sub.loc[lv == other_value, METRIC].to_numpy(dtype=float)
-            md, mo = float(np.median(det)), float(np.median(oth))
-            ci = _ratio_ci(det, oth, n_boot, seed, confidence)
+            keys = sub[strata_cols].astype(str).agg("|".join, axis=1) if strata_cols else pd.Series("", index=sub.index)
+            pairs, det_all, oth_all = [], [], []
+            for _, idx in keys.groupby(keys, sort=True).groups.items():
+                d = sub.loc[idx][lv.loc[idx] == det_value][METRIC].to_numpy(dtype=float)
+                o = sub.loc[idx][lv.loc[idx] == other_value][METRIC].to_numpy(dtype=float)
+                if len(d) and len(o):
+                    pairs.append((d, o))
+                    det_all.append(d)
+                    oth_all.append(o)
+            if not pairs:
+                continue
+            per_stratum = [float(np.median(d) / np.median(o)) for d, o in pairs if np.median(o) > 0]
+            ci = _ratio_ci(pairs, n_boot, seed, confidence)
             rows.append({"example": ex, "environment": env, "factor": name, "deterministic": det_value,
-                         "other": other_value, "n_deterministic": int(len(det)), "n_other": int(len(oth)),
-                         "median_deterministic": md, "median_other": mo,
-                         "ratio": md / mo if mo > 0 else None, "ratio_ci": ci,
+                         "other": other_value, "strata": len(pairs),
+                         "n_deterministic": int(sum(map(len, det_all))), "n_other": int(sum(map(len, oth_all))),
+                         "median_deterministic": float(np.median(np.concatenate(det_all))),
+                         "median_other": float(np.median(np.concatenate(oth_all))),
+                         "ratio": float(np.median(per_stratum)) if per_stratum else None, "ratio_ci": ci,
                          "note": None if ci else "too few runs (or no spread) for an interval"})
     return rows

@@ -8,7 +8,8 @@
   (`repro.config_hash` is shown beside it when present, not used: a sweep may hash the hardware target
   into it, which would hide every cross-environment comparison.)
 - repeat: `tags.repro.repeat`, else `params.repeat`, else the run's order (start time) in its group.
-- outcome signature: the run's outcome values (metrics and `repro.digest.*` tags) hashed together.
+- outcome signature: the run's outcome values (metrics and `repro.digest.*` tags) hashed together;
+  metrics that measure time (`*_seconds`, e.g. `train_seconds`) are not outcomes.
   Per example, an outcome column joins the signature only if every analysed run has it (listed in
   `outcomes` and, if dropped, in `notes`); runs without the primary metric are left out and counted.
 """
@@ -36,6 +37,11 @@ def resolve_column(df: pd.DataFrame, name: str) -> str:
         if name.startswith(prefix):
             raise ReproError(f"no selected run has the {kind} '{name.removeprefix(prefix)}' ({len(df)} runs selected)")
     raise ReproError(f"no tag or param named '{name}' on the selected runs")
+
+
+def is_timing(col: str) -> bool:
+    """A metric that measures time (`train_seconds`, any `*_seconds`): never bit-identical, never an outcome."""
+    return col.startswith("metrics.") and col.endswith("_seconds")
 
 
 def digest_columns(df: pd.DataFrame) -> list[str]:
@@ -115,7 +121,7 @@ def signatures(df: pd.DataFrame, primary: str, metric_cols: list[str]) -> tuple[
         miss = len(sub) - len(have)
         if miss:
             notes.append(f"{ex}: {miss} run(s) without {primary.removeprefix('metrics.')} left out")
-        cand = [primary] + [c for c in metric_cols if c != primary] + digests
+        cand = [primary] + [c for c in metric_cols if c != primary and not is_timing(c)] + digests
         cols = [c for c in cand if c in have.columns and have[c].notna().all() and len(have)]
         dropped = [c for c in cand if c in have.columns and c not in cols and have[c].notna().any()]
         if dropped:

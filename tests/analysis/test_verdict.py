@@ -80,3 +80,37 @@ def test_cost_of_determinism_on_a_hand_made_table():
     lo, hi = a["ratio_ci"]
     assert 20.0 / 11.0 <= lo <= a["ratio"] <= hi <= 22.0 / 10.0
     assert any(x.startswith("cost of op_determinism=true (vs false): 2.00x [") for x in ex["verdict"]["lines"])
+
+
+def _cost_runs(rows):
+    runs = []
+    for i, (backend, seed, det, det_xla, secs) in enumerate(rows):
+        runs.append({"tags": {"mlflow.project.entryPoint": "mnist_convnet", "repro.fp.env": "a", "repro.repeat": i,
+                              "repro.det.op_determinism": det, "repro.det.xla": det_xla,
+                              "repro.primary_metric": "test_accuracy", "repro.digest.weights": f"w{backend}{seed}{det}"},
+                     "params": {"op_determinism": det, "xla": "auto", "keras_backend": backend, "seed": seed},
+                     "metrics": {"test_accuracy": 0.9, "train_seconds": secs}})
+    return runs
+
+
+def test_cost_compares_only_runs_whose_other_factors_are_equal():
+    # seed 2 trains twice as long either way; op determinism costs 1.5x at each seed. Pooled medians would
+    # give 20/12.5 = 1.6; the xla tag differs only with the backend (it was not swept: params.xla = auto).
+    rows = [("tensorflow", 1, True, False, 15.0), ("tensorflow", 1, False, False, 10.0),
+            ("tensorflow", 2, True, False, 30.0), ("tensorflow", 2, False, False, 20.0),
+            ("jax", 1, True, True, 15.0), ("jax", 1, False, True, 10.0)]
+    res, _ = pipeline.analyse(frame(_cost_runs(rows)), pipeline.Options(artifacts=False, n_boot=200))
+    cost = res["examples"][0]["cost"]
+    assert [c["factor"] for c in cost] == ["op_determinism"]
+    (c,) = cost
+    assert c["strata"] == 3 and c["ratio"] == 1.5 and c["ratio_ci"] is None  # one run a side: no interval
+
+
+def test_train_seconds_is_not_an_outcome():
+    """Two repeats with equal digests and metrics but different train times are repeatable."""
+    rows = [("tensorflow", 1, True, False, 15.0), ("tensorflow", 1, True, False, 17.5)]
+    runs = _cost_runs(rows)
+    runs[1]["tags"]["repro.repeat"] = 1
+    res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, n_boot=50))
+    ex = res["examples"][0]
+    assert "metrics.train_seconds" not in ex["outcomes"] and ex["verdict"]["repeatable"]["answer"] == "yes"
