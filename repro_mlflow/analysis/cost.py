@@ -74,9 +74,9 @@ def determinism_cost(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, conf
             if len(levels) != 2 or det_value not in levels:
                 continue
             other_value = next(v for v in levels if v != det_value)
-            keys = sub[strata_cols].astype(str).agg("|".join, axis=1) if strata_cols else pd.Series("", index=sub.index)
+            strata = sub.groupby(strata_cols, dropna=False, sort=True).groups.values() if strata_cols else [sub.index]
             pairs, det_all, oth_all = [], [], []
-            for _, idx in keys.groupby(keys, sort=True).groups.items():
+            for idx in strata:
                 d = sub.loc[idx][lv.loc[idx] == det_value][METRIC].to_numpy(dtype=float)
                 o = sub.loc[idx][lv.loc[idx] == other_value][METRIC].to_numpy(dtype=float)
                 if len(d) and len(o):
