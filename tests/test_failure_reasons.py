@@ -13,14 +13,16 @@ Traceback (most recent call last):
   File "train.py", line 2, in main
     raise ValueError("epochs must be positive")
 ValueError: epochs must be positive
-repro runtime: something printed after
+cleanup: something printed after
 """
 
 
 def test_exception_last_line_wins():
     # a progress bar's carriage returns, a traceback, and an unindented line after it: the last such line
-    assert last_error_line(TRACEBACK) == "repro runtime: something printed after"
-    assert last_error_line(TRACEBACK.rsplit("repro runtime", 1)[0]) == "ValueError: epochs must be positive"
+    assert last_error_line(TRACEBACK) == "cleanup: something printed after"
+    assert last_error_line(TRACEBACK.rsplit("cleanup", 1)[0]) == "ValueError: epochs must be positive"
+    # the runtime's own notes share the log but are never the command's reason
+    assert last_error_line(TRACEBACK.replace("cleanup:", "repro runtime:")) == "ValueError: epochs must be positive"
 
 
 def test_error_line_without_traceback_and_plain_last_line(tmp_path):
@@ -74,3 +76,13 @@ def test_repro_status_of_an_unknown_sweep_is_one_line_and_exit_1(tracking, capsy
     assert main(["status", "--sweep", "nosuch"]) == 1
     ours = [x for x in capsys.readouterr().err.splitlines() if "mlflow.store.db.utils" not in x]  # MLflow's DB set-up
     assert ours == ["repro status: error: no repro runs of sweep 'nosuch'"]
+
+
+def test_the_runtimes_own_notes_are_never_the_reason(tmp_path):
+    """A command that fails silently keeps its bare exit code, whatever the runtime noted in the same log."""
+    log = tmp_path / "output.log"
+    log.write_text("repro runtime: REPRO_OFFLINE=1: logging to /x/offline only; `repro sync` replays it\n")
+    assert explain("exit code 3", log) == "exit code 3"
+    log.write_text("Traceback (most recent call last):\n  File \"t.py\", line 1\nKeyError: 'x'\n"
+                   "repro runtime: tracking server away; still mirroring\n")
+    assert explain("exit code 1", log) == "exit code 1: KeyError: 'x'"

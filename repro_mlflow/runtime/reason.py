@@ -3,7 +3,7 @@
 `explain` adds to a failed command's reason the last error line of its output: the exception line of
 the last Python traceback, else the last line that starts as an error does ("error: ...", "prog: error:
 ...", "FATAL ...", "SomeError: ..."), else the last line, log noise left out (glog INFO/WARNING lines
-such as TensorFlow's "I0000 ... oneDNN custom operations are on");
+such as TensorFlow's "I0000 ... oneDNN custom operations are on", and the runtime's own "repro runtime:" notes);
 `group` counts failures by reason for `repro status` and `repro-sweep`. Stdlib only (runs on the worker).
 """
 
@@ -17,8 +17,9 @@ MAX_LINE = 200
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # a line that starts as an error does, optionally after "prog:" prefixes
 _ERRORISH = re.compile(r"^(?:[\w.\-/\[\] ]{1,60}:\s*){0,3}(?:error|fatal|\w*Error|\w*Exception)\b", re.IGNORECASE)
-# glog INFO/WARNING lines (TensorFlow, XLA, absl) and absl's preamble: never the reason
-_NOISE = re.compile(r"^(?:[IW]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+# glog INFO/WARNING lines (TensorFlow, XLA, absl), absl's preamble and the repro runtime's own notes
+# (they share the output log): never the reason
+_NOISE = re.compile(r"^(?:[IW]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|repro runtime: )")
 _TRACEBACK = "Traceback (most recent call last):"
 
 
