@@ -4,7 +4,7 @@
 # Runs go to analysis/cpu_study/mlflow.db (experiment cpu-study; --keep adds to it instead of
 # starting afresh); the report, figures, CSV and JSON made by `repro analyze` go to DIR (default
 # analysis/cpu_study/report/), and are logged to MLflow too; DIR_by_threads/ and
-# DIR_by_op_determinism/ hold the same runs analysed with that setting as the environment. With
+# DIR_by_op_determinism/ hold the same runs analysed with that setting as the environment (and DIR_by_keras_backend/). With
 # --out elsewhere, the report is also checked against the committed one (`repro analyze --baseline`).
 set -euo pipefail
 keep=0 out=analysis/cpu_study/report
@@ -34,7 +34,7 @@ if [[ "$out" -ef "$here/report" || ! -d "$here/report" ]]; then
 else
   repro analyze --sweep cpu-study --out "$out" --baseline "$here/report"
 fi
-# one setting's values as the environments (findings 4 and 5): report_by_threads/, report_by_op_determinism/
-for f in threads op_determinism; do
+# one setting's values as the environments: report_by_threads/, report_by_op_determinism/, report_by_keras_backend/
+for f in threads op_determinism keras_backend; do
   repro analyze --sweep cpu-study --by "params.$f" --no-log --out "${out%/}_by_$f" > /dev/null
 done

@@ -22,7 +22,7 @@ FACTORS = {"op_determinism": "true", "tf32": "false", "onednn": "false", "xla": 
 
 
 def _column(df: pd.DataFrame, name: str) -> str | None:
-    for c in (f"tags.repro.det.{name}", f"params.{name}"):
+    for c in (f"params.{name}", f"tags.repro.det.{name}"):  # what was swept, else what a run recorded
         if c in df.columns and df[c].notna().any():
             return c
     return None

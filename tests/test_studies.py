@@ -1,0 +1,87 @@
+"""The committed studies' READMEs say what their reports say, number for number: each number a README
+states is formatted here from the report's analysis.json and must stand in the README."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = ROOT / "analysis/cpu_study"
+CROSS = ROOT / "analysis/cross_cpu_study"
+
+
+def _report(folder: Path) -> dict:
+    return {ex["example"]: ex for ex in json.loads((folder / "analysis.json").read_text())["examples"]}
+
+
+def _g(x: float) -> str:
+    """A metric as the READMEs write it: at most 4 decimals, no trailing zeros."""
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def _verdict_numbers(report: dict) -> list[str]:
+    out = []
+    for name, ex in report.items():
+        v = ex["verdict"]
+        r = v["repeatable"]
+        out.append(f"| `{name}` | yes, {r['repeatable']} of {r['groups']} groups" if r["answer"] == "yes"
+                   else f"{name}: {r['repeatable']} of {r['groups']}")
+        s = v["spread"]
+        out.append(f"{_g(s['min'])} to {_g(s['max'])} (range {_g(s['range'])})")
+    return out
+
+
+def test_cpu_study_verdict_table_is_the_reports():
+    readme = (CPU / "README.md").read_text()
+    report = _report(CPU / "report")
+    for text in _verdict_numbers(report):
+        assert text in readme, text
+    for name, ex in report.items():
+        f = ex["verdict"]["factor"]
+        assert f"{f['factor']} (eta² {f['eta_squared']:.2f})" in readme, (name, f)
+
+
+@pytest.mark.parametrize("setting,expect,phrase", [
+    ("threads", {"mnist_convnet": "0 of 9", "imbalanced_classification": "3 of 9", "imdb_bilstm": "7 of 9"},
+     "reproducible across thread counts mnist 0 of 9, fraud 3 of 9, imdb 7 of 9 configs"),
+    ("op_determinism", {"mnist_convnet": "4 of 8", "imbalanced_classification": "8 of 8", "imdb_bilstm": "8 of 8"},
+     "mnist 4 of 8 configs identical, fraud and imdb 8 of 8"),
+    ("keras_backend", {"mnist_convnet": "0 of 4", "imbalanced_classification": "0 of 4", "imdb_bilstm": "0 of 4"},
+     "0 of 4 configs identical in all 3 backends, per example"),
+])
+def test_cpu_study_by_setting_findings_are_the_reports(setting, expect, phrase):
+    readme = " ".join((CPU / "README.md").read_text().split())
+    report = _report(CPU / f"report_by_{setting}")
+    for name, words in expect.items():
+        rep = report[name]["verdict"]["reproducible"]
+        assert f"{rep['reproducible']} of {rep['configs']}" == words, (setting, name, rep)
+    assert phrase in readme
+
+
+def test_cpu_study_cost_table_is_the_reports():
+    readme = (CPU / "README.md").read_text()
+    bench = json.loads((ROOT / "bench/results/determinism_cost.json").read_text())["rows"]
+    report_rows = [c for ex in _report(CPU / "report").values() for c in ex["cost"]]
+    assert len(bench) == len(report_rows) == 9
+    for c in report_rows:
+        lo, hi = c["ratio_ci"]
+        row = next(ln for ln in readme.splitlines() if ln.strip().startswith(f"| {c['example']} |"))
+        assert f"{c['ratio']:.2f}x [{lo:.2f}, {hi:.2f}]" in row, (c["example"], c["factor"], row)
+
+
+def test_cross_cpu_study_verdict_table_is_the_reports():
+    readme = (CROSS / "README.md").read_text()
+    report = _report(CROSS / "report")
+    for name, ex in report.items():
+        v = ex["verdict"]
+        r, rep, s = v["repeatable"], v["reproducible"], v["spread"]
+        row = next(ln for ln in readme.splitlines() if ln.startswith(f"| {name} ("))
+        assert f"yes, {r['repeatable']} of {r['groups']} groups" in row, row
+        assert f"{rep['reproducible']} of {rep['configs']} configs" in row, row
+        assert f"{_g(s['min'])} to {_g(s['max'])} (range {_g(s['range'])})" in row, row
+    total = sum(ex["verdict"]["reproducible"]["reproducible"] for ex in report.values())
+    configs = sum(ex["verdict"]["reproducible"]["configs"] for ex in report.values())
+    assert f"only {total} of the {configs} configs" in readme
