@@ -165,10 +165,10 @@ def render_html(result: dict, figs: dict, title: str) -> str:
     parts.append(_verdict_html(result))
     parts.append(f"<p>{result['n_runs']} run(s) analysed of {result['n_runs_selected']} selected; environments by "
                  f"<code>{html.escape(result['environment_by'])}</code>. Bootstrap: {result['bootstrap']['n_boot']} resamples, "
-                 f"seed {result['bootstrap']['seed']}. Statistics in <code>{STATS}</code>, the run table in <code>{TABLE}</code>.</p>")
+                 f"seed {result['bootstrap']['seed']}. Statistics in <code>{STATS}</code>, the run table in <code>{TABLE}</code>; "
+                 f'each environment\'s descriptors in the <a href="#environments">legend</a> at the end.</p>')
     for n in result["notes"]:
         parts.append(f'<p class="note">{html.escape(n)}</p>')
-    parts.append(_legend_html(result.get("environment_legend", [])))
     for ex in result["examples"]:
         name = ex["example"]
         f = figs.get(name, {})
@@ -229,6 +229,8 @@ def render_html(result: dict, figs: dict, title: str) -> str:
     if "baseline" in result:
         names = {e["key"]: e["label"] for e in result.get("environment_legend", [])}
         parts.append(_baseline_html(result["baseline"], names))
+    # the legend last: its descriptor lists are long, and the figures should follow the verdict closely
+    parts.append(_legend_html(result.get("environment_legend", [])))
     parts.append("</body></html>")
     return "\n".join(parts)
 

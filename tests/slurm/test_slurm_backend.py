@@ -199,7 +199,7 @@ def test_scancel_killed_and_exit_1_failed(slurm_cluster, project, exp, tracking,
     statuses = _sync_until(client, [sleeper, failing], timeout=300)
     assert statuses[sleeper] == "KILLED"
     assert statuses[failing] == "FAILED"
-    assert client.get_run(failing).data.tags["repro.status_reason"] == "exit code 1"
+    assert client.get_run(failing).data.tags["repro.status_reason"] == "exit code 1: about to fail"  # its last line
     p = subprocess.run([str(BIN / "repro"), "logs", failing], env=cli_env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "about to fail" in p.stdout, p.stderr
 
