@@ -26,8 +26,22 @@ def _fmt(v: float) -> str:
     return "" if not np.isfinite(v) else f"{v:.6g}"
 
 
+def _distinct_settings(configs: list[str]) -> dict[str, str]:
+    """Each config name (`k=v k=v …`, params first) as the fewest leading settings that tell `configs` apart,
+    leaving out settings they share: a row label names what differs (the full names are in the
+    repeatability table), not 500 characters of recorded settings."""
+    words = [str(c).split(" ") for c in configs]
+    common = set.intersection(*map(set, words)) if len(words) > 1 else set()
+    distinct = [[x for x in w if x not in common] for w in words]
+    for k in range(1, max(map(len, distinct), default=0) + 1):
+        short = [" ".join(d[:k]) for d in distinct]
+        if len(set(short)) == len(configs):
+            return {c: x or str(c) for c, x in zip(configs, short)}
+    return {str(c): str(c) for c in configs}
+
+
 def heatmap(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]:
-    """Rows: config · environment; columns: repeat; cell: the primary metric (blank: no run).
+    """Rows: config (its settings that differ) · environment; columns: repeat; cell: the primary metric (blank: no run).
 
     Returns the PNG and how many rows were left out (beyond MAX_ROWS).
     """
@@ -39,7 +53,8 @@ def heatmap(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]:
     if dropped:
         t = t.loc[spread.sort_values(ascending=False, kind="stable").index[:MAX_ROWS]].sort_index()
     multi_cfg = t.index.get_level_values(0).nunique() > 1
-    labels = [f"{c} · {e}" if multi_cfg else str(e) for c, e in t.index]
+    short = _distinct_settings(sorted(set(t.index.get_level_values(0))))
+    labels = [f"{short[c]} · {e}" if multi_cfg else str(e) for c, e in t.index]
     vals = t.to_numpy(dtype=float)
     h = max(2.2, 0.42 * len(t) + 1.4)
     w = max(5.0, 0.9 * len(cols) + 0.09 * max(len(s) for s in labels) * 7 + 2)
