@@ -105,10 +105,10 @@ def bench(n: int) -> dict:
         from mlflow.tracking import MlflowClient
 
         htcondor2.reload_config()
-        from repro_mlflow.backends import get_scheduler
-        from repro_mlflow.backends.batch import submit_batch
-        from repro_mlflow.backends.project import make_spec
-        from repro_mlflow.backends.sync import sync_runs
+        from repro_mlflow.schedulers import get_scheduler
+        from repro_mlflow.submit.batch import submit_batch
+        from repro_mlflow.submit.project import make_spec
+        from repro_mlflow.submit.sync import sync_runs
 
         os.umask(0)  # the batch directory must be writable by the job user (the jobs' owner)
         tmp = Path(tmp)

@@ -41,9 +41,9 @@ BUDGET_S = 10.0
 def bench(runs: int, loop: int) -> dict:
     from mlflow.tracking import MlflowClient
 
-    from repro_mlflow.backends.batch import submit_batch
-    from repro_mlflow.backends.project import make_spec
-    from repro_mlflow.backends.slurm import SlurmConfig, SlurmScheduler
+    from repro_mlflow.submit.batch import submit_batch
+    from repro_mlflow.submit.project import make_spec
+    from repro_mlflow.schedulers.slurm import SlurmConfig, SlurmScheduler
 
     with tempfile.TemporaryDirectory(prefix="repro-bench-") as tmp, SlurmCluster.start() as cluster:
         tmp = Path(tmp)

@@ -81,8 +81,8 @@ def test_the_checker_finds_a_circle():
 
 def test_the_graph_sees_relative_and_lazy_imports():
     graph = import_graph()
-    assert "repro_mlflow.backends.protocol" in graph["repro_mlflow.backends.slurm.scheduler"]
-    assert "repro_mlflow.backends.config" in graph["repro_mlflow.backends"]  # imported inside get_scheduler
+    assert "repro_mlflow.schedulers.protocol" in graph["repro_mlflow.schedulers.slurm.scheduler"]
+    assert "repro_mlflow.schedulers.config" in graph["repro_mlflow.schedulers"]  # imported inside get_scheduler
 
 
 def test_no_import_circles_in_the_package():
@@ -92,5 +92,46 @@ def test_no_import_circles_in_the_package():
 
 @pytest.mark.parametrize("heavy", ["htcondor2", "boto3", "tensorflow", "torch", "jax"])
 def test_backends_discovery_imports_no_heavy_package(heavy):
-    code = f"import sys, repro_mlflow.backends; sys.exit(1 if {heavy!r} in sys.modules else 0)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0, f"import repro_mlflow.backends imports {heavy}"
+    code = f"import sys, repro_mlflow.schedulers; sys.exit(1 if {heavy!r} in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0, f"import repro_mlflow.schedulers imports {heavy}"
+
+
+# The layers, bottom first: a module imports only modules of its own layer or of those before it,
+# so the tree reads as the data flow (docs/architecture.md) and nothing points back up.
+LAYERS = [
+    ["repro_mlflow", "repro_mlflow.errors", "repro_mlflow.tags"],
+    ["repro_mlflow.fingerprint"],
+    ["repro_mlflow.runtime"],
+    ["repro_mlflow.determinism", "repro_mlflow.evidence"],
+    ["repro_mlflow.schedulers"],
+    ["repro_mlflow.envs"],
+    ["repro_mlflow.submit"],
+    ["repro_mlflow.mlflow_plugin"],
+    ["repro_mlflow.sweep"],
+    ["repro_mlflow.analysis"],
+    ["repro_mlflow.commands", "repro_mlflow.cli"],
+]
+
+
+def layer_of(module: str) -> int:
+    best, rank = -1, -1
+    for i, prefixes in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > best:
+                best, rank = len(p), i
+    return rank
+
+
+def test_every_module_has_a_layer():
+    assert [m for m in import_graph() if layer_of(m) <= 0 and m not in LAYERS[0]] == []
+
+
+def test_no_import_back_up_the_layers():
+    graph = import_graph()
+    back = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if layer_of(d) > layer_of(m))
+    assert back == [], "imports back up: " + "; ".join(back)
+
+
+def test_the_layer_check_sees_a_back_import():
+    assert layer_of("repro_mlflow.schedulers.slurm.scheduler") < layer_of("repro_mlflow.submit.sync")
+    assert layer_of("repro_mlflow.submit.batch") > layer_of("repro_mlflow.schedulers")

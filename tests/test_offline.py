@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.offline import offline_client, replay_bundle
+from repro_mlflow.submit.offline import offline_client, replay_bundle
 from repro_mlflow.runtime import offline
 
 from tests.services import free_port

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     from mlflow.tracking import MlflowClient
 
-    from repro_mlflow.backends.plugin import local_backend
+    from repro_mlflow.mlflow_plugin.backends import local_backend
 
     uri = os.environ["MLFLOW_TRACKING_URI"]
     client = MlflowClient(uri)

@@ -29,7 +29,7 @@ def _sweep_filter(args: argparse.Namespace) -> str:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from ..backends.sync import sync_runs, unfinished_runs
+    from ..submit.sync import sync_runs, unfinished_runs
 
     client = _client(args)
     runs = unfinished_runs(client, _experiment_ids(client, args), _sweep_filter(args))
@@ -86,7 +86,7 @@ def _machine_tables(runs) -> list:
 
     from rich.table import Table
 
-    from ..backends import get_scheduler
+    from ..schedulers import get_scheduler
 
     jobs = defaultdict(list)
     for r in runs:
@@ -110,7 +110,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console, Group
     from rich.live import Live
 
-    from ..backends.sync import sync_runs
+    from ..submit.sync import sync_runs
     from ..errors import ReproError
 
     client = _client(args)
@@ -134,7 +134,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         view, _ = render()
         console.print(view, crop=False)
         return 0
-    from ..backends.outage import ServerWatch, tracking_uri
+    from ..submit.outage import ServerWatch, tracking_uri
 
     with Live(console=console, refresh_per_second=2) as live:
         server = ServerWatch(tracking_uri(client), say=lambda msg: live.console.print(f"[yellow]{msg}[/]"))
@@ -164,7 +164,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
         d, i = rest.rsplit(":", 1)
         path = Path(d) / i / "output.log"
     else:
-        from ..backends import get_scheduler
+        from ..schedulers import get_scheduler
 
         scheduler = get_scheduler(backend, {}) if backend else None
         if scheduler is None or not hasattr(scheduler, "log_path") or not job:

@@ -1,7 +1,7 @@
 """The one replay: copy a run's local store into its real run, incrementally, exactly once.
 
 Used by the worker's mirror while the command runs (a step every second or two) and by
-`repro sync` for what the mirror could not deliver (`backends/offline.py:replay_bundle`).
+`repro sync` for what the mirror could not deliver (`submit/offline.py:replay_bundle`).
 `Replayer.step()` sends what the real run does not have yet:
 
 - params the real run does not have;

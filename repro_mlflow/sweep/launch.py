@@ -99,7 +99,7 @@ def _client(plan: Plan):
 
 def _prepare_envs(plan: Plan, console: Console) -> dict:
     """Build (or find cached) each software env the plan uses; before any MLflow run exists."""
-    from .envs import ensure_env, is_built
+    from ..envs.software import ensure_env, is_built
 
     pythons = {}
     for sw in {r.software for r in plan.runs}:
@@ -114,7 +114,7 @@ def _prepare_envs(plan: Plan, console: Console) -> dict:
 def _project_envs(plan: Plan, console: Console) -> None:
     """The environment the project declares (python_env.yaml, conda.yaml), built once, for the runs of
     software `current` (a software entry with pins is an env of its own); before any MLflow run exists."""
-    from ..backends.project_env import resolve
+    from ..envs.project_env import resolve
 
     envs: dict = {}
     for run in plan.runs:

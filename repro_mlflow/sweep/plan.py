@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .. import tags as T
-from ..backends.factors import check as check_factors
-from ..backends.factors import local_gpu
-from ..backends.project import check_params, load_entry_points
-from ..backends.protocol import RunSpec
+from ..submit.factors import check as check_factors
+from ..submit.factors import local_gpu
+from ..submit.project import check_params, load_entry_points
+from ..schedulers.protocol import RunSpec
 from ..errors import ReproError
-from .envs import Software
+from ..envs.software import Software
 
 ROOT = Path(__file__).resolve().parents[2]
 _TARGET_KEYS = {"name", "backend", "gpu", "cpu_arch", "container", "backend_config"}
@@ -43,7 +43,7 @@ class Target:
         for key in ("name", "backend"):
             if not d.get(key):
                 raise ReproError(f"hardware target {d.get('name') or '?'}: '{key}' is required")
-        from ..backends import SCHEDULERS
+        from ..schedulers import SCHEDULERS
 
         if d["backend"] not in SCHEDULERS:
             raise ReproError(f"hardware target {d['name']}: unknown backend '{d['backend']}' (known: {', '.join(sorted(SCHEDULERS))})")

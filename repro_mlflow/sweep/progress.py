@@ -3,7 +3,7 @@
 Each tick reads the watched runs from MLflow, calls `sync_runs` on the unfinished ones (one
 scheduler poll per backend) so a job that died ends its run, and prints a line for every run that
 newly ended FAILED or KILLED (run id, target, status reason). Ctrl-C stops watching, never the runs.
-A tracking server that goes away is said and waited out (`backends/outage.py`).
+A tracking server that goes away is said and waited out (`submit/outage.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import tags as T
-from ..backends.protocol import TERMINAL
+from ..schedulers.protocol import TERMINAL
 
 STATES = ("SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED")
 
@@ -74,8 +74,8 @@ def render(sweep: str, runs: Sequence[Run], done_before: int, started: float) ->
 def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequence[str], poll_interval: float = 2.0,
           done_before: int = 0, console: Console | None = None) -> Outcome:
     """Show progress until every watched run is terminal; report each failure when it happens."""
-    from ..backends.outage import ServerWatch, tracking_uri
-    from ..backends.sync import sync_runs
+    from ..submit.outage import ServerWatch, tracking_uri
+    from ..submit.sync import sync_runs
 
     console = console or Console(stderr=True)
     ids = set(run_ids)

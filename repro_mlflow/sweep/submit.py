@@ -10,12 +10,12 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .. import tags as T
-from ..backends import SCHEDULERS, get_scheduler
-from ..backends.batch import submit_batch
-from ..backends.mlflow_side import end_run
-from ..backends.protocol import FINISHED, TERMINAL
+from ..schedulers import SCHEDULERS, get_scheduler
+from ..submit.batch import submit_batch
+from ..submit.mlflow_side import end_run
+from ..schedulers.protocol import FINISHED, TERMINAL
 from ..errors import ReproError
-from .envs import Software
+from ..envs.software import Software
 from .plan import Plan, PlannedRun, Target
 
 
@@ -98,7 +98,7 @@ def schedulers(plan: Plan, pythons: dict[Software, str | None]) -> dict[tuple[Ta
 def submit_plan(client: MlflowClient, plan: Plan, pythons: dict[Software, str | None], force: bool = False,
                 log: Callable[[str], None] = print, scheds: dict | None = None) -> Submission:
     """Create and submit the plan's missing runs, one batch per (target, software); return what happened."""
-    from ..backends.sync import sync_runs
+    from ..submit.sync import sync_runs
 
     scheds = scheds or schedulers(plan, pythons)
     exp_id = experiment_id(client, plan.experiment)

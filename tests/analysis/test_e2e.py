@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.batch import submit_batch
-from repro_mlflow.backends.local import LocalConfig, LocalScheduler
-from repro_mlflow.backends.project import make_spec
+from repro_mlflow.submit.batch import submit_batch
+from repro_mlflow.schedulers.local import LocalConfig, LocalScheduler
+from repro_mlflow.submit.project import make_spec
 
 from .servers import mlflow_server
 

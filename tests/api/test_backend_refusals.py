@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from repro_mlflow.backends.local import LocalScheduler
+from repro_mlflow.schedulers.local import LocalScheduler
 from tests.conftest import BIN, ROOT
 from tests.helpers import all_runs, wait_terminal
 

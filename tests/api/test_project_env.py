@@ -102,7 +102,7 @@ def test_env_manager_local_runs_in_the_current_interpreter(cli_env, own_project,
 
 
 def test_python_env_project_runs_finished_on_slurm_in_a_venv_built_from_it(slurm_cluster, cli_env, own_project, env_cache):
-    from repro_mlflow.backends.sync import sync_runs
+    from repro_mlflow.submit.sync import sync_runs
 
     env = dict(cli_env, REPRO_ENV_CACHE=str(env_cache), SLURM_CONF=str(slurm_cluster.conf))
     rid = run_id_of(mlflow_run(env, own_project, "--backend", "repro-slurm"))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends.batch import submit_batch
-from repro_mlflow.backends.project import make_spec
-from repro_mlflow.backends.sync import SyncReport, sync_runs, unfinished_runs
+from repro_mlflow.schedulers import get_scheduler
+from repro_mlflow.submit.batch import submit_batch
+from repro_mlflow.submit.project import make_spec
+from repro_mlflow.submit.sync import SyncReport, sync_runs, unfinished_runs
 
 
 def submit(aws, tracking: str, project: Path, n: int, entry: str = "hello", params=None, target: str = "ec2_c7i",

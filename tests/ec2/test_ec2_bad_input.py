@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.ec2.config import check_tracking_uri
+from repro_mlflow.schedulers.ec2.config import check_tracking_uri
 from repro_mlflow.errors import ReproError
 from tests.ec2.conftest import CREDS
 from tests.ec2.helpers import submit

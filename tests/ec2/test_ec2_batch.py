@@ -11,7 +11,7 @@ import boto3
 
 import importlib.util
 
-from repro_mlflow.backends.ec2.scheduler import parse_job_id
+from repro_mlflow.schedulers.ec2.scheduler import parse_job_id
 from tests.ec2.conftest import AMI_PARAM, CREDS, REGION
 from tests.ec2.helpers import submit, sync
 
@@ -119,9 +119,9 @@ def test_kms_encryption_and_a_failing_run(aws, tracking, project):
     """sse=aws:kms puts the key on every object; a run whose command fails ends FAILED with its exit code."""
     from mlflow.tracking import MlflowClient
 
-    from repro_mlflow.backends import get_scheduler
-    from repro_mlflow.backends.batch import submit_batch
-    from repro_mlflow.backends.project import make_spec
+    from repro_mlflow.schedulers import get_scheduler
+    from repro_mlflow.submit.batch import submit_batch
+    from repro_mlflow.submit.project import make_spec
 
     key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
     client = MlflowClient(tracking)

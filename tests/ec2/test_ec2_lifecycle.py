@@ -7,8 +7,8 @@ import os
 import signal
 import time
 
-from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends.ec2.scheduler import parse_job_id
+from repro_mlflow.schedulers import get_scheduler
+from repro_mlflow.schedulers.ec2.scheduler import parse_job_id
 from tests.ec2.helpers import submit, sync
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from repro_mlflow.backends.config import parse_config
-from repro_mlflow.backends.ec2.config import EC2Config
+from repro_mlflow.schedulers.config import parse_config
+from repro_mlflow.schedulers.ec2.config import EC2Config
 
 HW = Path(__file__).resolve().parents[2] / "conf" / "hardware"
 EXPECTED = {  # target: (cpu maker, GPU named in EC2's data or None)

@@ -11,7 +11,7 @@ os.environ["CONDOR_CONFIG"] = "/dev/null"  # before htcondor2 is imported anywhe
 
 import pytest  # noqa: E402
 
-from repro_mlflow.backends.htcondor import scheduler as hc  # noqa: E402
+from repro_mlflow.schedulers.htcondor import scheduler as hc  # noqa: E402
 
 from tests.services.htcondor import condor_env, condor_pool  # noqa: E402,F401  (the real pool's fixtures)
 

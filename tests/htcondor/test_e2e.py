@@ -19,11 +19,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tests.htcondor.schedd_double import Fault
 
-from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends.htcondor import scheduler as hc
-from repro_mlflow.backends.batch import submit_batch
-from repro_mlflow.backends.project import make_spec
-from repro_mlflow.backends.sync import sync_runs
+from repro_mlflow.schedulers import get_scheduler
+from repro_mlflow.schedulers.htcondor import scheduler as hc
+from repro_mlflow.submit.batch import submit_batch
+from repro_mlflow.submit.project import make_spec
+from repro_mlflow.submit.sync import sync_runs
 from repro_mlflow.errors import ReproError
 
 

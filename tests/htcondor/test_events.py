@@ -6,7 +6,7 @@ from pathlib import Path
 
 import htcondor2
 
-from repro_mlflow.backends.htcondor.events import HELD, ProcState, apply_event, hold_text, last_cluster, read_log
+from repro_mlflow.schedulers.htcondor.events import HELD, ProcState, apply_event, hold_text, last_cluster, read_log
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "htcondor"
 TINY = LOGS / "lsst_ctrl_bps_htcondor_tiny_problems.dag.nodes.log"

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from repro_mlflow.backends.htcondor import pack as hp
+from repro_mlflow.schedulers.htcondor import pack as hp
 from repro_mlflow.errors import ReproError
 
 

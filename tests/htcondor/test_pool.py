@@ -21,10 +21,10 @@ import htcondor2
 import pytest
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends.batch import submit_batch
-from repro_mlflow.backends.project import make_spec
-from repro_mlflow.backends.sync import sync_runs
+from repro_mlflow.schedulers import get_scheduler
+from repro_mlflow.submit.batch import submit_batch
+from repro_mlflow.submit.project import make_spec
+from repro_mlflow.submit.sync import sync_runs
 from tests.conftest import BIN, ROOT
 from tests.helpers import wait_terminal
 

@@ -10,9 +10,9 @@ import htcondor2
 import pytest
 from omegaconf import OmegaConf
 
-from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends.htcondor import submit as hs
-from repro_mlflow.backends.htcondor import HTCondorConfig
+from repro_mlflow.schedulers import get_scheduler
+from repro_mlflow.schedulers.htcondor import submit as hs
+from repro_mlflow.schedulers.htcondor import HTCondorConfig
 from repro_mlflow.errors import ReproError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends.config import load_backend_config
-from repro_mlflow.backends.project import check_params
+from repro_mlflow.schedulers import get_scheduler
+from repro_mlflow.schedulers.config import load_backend_config
+from repro_mlflow.submit.project import check_params
 from repro_mlflow.errors import ReproError
 
 DECL = {

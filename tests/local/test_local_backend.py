@@ -10,9 +10,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.batch import submit_batch
-from repro_mlflow.backends.local import LocalConfig, LocalScheduler
-from repro_mlflow.backends.project import make_spec
+from repro_mlflow.submit.batch import submit_batch
+from repro_mlflow.schedulers.local import LocalConfig, LocalScheduler
+from repro_mlflow.submit.project import make_spec
 from tests.conftest import ROOT
 from tests.helpers import all_runs, wait_terminal
 
@@ -104,7 +104,7 @@ def test_vanished_process_is_ended_by_sync(tracking, toy_project):
     import os
     import signal
 
-    from repro_mlflow.backends.sync import sync_runs, unfinished_runs
+    from repro_mlflow.submit.sync import sync_runs, unfinished_runs
 
     sub = mlflow.projects.run(str(toy_project), "sleep", backend="repro-local", synchronous=False)
     client = MlflowClient()

@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.offline import offline_client
+from repro_mlflow.submit.offline import offline_client
 from repro_mlflow.runtime import offline
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,11 +26,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 
-from repro_mlflow.backends.batch import submit_batch
-from repro_mlflow.backends.local import LocalConfig, LocalScheduler
-from repro_mlflow.backends.offline import offline_client
-from repro_mlflow.backends.plugin import ReproSubmittedRun
-from repro_mlflow.backends.protocol import TERMINAL, RunSpec
+from repro_mlflow.submit.batch import submit_batch
+from repro_mlflow.schedulers.local import LocalConfig, LocalScheduler
+from repro_mlflow.submit.offline import offline_client
+from repro_mlflow.mlflow_plugin.backends import ReproSubmittedRun
+from repro_mlflow.schedulers.protocol import TERMINAL, RunSpec
 from repro_mlflow.runtime.offline import read_bundle
 from tests.services.mlflow_server import MlflowServer
 from tests.services.postgres import postgres

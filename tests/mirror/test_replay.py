@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.offline import offline_client
+from repro_mlflow.submit.offline import offline_client
 from repro_mlflow.runtime import offline
 from repro_mlflow.runtime.replay import Replayer
 

@@ -14,10 +14,10 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from repro_mlflow.backends.batch import submit_batch
-from repro_mlflow.backends.project import make_spec
-from repro_mlflow.backends.slurm import SlurmConfig, SlurmScheduler
-from repro_mlflow.backends.sync import sync_runs, unfinished_runs
+from repro_mlflow.submit.batch import submit_batch
+from repro_mlflow.submit.project import make_spec
+from repro_mlflow.schedulers.slurm import SlurmConfig, SlurmScheduler
+from repro_mlflow.submit.sync import sync_runs, unfinished_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -278,7 +278,7 @@ def test_server_down_offline_results_replayed_once(slurm_cluster, project, mlflo
     outs = [p.communicate(timeout=300) for p in syncs]
     assert [p.returncode for p in syncs] == [0, 0], outs
     assert sum(int(o.split("replayed ")[1].split()[0]) for o, _ in outs) == 5, outs
-    from repro_mlflow.backends.offline import offline_client
+    from repro_mlflow.submit.offline import offline_client
     from repro_mlflow.runtime.offline import read_bundle
 
     def history(c, rid):
@@ -308,7 +308,7 @@ def test_server_down_offline_results_replayed_once(slurm_cluster, project, mlflo
     assert {r: history(client, r) for r in rids} == before  # a second sync duplicates nothing
     for rid in rids:  # nor does a replay called again by hand
         run = client.get_run(rid)
-        from repro_mlflow.backends.offline import replay_bundle
+        from repro_mlflow.submit.offline import replay_bundle
 
         assert replay_bundle(client, rid, sched.fetch(run.data.tags["repro.job_id"], rid,
                                                       Path(run.data.tags["repro.workdir"]))) is False

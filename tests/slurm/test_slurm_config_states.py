@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from repro_mlflow.backends import get_scheduler
-from repro_mlflow.backends.slurm import SlurmConfig
-from repro_mlflow.backends.slurm.config import check_time
-from repro_mlflow.backends.slurm.states import map_state, parse_squeue
+from repro_mlflow.schedulers import get_scheduler
+from repro_mlflow.schedulers.slurm import SlurmConfig
+from repro_mlflow.schedulers.slurm.config import check_time
+from repro_mlflow.schedulers.slurm.states import map_state, parse_squeue
 from repro_mlflow.errors import ReproError
 
 # `squeue --array --states=all -h -O JobArrayID:64,State:24,RestartCnt:8,Reason:200` as Slurm 22.05 prints it

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from repro_mlflow.sweep.envs import Software, ensure_env, env_cache, env_hash
+from repro_mlflow.envs.software import Software, ensure_env, env_cache, env_hash
 
 from .conftest import runs, sweep
 

@@ -7,7 +7,7 @@ import pytest
 from .conftest import runs, sweep
 from .test_sweep_local import EXAMPLES, SMALL
 
-pytest.importorskip("repro_mlflow.backends.slurm")
+pytest.importorskip("repro_mlflow.schedulers.slurm")
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from mlflow.utils.mlflow_tags import (
 )
 
 from .. import tags as T
-from .protocol import RunSpec
+from ..schedulers.protocol import RunSpec
 
 
 def run_tags(spec: RunSpec, source: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """`repro-local`: runs on this machine, detached from the submitting process.
 
-A batch is one detached driver process (`python -m repro_mlflow.backends.local MANIFEST`) that
+A batch is one detached driver process (`python -m repro_mlflow.schedulers.local MANIFEST`) that
 runs the batch's runs, at most `parallel` at a time, each under the worker runtime in its own
 process group. Per run it leaves in the batch directory: `<i>.pid` (pid and start time while it
 runs), `<i>.rc` (exit code), `<i>/output.log`; a `<i>.cancel` marker stops a run not yet started.
@@ -80,7 +80,7 @@ class LocalScheduler:
         (batch.workdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
         with open(batch.workdir / "driver.log", "ab") as log:
             proc = subprocess.Popen(
-                [python, "-m", "repro_mlflow.backends.local", str(batch.workdir)],
+                [python, "-m", "repro_mlflow.schedulers.local", str(batch.workdir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 cwd=batch.project_dir, env=dict(os.environ, PYTHONPATH=_package_root()),
             )

@@ -2,7 +2,7 @@
 
 - `python_env.yaml` (or MLproject's `python_env:`): a virtualenv with its `build_dependencies` and
   `dependencies`, from an interpreter of the Python version it names (this one when the major.minor
-  agree, else `pythonX.Y` on PATH), cached by content in the software env cache (`sweep/envs.py`);
+  agree, else `pythonX.Y` on PATH), cached by content in the software env cache (`envs/software.py`);
 - `conda.yaml` (or `conda_env:`): a conda env made by `conda env create`, cached the same way,
   where conda is on PATH (or `$MLFLOW_CONDA_HOME/bin`);
 - nothing declared, or env manager `local` (`mlflow run --env-manager local`, or the backend-config
@@ -91,7 +91,7 @@ def _file_digest(project_dir: Path, reqs: list[str]) -> str:
 
 
 def _virtualenv(project_dir: Path, declared: str, python_env, log) -> ProjectEnv:
-    from ..sweep.envs import ensure_venv, venv_hash
+    from .software import ensure_venv, venv_hash
 
     python = _python_for(python_env.python)
     reqs = [str(r) for r in [*python_env.build_dependencies, *python_env.dependencies]]
@@ -114,7 +114,7 @@ def _conda() -> str | None:
 
 
 def _conda_env(project_dir: Path, declared: str, log) -> ProjectEnv:
-    from ..sweep.envs import env_cache
+    from .software import env_cache
 
     conda = _conda()
     if conda is None:

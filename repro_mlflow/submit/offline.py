@@ -26,7 +26,7 @@ from .. import tags as T
 from ..runtime import offline as worker_offline
 from ..runtime.mirror import bundle_lock
 from ..runtime.replay import Replayer
-from .protocol import TERMINAL
+from ..schedulers.protocol import TERMINAL
 
 _SKIP = (".tmp", worker_offline.LOCK_FILE)
 

@@ -19,14 +19,15 @@ from mlflow.tracking import MlflowClient
 
 from .. import tags as T
 from ..errors import ReproError
-from . import get_scheduler, mlflow_side
-from .batch import submit_batch
-from .config import load_backend_config
-from . import project_env
-from .factors import check as check_factors
-from .factors import gets_gpu
-from .project import load_entry_points, make_spec
-from .protocol import TERMINAL
+from ..schedulers import get_scheduler
+from ..submit import mlflow_side
+from ..submit.batch import submit_batch
+from ..schedulers.config import load_backend_config
+from ..envs import project_env
+from ..submit.factors import check as check_factors
+from ..submit.factors import gets_gpu
+from ..submit.project import load_entry_points, make_spec
+from ..schedulers.protocol import TERMINAL
 
 
 PROJECT_ENV_KEY = "project_env"  # backend-config key: local | virtualenv | conda (as --env-manager)
@@ -49,8 +50,8 @@ class ReproSubmittedRun(SubmittedRun):
 
     def wait(self, poll_s: float = 1.0) -> bool:
         """Block until the run is terminal (reconciling with the scheduler); True if FINISHED."""
-        from .outage import ServerWatch, tracking_uri
-        from .sync import sync_runs
+        from ..submit.outage import ServerWatch, tracking_uri
+        from ..submit.sync import sync_runs
 
         watch = ServerWatch(tracking_uri(self.client))  # a server away for a while: said, and waited out
         while True:

@@ -7,10 +7,10 @@ from typing import Any
 
 # name -> (module, scheduler class, config dataclass)
 SCHEDULERS: dict[str, tuple[str, str, str]] = {
-    "local": ("repro_mlflow.backends.local", "LocalScheduler", "LocalConfig"),
-    "slurm": ("repro_mlflow.backends.slurm", "SlurmScheduler", "SlurmConfig"),
-    "htcondor": ("repro_mlflow.backends.htcondor", "HTCondorScheduler", "HTCondorConfig"),
-    "ec2": ("repro_mlflow.backends.ec2", "EC2Scheduler", "EC2Config"),
+    "local": ("repro_mlflow.schedulers.local", "LocalScheduler", "LocalConfig"),
+    "slurm": ("repro_mlflow.schedulers.slurm", "SlurmScheduler", "SlurmConfig"),
+    "htcondor": ("repro_mlflow.schedulers.htcondor", "HTCondorScheduler", "HTCondorConfig"),
+    "ec2": ("repro_mlflow.schedulers.ec2", "EC2Scheduler", "EC2Config"),
 }
 
 

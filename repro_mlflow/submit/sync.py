@@ -28,8 +28,9 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .. import tags as T
-from . import get_scheduler, mlflow_side
-from .protocol import RUNNING, SCHEDULED, TERMINAL, JobState
+from ..schedulers import get_scheduler
+from . import mlflow_side
+from ..schedulers.protocol import RUNNING, SCHEDULED, TERMINAL, JobState
 
 VANISHED = "job vanished from the scheduler"
 

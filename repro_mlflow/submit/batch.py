@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from .. import tags as T
 from ..errors import ReproError
 from . import mlflow_side
-from .protocol import Batch, RunSpec, Scheduler
+from ..schedulers.protocol import Batch, RunSpec, Scheduler
 
 
 def repro_home() -> Path:

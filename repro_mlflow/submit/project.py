@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ReproError
-from .protocol import RunSpec
+from ..schedulers.protocol import RunSpec
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 

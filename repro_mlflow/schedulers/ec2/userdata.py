@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 MAX_USER_DATA = 16 * 1024  # EC2's limit, before base64
 
 _TEMPLATE = r"""#!/bin/bash
-# repro-mlflow EC2 worker: batch @BATCH_KEY@ slot @SLOT@ attempt @ATTEMPT@ (see repro_mlflow/backends/ec2/userdata.py)
+# repro-mlflow EC2 worker: batch @BATCH_KEY@ slot @SLOT@ attempt @ATTEMPT@ (see repro_mlflow/schedulers/ec2/userdata.py)
 set -u
 ROOT="${REPRO_EC2_ROOT:-/var/lib/repro}"
 SHUTDOWN="${REPRO_EC2_SHUTDOWN:-shutdown}"
