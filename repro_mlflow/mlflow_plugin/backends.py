@@ -19,15 +19,15 @@ from mlflow.tracking import MlflowClient
 
 from .. import tags as T
 from ..errors import ReproError
+from ..envs import project_env
 from ..schedulers import get_scheduler
+from ..schedulers.config import load_backend_config
+from ..schedulers.protocol import TERMINAL
 from ..submit import mlflow_side
 from ..submit.batch import submit_batch
-from ..schedulers.config import load_backend_config
-from ..envs import project_env
 from ..submit.factors import check as check_factors
 from ..submit.factors import gets_gpu
 from ..submit.project import load_entry_points, make_spec
-from ..schedulers.protocol import TERMINAL
 
 
 PROJECT_ENV_KEY = "project_env"  # backend-config key: local | virtualenv | conda (as --env-manager)
