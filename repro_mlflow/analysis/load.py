@@ -5,9 +5,9 @@ Columns: `run_id`, `experiment_id`, `status`, `start_time` (ms), `artifact_uri`,
 `params.<k>`, `tags.<k>` (every `repro.*` tag, `mlflow.project.entryPoint`, `mlflow.runName`, and
 any tag the filter names) and `metrics.<k>` (the final value: MLflow's latest metric; NaN stays NaN).
 
-SQL stores (sqlite, postgresql, mysql) are read straight from MLflow's own tables (`runs`, `tags`,
-`params`, `latest_metrics`): four set-based queries into Arrow (ADBC; SQLAlchemy's DBAPI for other
-dialects) and a dictionary-encoded pivot, no per-run calls and no Python object per cell. Anything else (an `http(s)://` tracking server, a file store) goes through the public
+SQL stores (sqlite, postgresql, mysql) whose schema revision `repro_mlflow.mlflow_sql` knows are read
+straight from MLflow's own tables (`runs`, `tags`, `params`, `latest_metrics`): four set-based queries into Arrow (ADBC; SQLAlchemy's DBAPI for other
+dialects) and a dictionary-encoded pivot, no per-run calls and no Python object per cell. Anything else (an `http(s)://` tracking server, a newer schema) goes through the public
 `MlflowClient.search_runs`, paginated.
 """
 
@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ReproError
+from ..mlflow_sql import REVISION_QUERY, is_known
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
@@ -276,10 +277,20 @@ def _load_sql(uri: str, selection: Selection, comparisons: list[dict]) -> pd.Dat
             exps = reader.table("SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'")
         except Exception as e:  # noqa: BLE001
             raise ReproError(f"{_redact(uri)} is not an MLflow tracking store ({type(e).__name__})") from None
+        if not is_known(_revision(reader)):
+            return _load_api(uri, selection)  # a schema whose tables were not checked: MLflow's client
         exp_ids = _experiment_ids(exps.to_pylist(), selection.experiments)
         return _query_sql(reader, exp_ids, selection.sweep, comparisons)
     finally:
         reader.close()
+
+
+def _revision(reader: _Reader) -> str | None:
+    try:
+        rows = reader.table(REVISION_QUERY).to_pylist()
+    except Exception:  # noqa: BLE001 - no alembic table
+        return None
+    return rows[0]["version_num"] if rows else None
 
 
 def _experiment_ids(rows: list[dict], names: list[str]) -> list[int]:
