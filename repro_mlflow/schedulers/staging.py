@@ -54,6 +54,7 @@ JUNK_DIRS = frozenset({
 })
 JUNK_NAMES = ("mlflow.db", "*.pyc", ".DS_Store")
 
+_NOTICE_MAX = 30  # names in the one line; beyond, a count
 _announced: set[tuple[str, str]] = set()
 
 
@@ -70,9 +71,9 @@ class StagedFiles:
         """The one line said at submit, or None when no credential was left out."""
         if not self.withheld:
             return None
-        shown = list(self.withheld[:12])
-        if len(self.withheld) > 12:
-            shown.append(f"and {len(self.withheld) - 12} more")
+        shown = list(self.withheld[:_NOTICE_MAX])
+        if len(self.withheld) > _NOTICE_MAX:
+            shown.append(f"and {len(self.withheld) - _NOTICE_MAX} more")
         return f"repro: not shipped: {', '.join(shown)} (credentials)"
 
 
