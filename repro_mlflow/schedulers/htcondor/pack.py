@@ -7,7 +7,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from ..staging import StagedFiles, tar_project
+from ..staging import tar_project
 
 PACKAGE = Path(__file__).resolve().parents[2]  # repro_mlflow/
 MAX_PROJECT_BYTES = 1 << 30  # beyond this, input transfer through the access point is the wrong tool (use OSDF)
@@ -22,10 +22,11 @@ def pack_runtime(dest: Path) -> Path:
     return dest
 
 
-def pack_project(project_dir: Path, dest: Path, skip: tuple[Path, ...] = ()) -> StagedFiles:
+def pack_project(project_dir: Path, dest: Path, skip: tuple[Path, ...] = ()) -> Path:
     """Tar the project's staged files (never a credential, no VCS, stores or caches, no `skip` paths) to `dest`;
     refused over `MAX_PROJECT_BYTES`."""
-    return tar_project(project_dir, dest, exclude=skip, max_bytes=MAX_PROJECT_BYTES)
+    tar_project(project_dir, dest, exclude=skip, max_bytes=MAX_PROJECT_BYTES)
+    return dest
 
 
 def install_wrapper(dest: Path) -> Path:
