@@ -140,3 +140,12 @@ def test_every_shipping_scheduler_stages_through_the_one_module(module):
 def test_the_rule_is_importable_without_the_schedulers_heavy_packages():
     code = "import sys, repro_mlflow.schedulers.staging; sys.exit(any(m in sys.modules for m in ('boto3', 'htcondor2')))"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_the_docs_list_every_pattern_of_the_rule():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
+    section = doc.split("## Staging: what a batch ships", 1)[1].split("\n## ", 1)[0]
+    names = [*staging.CREDENTIAL_NAMES, *staging.JUNK_NAMES, *staging.JUNK_DIRS]
+    names += [f"{d}/" for d in staging.CREDENTIAL_DIRS] + [f"{a}/{b}/" for a, b in staging.CREDENTIAL_SUBDIRS]
+    missing = [n for n in names if f"`{n}`" not in section and not (n.startswith("secrets.") and "`secrets.{" in section)]
+    assert missing == []
