@@ -13,7 +13,7 @@ MARKER = "REPRO-PLANTED-" + "CREDENTIAL"  # built, so that no source file holds 
 
 # Each credential of issue #22 item 4, as a project might hold it.
 PLANTED = [
-    ".env", ".env.local", "conf/.env.prod",                      # .env*
+    ".env", ".env.local", "conf/.env.prod", "deploy/.env/db",    # .env* (and a folder .env/)
     ".aws/credentials", ".aws/config",                            # .aws/
     ".netrc", ".ssh/id_ed25519", ".ssh/config",                   # .netrc, .ssh/
     "certs/server.pem", "tls.key", "id_rsa", "id_rsa.pub",        # *.pem, *.key, id_rsa*
@@ -24,11 +24,12 @@ PLANTED = [
 # What the one-line notice names for them: a credential folder once, with its slash.
 WITHHELD = sorted({".aws/", ".condor/tokens.d/", ".databrickscfg", ".env", ".env.local", ".git-credentials",
                    ".kube/", ".mlflow/credentials", ".netrc", ".pypirc", ".ssh/", "certs/server.pem",
-                   "conf/.env.prod", "hf_token", "id_rsa", "id_rsa.pub", "secrets/api.token", "tls.key"})
+                   "conf/.env.prod", "deploy/.env/", "hf_token", "id_rsa", "id_rsa.pub", "secrets/api.token",
+                   "tls.key"})
 NOTICE = f"repro: not shipped: {', '.join(WITHHELD)} (credentials)"
 # Ordinary files beside them, which must be shipped.
 ORDINARY = ["train.py", "conf/config.yaml", "certs/README.md", "secrets/README.md", "data/small.csv", "tokenizer.json",
-            "environment.yml", "keys.py"]
+            "environment.yml", "keys.py", "app/credentials/__init__.py", "app/token/refresh.py"]
 
 CHECK_SCRIPT = f'''\
 import os, sys

@@ -32,13 +32,14 @@ from ..errors import ReproError
 
 # Folders that hold credentials: nothing under them is shipped.
 CREDENTIAL_DIRS = frozenset({
-    ".aws", ".ssh", ".kube", ".gnupg", ".docker", ".azure", ".databricks", "tokens.d",  # tokens.d: HTCondor IDTOKENS
+    ".aws", ".ssh", ".kube", ".gnupg", ".docker", ".azure", ".databricks", ".env",  # .env: dotenv files or a venv
+    "tokens.d",  # HTCondor IDTOKENS
 })
 # Nested credential folders, by their last two parts (gcloud's and GitHub CLI's config folders).
 CREDENTIAL_SUBDIRS = frozenset({(".config", "gcloud"), (".config", "gh")})
-# File (or folder) names that are credentials, as shell patterns on the lower-cased name.
+# File names that are credentials, as shell patterns on the lower-cased name.
 CREDENTIAL_NAMES = (
-    ".env", ".env*", "*.env",  # dotenv files (and a folder named .env)
+    ".env", ".env*", "*.env",  # dotenv files
     ".netrc", "_netrc", ".git-credentials", ".databrickscfg", ".pypirc", ".npmrc", ".pgpass", ".s3cfg",
     ".boto", ".dockercfg",
     "credentials", "*credentials.json", "client_secret*.json", "kaggle.json",  # .mlflow/credentials, .aws/credentials
@@ -92,7 +93,7 @@ def credential(rel: PurePosixPath) -> str | None:
     """The credential `rel` is or lies in, as it is reported (`.env`, `conf/.aws/`), or None."""
     parts = rel.parts
     for i, d in enumerate(parts[:-1]):
-        if d in CREDENTIAL_DIRS or _matches(d, CREDENTIAL_NAMES) or (i and (parts[i - 1], d) in CREDENTIAL_SUBDIRS):
+        if d in CREDENTIAL_DIRS or (i and (parts[i - 1], d) in CREDENTIAL_SUBDIRS):
             return "/".join(parts[: i + 1]) + "/"
     return str(rel) if _matches(parts[-1], CREDENTIAL_NAMES) else None
 
@@ -107,8 +108,8 @@ def _points_at_credential(path: Path) -> bool:
 
 def _git_files(project_dir: Path) -> list[str] | None:
     try:
-        p = subprocess.run(["git", "-C", str(project_dir), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           capture_output=True, timeout=120)
+        p = subprocess.run(["git", "-C", str(project_dir), "ls-files", "-z", "--cached", "--others",
+                            "--exclude-standard"], capture_output=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if p.returncode != 0:
