@@ -103,6 +103,7 @@ LAYERS = [
     ["repro_mlflow.fingerprint"],
     ["repro_mlflow.runtime"],
     ["repro_mlflow.determinism", "repro_mlflow.evidence"],
+    ["repro_mlflow.schedulers.staging"],  # the one staging rule: below every scheduler, knows none of them
     ["repro_mlflow.schedulers"],
     ["repro_mlflow.envs"],
     ["repro_mlflow.submit"],
