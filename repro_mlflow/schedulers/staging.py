@@ -208,7 +208,7 @@ def tar_project(project_dir: Path, dest: Path | BinaryIO, exclude: Path | Iterab
     if not quiet:
         announce(staged)
     tar = tarfile.open(name=str(dest), mode="w:gz", dereference=True) if extra else \
-        tarfile.open(fileobj=dest, mode="w:gz", dereference=True)  # type: ignore[arg-type]
+        tarfile.open(fileobj=dest, mode="w:gz", dereference=True)  # type: ignore[arg-type, call-overload]
     with tar:
         for rel in staged.files:
             arcname = (PurePosixPath(arcroot) / rel.as_posix()) if arcroot else PurePosixPath(rel.as_posix())
