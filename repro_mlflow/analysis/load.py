@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from ..errors import ReproError
 from ..mlflow_sql import REVISION_QUERY, is_known
+from ..reach import check_tracking_server
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
@@ -419,7 +420,7 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
     from mlflow.tracking import MlflowClient
 
     if uri.startswith(("http://", "https://")):
-        _probe(uri)
+        check_tracking_server(uri)
     client = MlflowClient(uri)
     try:
         exps = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
@@ -461,19 +462,6 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
         if c.startswith(("params.", "tags.")):
             df[c] = df[c].astype(object).where(df[c].notna(), None)
     return _finish(df)
-
-
-def _probe(uri: str, timeout: float = 10.0) -> None:
-    """Fail at once, in one line, when the tracking server cannot be reached (MLflow itself retries for minutes)."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
-    except urllib.error.HTTPError:
-        pass  # it answers: the server (or a proxy in front of it) is there
-    except (OSError, ValueError) as e:
-        raise ReproError(f"cannot reach tracking server {uri}: {getattr(e, 'reason', e)}") from None
 
 
 # ---------------------------------------------------------------- MLflow filter strings, on the table
