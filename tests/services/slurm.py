@@ -57,8 +57,9 @@ def _sbin(tool: str) -> str:
 class SlurmCluster:
     """A running one-node cluster: `conf`, `env` (with SLURM_CONF), `node`, `partition`, and controls."""
 
-    def __init__(self, root: Path, partition: str = "debug"):
+    def __init__(self, root: Path, partition: str = "debug", max_array_size: int = MAX_ARRAY_SIZE):
         self.root = root
+        self.max_array_size = max_array_size
         self.node = socket.gethostname().split(".")[0]
         self.partition = partition
         self.conf = root / "etc" / "slurm.conf"
@@ -108,7 +109,7 @@ SlurmctldTimeout=10
 InactiveLimit=0
 KillWait=5
 MinJobAge=300
-MaxArraySize={MAX_ARRAY_SIZE}
+MaxArraySize={self.max_array_size}
 MaxJobCount=20000
 StateSaveLocation={r / 'state'}
 SlurmdSpoolDir={r / 'spool'}
@@ -176,13 +177,13 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
     # ---- life cycle ---------------------------------------------------------------------------
     @classmethod
     @contextmanager
-    def start(cls, root: Path | None = None) -> Iterator["SlurmCluster"]:
+    def start(cls, root: Path | None = None, max_array_size: int = MAX_ARRAY_SIZE) -> Iterator["SlurmCluster"]:
         """Start munged, slurmctld and slurmd; stop them (and cancel every job) on exit, also on failure."""
         reason = missing_reason()
         if reason:
             raise RuntimeError(reason)
         root = Path(root or tempfile.mkdtemp(prefix="repro-slurm-"))
-        cluster = cls(root)
+        cluster = cls(root, max_array_size=max_array_size)
         try:
             cluster._write_files()
             cluster._start_munged()

@@ -1,4 +1,6 @@
-"""`repro-slurm`: a batch of N runs is ONE `sbatch --array=0-(N-1)` over a manifest.
+"""`repro-slurm`: a batch of N runs is ONE `sbatch --array=0-(N-1)` over a manifest (several when N
+exceeds the cluster's `MaxArraySize`: arrays of task ids 0-(M-1) over consecutive runs, recorded in
+`arrays.json`; with `max_running`, each array waits for the one before it, so the limit holds overall).
 
 Submit side, per batch (the job directory: `jobs_dir/<batch>` or the batch's workdir under
 REPRO_HOME; it must be on a filesystem the nodes share):
@@ -10,7 +12,7 @@ REPRO_HOME; it must be on a filesystem the nodes share):
     <i>/            per run: output.log (sbatch --output), status.json (runtime), rc (job script),
                     offline/ (the offline store when the tracking server was out of reach)
 
-Job ids are `<array job id>_<index>`. `poll` is one `squeue` call for every job of every array
+Job ids are `<array job id>_<task>`; run index = the array's offset + task (`arrays.json`). `poll` is one `squeue` call for every job of every array
 (plus one `sacct` call for the jobs squeue has forgotten, where accounting exists); a job neither
 knows is decided by its exit files (`exit_state`) or else counts as vanished.
 """
@@ -33,6 +35,8 @@ from ..staging import stage_project
 from .states import SQUEUE_FORMAT, parse_sacct, parse_squeue
 
 POINTER = "slurm-jobdir"  # file in the batch workdir naming the job directory when jobs_dir is set
+ARRAYS = "arrays.json"  # in the job directory: [{"array_id", "offset", "count"}], one per sbatch
+DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default, when `scontrol show config` does not say
 
 # Always passed from the submitting environment to the job (`sbatch --export=`), plus `env_passthrough`.
 BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_CONF",
@@ -77,6 +81,8 @@ class SlurmScheduler:
         self.config = config or SlurmConfig()
         self._checked = False
         self._sacct: bool | None = None  # None: not tried yet
+        self._max_array_size: int | None = None
+        self._offsets: dict[str, dict[str, int]] = {}  # job directory -> array id -> offset
 
     # ---- before any run exists ---------------------------------------------------------------
     def preflight(self) -> None:
@@ -115,20 +121,68 @@ class SlurmScheduler:
         script = jobdir / "job.sh"
         script.write_text(self.job_script(jobdir, python))
         script.chmod(0o755)
-        array = f"0-{n - 1}" + (f"%{self.config.max_running}" if self.config.max_running else "")
+        size = self.max_array_size()
+        arrays: list[dict] = []
+        job_ids: list[str] = []
+        for offset in range(0, n, size):
+            count = min(size, n - offset)
+            after = arrays[-1]["array_id"] if arrays and self.config.max_running else None
+            try:
+                array_id = self._sbatch(jobdir, script, offset, count, after, len(arrays))
+            except ReproError:
+                if arrays:  # the parts already queued would run runs the caller is about to delete
+                    self.cancel([a["array_id"] for a in arrays])
+                raise
+            arrays.append({"array_id": array_id, "offset": offset, "count": count})
+            job_ids += [f"{array_id}_{t}" for t in range(count)]
+        (jobdir / ARRAYS).write_text(json.dumps(arrays) + "\n")
+        (jobdir / "array_job_id").write_text("\n".join(a["array_id"] for a in arrays) + "\n")
+        return job_ids
+
+    def _sbatch(self, jobdir: Path, script: Path, offset: int, count: int, after: str | None, part: int) -> str:
+        """One `sbatch --array=0-(count-1)` over runs offset .. offset+count-1; its array job id."""
+        array = f"0-{count - 1}" + (f"%{self.config.max_running}" if self.config.max_running else "")
         export = ",".join(dict.fromkeys([*BASE_EXPORT, *(self.config.env_passthrough or [])]))
+        # the first array's task ids are the run indexes: Slurm writes straight into <i>/output.log;
+        # a later array's own lines go beside, and job.sh sends the run's output to <offset+task>/
+        output = f"{jobdir}/%a/output.log" if offset == 0 else f"{jobdir}/slurm-%A_%a.log"
         cmd = ["sbatch", "--parsable", f"--array={array}", f"--job-name={self.config.job_name}",
-               f"--output={jobdir}/%a/output.log", f"--chdir={jobdir}", f"--export={export}",
-               *self.config.sbatch_options(), str(script)]
-        (jobdir / "sbatch.cmd").write_text(shlex.join(cmd) + "\n")
+               f"--output={output}", f"--chdir={jobdir}", f"--export={export}",
+               *([f"--dependency=afterany:{after}"] if after else []),
+               *self.config.sbatch_options(), str(script), *([str(offset)] if offset else [])]
+        name = "sbatch.cmd" if part == 0 else f"sbatch.{part}.cmd"
+        (jobdir / name).write_text(shlex.join(cmd) + "\n")
         p = _run(cmd, "repro-slurm")
         if p.returncode != 0:
             raise ReproError(f"sbatch refused the batch: {_first_line(p)}")
         array_id = p.stdout.strip().splitlines()[-1].split(";")[0]
         if not array_id.isdigit():
             raise ReproError(f"sbatch printed no job id: {p.stdout.strip()!r}")
-        (jobdir / "array_job_id").write_text(array_id + "\n")
-        return [f"{array_id}_{i}" for i in range(n)]
+        return array_id
+
+    def max_array_size(self) -> int:
+        """The cluster's `MaxArraySize` (task ids run 0 .. MaxArraySize-1), read once from `scontrol`."""
+        if self._max_array_size is None:
+            self._max_array_size = DEFAULT_MAX_ARRAY_SIZE
+            p = _run(["scontrol", "show", "config"], "reading the cluster's limits", 60)
+            for line in p.stdout.splitlines() if p.returncode == 0 else []:
+                key, _, value = line.partition("=")
+                if key.strip() == "MaxArraySize" and value.strip().isdigit():
+                    self._max_array_size = max(1, int(value.strip()))
+        return self._max_array_size
+
+    def run_index(self, job_id: str, workdir: Path) -> int:
+        """The run index of a job id (its array's offset + its task id)."""
+        array_id, task = job_id.rsplit("_", 1)
+        jobdir = self.jobdir(workdir)
+        key = str(jobdir)
+        if key not in self._offsets:
+            try:
+                arrays = json.loads((jobdir / ARRAYS).read_text())
+                self._offsets[key] = {str(a["array_id"]): int(a["offset"]) for a in arrays}
+            except (OSError, ValueError, KeyError, TypeError):
+                self._offsets[key] = {}  # a batch from before arrays.json: one array, offset 0
+        return self._offsets[key].get(array_id, 0) + int(task)
 
     def _make_jobdir(self, batch: Batch) -> Path:
         if not self.config.jobs_dir:
@@ -146,9 +200,10 @@ class SlurmScheduler:
         q = shlex.quote
         return f"""#!/bin/bash
 # repro-mlflow: Slurm array job, one MLflow run per array index (manifest.json)
-i=${{SLURM_ARRAY_TASK_ID:-0}}
+i=$(( ${{SLURM_ARRAY_TASK_ID:-0}} + ${{1:-0}} ))  # $1: the array's offset in the batch (arrays.json)
 d={q(str(jobdir))}/$i
 mkdir -p "$d"
+if [[ ${{1:-0}} != 0 ]]; then exec >>"$d/output.log" 2>&1; fi
 export PATH={q(str(Path(python).parent))}:"${{PATH:-/usr/local/bin:/usr/bin:/bin}}"
 export PYTHONPATH={q(pythonpath)}
 {setup}
@@ -190,7 +245,7 @@ exit "$rc"
 
     def exit_state(self, job_id: str, workdir: Path) -> JobState | None:
         """What a job that Slurm no longer knows left behind: the runtime's status.json, or the script's rc."""
-        d = self.jobdir(workdir) / job_id.rsplit("_", 1)[1]
+        d = self.jobdir(workdir) / str(self.run_index(job_id, workdir))
         try:
             st = json.loads((d / "status.json").read_text())
             return JobState(st["status"], st.get("reason"))
@@ -221,9 +276,9 @@ exit "$rc"
         return Path(pointer.read_text().strip()) if pointer.is_file() else Path(workdir)
 
     def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
-        bundle = self.jobdir(workdir) / job_id.rsplit("_", 1)[1] / "offline"
+        bundle = self.jobdir(workdir) / str(self.run_index(job_id, workdir)) / "offline"
         return bundle if (bundle / "bundle.json").is_file() else None
 
     def log_path(self, job_id: str, workdir: Path) -> Path:
         """The job's output file (sbatch --output)."""
-        return self.jobdir(workdir) / job_id.rsplit("_", 1)[1] / "output.log"
+        return self.jobdir(workdir) / str(self.run_index(job_id, workdir)) / "output.log"

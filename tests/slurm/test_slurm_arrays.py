@@ -1,0 +1,57 @@
+"""A batch larger than the cluster's MaxArraySize is split into several arrays (real one-node Slurm)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from repro_mlflow.schedulers.slurm import SlurmScheduler
+
+from ..services.slurm import SlurmCluster
+
+from .test_slurm_backend import _submit, _sync_until, exp, project  # noqa: F401 (fixtures)
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def small_arrays_cluster(slurm_cluster, monkeypatch):
+    """A second one-node cluster with MaxArraySize=4 (task ids 0-3), SLURM_CONF pointing at it."""
+    with SlurmCluster.start(max_array_size=4) as cluster:
+        monkeypatch.setenv("SLURM_CONF", str(cluster.conf))
+        yield cluster
+
+
+def test_ten_runs_over_max_array_size_4_are_three_arrays_all_followed(
+        small_arrays_cluster, project, exp, tracking, cli_env, tmp_path):  # noqa: F811
+    assert SlurmScheduler().max_array_size() == 4
+    sched, rids = _submit(project, "log", [{"x": i} for i in range(10)], exp, tracking, time="10", max_running=3)
+    client = MlflowClient()
+    job_ids = [client.get_run(r).data.tags["repro.job_id"] for r in rids]
+    arrays = list(dict.fromkeys(j.split("_")[0] for j in job_ids))
+    assert len(arrays) == 3
+    assert [j.split("_")[1] for j in job_ids] == ["0", "1", "2", "3", "0", "1", "2", "3", "0", "1"]
+    jobdir = Path(client.get_run(rids[0]).data.tags["repro.workdir"])
+    # max_running=3 across the arrays: each waits for the one before it
+    assert f"--dependency=afterany:{arrays[0]}" in (jobdir / "sbatch.1.cmd").read_text()
+    assert f"--dependency=afterany:{arrays[1]}" in (jobdir / "sbatch.2.cmd").read_text()
+
+    statuses = _sync_until(client, rids, timeout=600)
+    assert list(statuses.values()) == ["FINISHED"] * 10, [client.get_run(r).data.tags.get("repro.status_reason")
+                                                         for r in rids]
+    for i, rid in enumerate(rids):  # every run ran its own parameters, and its output is its own
+        run = client.get_run(rid)
+        assert run.data.params["double"] == str(2 * i)
+        assert run.data.metrics["final"] == 10 * i
+        assert run.data.tags["repro.array_index"] == str(i)
+        log = sched.log_path(run.data.tags["repro.job_id"], Path(run.data.tags["repro.workdir"]))
+        assert log.is_file() and log.parent.name == str(i)
+    p = subprocess.run([str(BIN / "repro"), "status"], env=dict(cli_env, COLUMNS="200", SLURM_CONF=str(small_arrays_cluster.conf)), capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "10 repro run(s)" in p.stdout
