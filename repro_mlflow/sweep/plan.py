@@ -40,6 +40,10 @@ class Target:
     @classmethod
     def from_dict(cls, d: dict | None) -> "Target":
         d = dict(d or {"name": "local", "backend": "local"})
+        unknown = set(d) - _TARGET_KEYS
+        if unknown:
+            raise ReproError(f"hardware target {d.get('name') or '?'}: unknown key(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(sorted(_TARGET_KEYS))})")
         for key in ("name", "backend"):
             if not d.get(key):
                 raise ReproError(f"hardware target {d.get('name') or '?'}: '{key}' is required")

@@ -29,6 +29,7 @@ CASES = [
     (["example.params.epochs=-3"], "parameter 'epochs' must be at least 1, got -3"),
     (["repeat=-1"], "repeat must be a non-negative integer"),
     (["example.params.epochs=1", "example.params.nepochs=2"], "nepochs"),
+    (["+hardware.gpus=1"], "hardware target local: unknown key(s) gpus (known: backend, backend_config,"),
     (["+hardware.backend_config.paralel=2"], "unknown local backend-config key(s): paralel"),
     (["software=tf2_8_gpu_image"], "the local backend does not run container images"),
     (["params.epochz=1"], "params.epochz is a parameter of no entry point of this sweep (mnist_convnet takes seed,"),
