@@ -5,6 +5,8 @@ No `from __future__ import annotations` here: Hydra executes plugin modules outs
 where dataclasses cannot resolve string annotations.
 """
 
+# ruff: noqa: UP006, UP035, UP045 - typing's Optional/Dict/List: OmegaConf reads these annotations (omegaconf 2.2 knows no `X | None`)
+
 
 from dataclasses import dataclass
 from typing import Dict, Optional

@@ -7,7 +7,7 @@ given twice with different values and a sweep with no values (repro_mlflow/sweep
 """
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
@@ -18,19 +18,19 @@ from omegaconf import DictConfig, OmegaConf
 
 
 class ReproSweeper(Sweeper):
-    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None) -> None:
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})
-        self.hydra_context: Optional[HydraContext] = None
-        self.config: Optional[DictConfig] = None
-        self.launcher: Optional[Launcher] = None
+        self.hydra_context: HydraContext | None = None
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
 
-    def sweep(self, arguments: List[str]) -> Any:
+    def sweep(self, arguments: list[str]) -> Any:
         from repro_mlflow.sweep import overrides
 
         assert self.hydra_context is not None and self.config is not None and self.launcher is not None

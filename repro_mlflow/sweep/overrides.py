@@ -7,7 +7,7 @@ nothing): a key given twice with different values, and a sweep with no values, a
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from hydra.core.override_parser.types import Override
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _VAR = "HYDRA_FULL_ERROR"
 _UNSET = object()

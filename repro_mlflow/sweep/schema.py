@@ -13,6 +13,8 @@ No `from __future__ import annotations`: OmegaConf reads these annotations as ty
 (Hydra and OmegaConf only): the launcher plugin registers these at plugin discovery.
 """
 
+# ruff: noqa: UP006, UP035, UP045 - typing's Optional/Dict/List: OmegaConf reads these annotations (omegaconf 2.2 knows no `X | None`)
+
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
