@@ -1,14 +1,19 @@
-"""The `repro` launcher's config, registered as `hydra/launcher: repro` (cheap to import).
+"""The `repro` launcher's and sweeper's configs, registered as `hydra/launcher: repro` and `hydra/sweeper: repro`,
+and the run description's schema `repro_run` (repro_mlflow/sweep/schema.py); cheap to import.
 
 No `from __future__ import annotations` here: Hydra executes plugin modules outside sys.modules,
 where dataclasses cannot resolve string annotations.
 """
+
+# ruff: noqa: UP006, UP035, UP045 - typing's Optional/Dict/List: OmegaConf reads these annotations (omegaconf 2.2 knows no `X | None`)
 
 
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 from hydra.core.config_store import ConfigStore
+
+from repro_mlflow.sweep.schema import register
 
 
 @dataclass
@@ -34,3 +39,4 @@ class ReproSweeperConf:
 
 ConfigStore.instance().store(group="hydra/sweeper", name="repro", node=ReproSweeperConf, provider="repro_launcher")
 ConfigStore.instance().store(group="hydra/launcher", name="repro", node=ReproLauncherConf, provider="repro_launcher")
+register()  # repro_sweep, repro_run

@@ -7,7 +7,8 @@ described by the `repro` node of the job's config (see docs/sweep.md). Imports s
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher

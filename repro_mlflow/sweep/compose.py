@@ -4,23 +4,26 @@ Hydra composes once per distinct choice of config groups (`example=…`, `hardwa
 sweep has a handful. Each job's value overrides (`seed=2`, `example.params.epochs=1`) are then
 applied to that composition's resolved `repro` node directly, following the node's plain
 references (`factors.seed: ${seed}`), which is three orders of magnitude cheaper than composing.
-Whatever the fast path cannot prove equivalent (adds, deletes, references of references, string
-interpolation, relative references) goes through Hydra: a copy of the composition with the
-overrides applied by Hydra's own code, then resolved.
+Each distinct value is first set, as Hydra sets it (`OmegaConf.update`), on one scratch copy of the
+composition, so the schema converts or refuses it (`threads=2` is 2, `threads=abc` goes to Hydra).
+Whatever the fast path cannot prove equivalent (adds, deletes, dict or list values, references of
+references, string interpolation, relative references, a value the schema refuses) is composed by
+Hydra (`ConfigLoader.load_sweep_config`, public), whose error, if any, is the job's, on one line.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ReproError
+from .report import one_line
 
 _REF = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
@@ -80,6 +83,22 @@ class _Base:
             else:
                 chained.update(_REF.findall(value))
         self.chained = chained  # keys referenced other than directly by the node
+        self._scratch: DictConfig | None = None  # where each distinct value is set once, as Hydra sets it
+        self._values: dict[str, Any] = {}  # override line -> the value the schema made of it (_MISSING: refused)
+
+    def _value(self, o: Override) -> Any:
+        """The override's value as the composition's schema takes it, or _MISSING when only Hydra can tell."""
+        line = str(o.input_line)
+        if line not in self._values:
+            if self._scratch is None:
+                self._scratch = copy.deepcopy(self.cfg)
+            try:
+                OmegaConf.update(self._scratch, o.key_or_group, o.value(), merge=True, force_add=o.is_force_add())
+                v = OmegaConf.select(self._scratch, o.key_or_group)
+            except Exception:  # noqa: BLE001 - refused: Hydra composes the job and says why
+                v = _MISSING
+            self._values[line] = _MISSING if isinstance(v, (DictConfig, list)) or OmegaConf.is_config(v) else v
+        return self._values[line]
 
     def _related(self, key: str, refs: set[str]) -> bool:
         return any(key == r or key.startswith(r + ".") or r.startswith(key + ".") for r in refs)
@@ -95,7 +114,7 @@ class _Base:
             key = o.key_or_group
             keys = key.split(".")
             value = o.value()
-            if isinstance(value, str) and "${" in value:
+            if isinstance(value, (dict, list)) or isinstance(value, str) and "${" in value:
                 return None
             current = _get(self.raw, keys)
             add = o.is_force_add() and current is _MISSING
@@ -104,6 +123,9 @@ class _Base:
             if (current is _MISSING and not add) or isinstance(current, (str, dict, list)) and "${" in str(current):
                 return None  # unknown key (Hydra's error) or an override of an interpolation
             if self._related(key, self.chained):
+                return None
+            value = self._value(o)
+            if value is _MISSING:
                 return None
             if keys[0] == self.node:
                 if not _set(out, keys[1:], value, add):
@@ -150,11 +172,18 @@ class JobComposer:
     def _base_for(self, group_ovs: tuple[str, ...]) -> _Base:
         base = self._base.get(group_ovs)
         if base is None:
-            cfg = self.loader.load_sweep_config(self.master, list(group_ovs))
+            cfg = self._compose(group_ovs)
             if self.node not in cfg:
                 raise ReproError(f"the job config has no '{self.node}' node describing its MLflow run (see docs/sweep.md)")
             base = self._base[group_ovs] = _Base(cfg, self.node)
         return base
+
+    def _compose(self, overrides: Sequence[str]) -> DictConfig:
+        """Hydra's composition of the sweep's config with `overrides`; its error on one line."""
+        try:
+            return self.loader.load_sweep_config(self.master, list(overrides))
+        except Exception as e:  # noqa: BLE001 - Hydra/OmegaConf errors, reported on one line
+            raise ReproError(one_line(e)) from None
 
     def job(self, overrides: Sequence[str], fast: bool = True) -> dict:
         """The job's `node` as plain, resolved Python data."""
@@ -169,10 +198,8 @@ class JobComposer:
         if result is not None:
             return result
         self.slow += 1
-        cfg = copy.deepcopy(base.cfg)
+        cfg = self._compose(overrides)
         try:
-            if values:
-                ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
             return OmegaConf.to_container(cfg[self.node], resolve=True)
         except Exception as e:  # noqa: BLE001 - Hydra/OmegaConf errors, reported on one line
-            raise ReproError(" ".join(str(e).split("\n")[:2]).strip()) from None
+            raise ReproError(one_line(e)) from None

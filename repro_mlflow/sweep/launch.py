@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from rich.console import Console
 
 from ..errors import ReproError
+from . import report
 from .compose import JobComposer
 from .plan import Plan, Planner, build_plan
 
@@ -29,20 +31,30 @@ def plan_sweep(launcher: Any, job_overrides: Sequence[Sequence[str]]) -> Plan:
 
 
 def launch_sweep(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int = 0) -> list[JobReturn]:
-    """Plan and submit every job; watch them unless detached. Bad input exits with one line, nothing created."""
-    console = Console(stderr=True, soft_wrap=True)
-    t0 = time.perf_counter()
+    """Plan and submit every job; watch them unless detached. Bad input exits with one line, nothing created;
+    any other error is one line too, unless HYDRA_FULL_ERROR=1 asks for the trace."""
+    report.restore_user_setting()  # the runs get the user's HYDRA_FULL_ERROR, not repro-sweep's
     try:
-        plan = plan_sweep(launcher, job_overrides)
-        t_plan = time.perf_counter() - t0
-        if launcher.dry_run:
-            _print_plan(plan, t_plan, console)
-            return [JobReturn(overrides=list(ov), status=JobStatus.COMPLETED, _return_value=plan.sweep) for ov in job_overrides]
-        pythons = _prepare_envs(plan, console)
-        _project_envs(plan, console)
-        sub = _submit(plan, pythons, launcher.force, console)
+        return _launch(launcher, job_overrides)
     except ReproError as e:
         raise SystemExit(f"{_prog()}: error: {e}") from None
+    except Exception as e:  # noqa: BLE001 - e.g. the tracking store cannot be reached
+        if report.full_error():
+            raise
+        raise SystemExit(f"{_prog()}: error: {report.one_line(e)}") from None
+
+
+def _launch(launcher: Any, job_overrides: Sequence[Sequence[str]]) -> list[JobReturn]:
+    console = Console(stderr=True, soft_wrap=True)
+    t0 = time.perf_counter()
+    plan = plan_sweep(launcher, job_overrides)
+    t_plan = time.perf_counter() - t0
+    if launcher.dry_run:
+        _print_plan(plan, t_plan, console)
+        return [JobReturn(overrides=list(ov), status=JobStatus.COMPLETED, _return_value=plan.sweep) for ov in job_overrides]
+    pythons = _prepare_envs(plan, console)
+    _project_envs(plan, console)
+    sub = _submit(plan, pythons, launcher.force, console)
     t_all = time.perf_counter() - t0
     for note in plan.notes:
         console.print(f"note: {note}")

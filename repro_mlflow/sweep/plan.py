@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .. import tags as T
 from ..submit.factors import check as check_factors
@@ -38,8 +39,12 @@ class Target:
     cpu_arch: str | None = None
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Target":
+    def from_dict(cls, d: dict | None) -> Target:
         d = dict(d or {"name": "local", "backend": "local"})
+        unknown = set(d) - _TARGET_KEYS
+        if unknown:
+            raise ReproError(f"hardware target {d.get('name') or '?'}: unknown key(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(sorted(_TARGET_KEYS))})")
         for key in ("name", "backend"):
             if not d.get(key):
                 raise ReproError(f"hardware target {d.get('name') or '?'}: '{key}' is required")

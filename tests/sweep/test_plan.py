@@ -29,6 +29,8 @@ JOBS = [
     ["example=mnist_convnet", "example.params.batch_size=64", "software=tf2_20", "xla=true"],
     ["example=mnist_convnet", "hardware.backend_config.parallel=3", "experiment=other", "sweep=s1"],
     ["example=mnist_convnet", "+example.params.threads=2"],
+    # values the schema converts (repro_mlflow/sweep/schema.py): the fast path takes them as Hydra does
+    ["example=mnist_convnet", "op_determinism=1", "seed='7'", "repeat='2'", "threads=3"],
 ]
 
 
@@ -45,6 +47,9 @@ def test_only_adds_and_deletes_fall_back_to_hydra(composer):
     assert composer.slow == 0
     composer.job(JOBS[5])
     assert composer.slow == 1
+    job = composer.job(JOBS[6])
+    assert composer.slow == 1
+    assert job["factors"]["op_determinism"] is True and job["factors"]["seed"] == 7 and job["repeat"] == 2
 
 
 @pytest.fixture

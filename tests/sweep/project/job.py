@@ -1,6 +1,7 @@
 """The test project's job: sleeps, prints its parameters, fails with exit code 3 when asked."""
 
 import argparse
+import os
 import sys
 import time
 
@@ -11,5 +12,5 @@ p.add_argument("--fail")
 p.add_argument("--threads", type=int)
 a = p.parse_args()
 time.sleep(a.sleep)
-print(f"seed={a.seed} threads={a.threads} python={sys.executable}")
+print(f"seed={a.seed} threads={a.threads} python={sys.executable} HYDRA_FULL_ERROR={os.environ.get('HYDRA_FULL_ERROR')}")
 sys.exit(3 if a.fail == "true" else 0)
