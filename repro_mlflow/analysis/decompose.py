@@ -1,0 +1,172 @@
+"""Hardware versus software versus the swept factors, in one additive model of the primary metric.
+
+Per example, over the independent outcomes (one row per distinct value of a config x environment: a
+bit-identical repeat is not a new observation), an additive linear model with one term per factor:
+`hardware` (`repro.fp.hw`), `software` (`repro.software`, else `repro.fp.sw`), and each swept
+param and `repro.det.*` tag with more than one value (the environment itself when there are no
+fingerprints). Columns that split the outcomes the same way are aliased: merged into one term named
+with all their names. Each term gets its type-II sum of squares (the residual sum of squares gained by
+adding it to all the others), its degrees of freedom, partial eta squared SS/(SS + SS_res) and
+partial omega squared (SS - df MS_res) / (SS + (N - df) MS_res), with a percentile-bootstrap interval
+over the outcomes. A term that the others determine (df 0: e.g. a setting swept only together with
+another) is `confounded` and gets no share. Pairs of terms of which not every combination was run
+are listed as `not_crossed`: their shares rest on the additive model alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from . import labels
+
+FP_HW, FP_SW = "tags.repro.fp.hw", "tags.repro.fp.sw"
+N_BOOT = 200
+NOT_FACTORS = ("params.repeat", "tags.repro.det.seed.global")
+
+
+def _short(col: str) -> str:
+    for p in ("params.", "tags.repro.det.", "tags.repro.", "tags."):
+        if col.startswith(p):
+            return col[len(p):]
+    return col
+
+
+def terms(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(name, column) of each candidate term, hardware and software first."""
+    out = []
+    hw = FP_HW if FP_HW in runs.columns and runs[FP_HW].notna().all() else None
+    sw = next((c for c in (labels.SOFTWARE, FP_SW) if c in runs.columns and runs[c].notna().all()), None)
+    if hw:
+        out.append(("hardware", hw))
+    if sw:
+        out.append(("software", sw))
+    if not hw and not sw:
+        out.append(("environment", "_env"))
+    for c in sorted(runs.columns):
+        if (c.startswith("params.") or c.startswith("tags.repro.det.")) and c not in NOT_FACTORS:
+            out.append((_short(c), c))
+    return out
+
+
+def _codes(s: pd.Series) -> np.ndarray:
+    return pd.factorize(s.astype(str), sort=True)[0]
+
+
+def _design(codes: list[np.ndarray]) -> np.ndarray:
+    cols = [np.ones(len(codes[0]) if codes else 0)]
+    for c in codes:
+        k = int(c.max()) + 1
+        cols += [(c == j).astype(float) for j in range(1, k)]
+    return np.column_stack(cols)
+
+
+def _fit(X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """(RSS, rank) of the least-squares fit."""
+    if X.shape[1] == 0:
+        return float(((y - y.mean()) ** 2).sum()), 0
+    beta, _, rank, _ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ beta
+    return float(r @ r), int(rank)
+
+
+def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, float, float, float, int]]:
+    """Per term: (SS, df, SS_res, partial eta², partial omega², df_res)."""
+    n = len(y)
+    full = _design(codes)
+    rss, rank = _fit(full, y)
+    df_res = n - rank
+    ms_res = rss / df_res if df_res > 0 else 0.0
+    out = []
+    for i in range(len(codes)):
+        red = _design(codes[:i] + codes[i + 1:])
+        rss_i, rank_i = _fit(red, y)
+        df = rank - rank_i
+        ss = max(rss_i - rss, 0.0)
+        eta = ss / (ss + rss) if (ss + rss) > 0 else None
+        omega = (ss - df * ms_res) / (ss + (n - df) * ms_res) if df > 0 and (ss + (n - df) * ms_res) > 0 else None
+        out.append((ss, df, rss, eta, omega, df_res))
+    return out
+
+
+def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int = 0,
+              confidence: float = 0.95) -> dict:
+    """The model of one example's primary metric: terms with their shares, confounded and aliased names."""
+    units = runs.drop_duplicates(["_config", "_env", primary])
+    y = units[primary].to_numpy(dtype=float)
+    out = {"n_runs": int(len(runs)), "n_independent": int(len(units)), "terms": [], "confounded": [],
+           "not_crossed": [], "residual_df": None, "note": None}
+    merged: dict[bytes, dict] = {}
+    for nm, col in terms(units):
+        if col not in units.columns and col != "_env":
+            continue
+        c = _codes(units[col])
+        if c.max() < 1:
+            continue
+        key = c.tobytes()
+        if key in merged:
+            if nm not in merged[key]["names"]:
+                merged[key]["names"].append(nm)
+            merged[key]["columns"].append(col)
+        else:
+            merged[key] = {"names": [nm], "columns": [col], "codes": c, "n_levels": int(c.max()) + 1}
+    ts = list(merged.values())
+    if not ts or len(y) < 3 or np.ptp(y) == 0:
+        out["note"] = "no variance in the metric" if len(y) and np.ptp(y) == 0 else "nothing varies"
+        return out
+    # a term the others determine has no degrees of freedom of its own: confounded, named, given no share
+    keep = []
+    for i, t in enumerate(ts):
+        others = [u["codes"] for j, u in enumerate(ts) if j > i or (j < i and any(u is k for k in keep))]
+        rank_with = np.linalg.matrix_rank(_design(others + [t["codes"]]))
+        rank_without = np.linalg.matrix_rank(_design(others)) if others else 1
+        if rank_with == rank_without:
+            by = [u for u in ts if u is not t and _determines(u["codes"], t["codes"])]
+            out["confounded"].append({"term": " = ".join(t["names"]), "with": [" = ".join(u["names"]) for u in by]})
+        else:
+            keep.append(t)
+    codes = [t["codes"] for t in keep]
+    base = _shares(y, codes)
+    rng = np.random.default_rng(seed)
+    boots = [[] for _ in keep]
+    for _ in range(n_boot if len(y) >= 5 else 0):
+        idx = rng.integers(0, len(y), len(y))
+        cb = [pd.factorize(c[idx], sort=True)[0] for c in codes]
+        if any(c.max() < 1 for c in cb):
+            continue
+        for i, r in enumerate(_shares(y[idx], cb)):
+            if r[4] is not None:
+                boots[i].append(r[4])
+    a = (1 - confidence) / 2
+    for t, (ss, df, rss, eta, omega, df_res), b in zip(keep, base, boots):
+        ci = [float(v) for v in np.quantile(b, [a, 1 - a])] if len(b) >= 20 else None
+        out["terms"].append({"term": " = ".join(t["names"]), "columns": t["columns"], "n_levels": t["n_levels"],
+                             "df": df, "ss": ss, "partial_eta_squared": eta, "partial_omega_squared": omega,
+                             "omega_ci": ci, "aliased": len(t["names"]) > 1})
+        out["residual_df"] = df_res
+    if out["residual_df"] == 0:
+        out["note"] = "no residual degrees of freedom: every outcome fitted exactly (omega squared undefined)"
+    for t1, t2 in itertools.combinations(keep, 2):
+        seen = len(set(zip(t1["codes"], t2["codes"])))
+        if seen < t1["n_levels"] * t2["n_levels"]:
+            out["not_crossed"].append({"terms": [" = ".join(t1["names"]), " = ".join(t2["names"])],
+                                       "combinations": seen, "possible": t1["n_levels"] * t2["n_levels"]})
+    out["terms"].sort(key=lambda r: -(r["partial_omega_squared"] if r["partial_omega_squared"] is not None
+                                      else (r["partial_eta_squared"] or 0.0) - 2))
+    return out
+
+
+def _determines(a: np.ndarray, b: np.ndarray) -> bool:
+    """Every level of `a` has a single level of `b` (b is a function of a)."""
+    return len(set(zip(a, b))) == len(set(a))
+
+
+def share_text(t: dict) -> str:
+    w = t["partial_omega_squared"]
+    if w is None:
+        e = t["partial_eta_squared"]
+        return f"{t['term']} eta {e:.2f}" if e is not None else f"{t['term']} –"
+    ci = f" [{max(t['omega_ci'][0], 0):.2f}, {max(t['omega_ci'][1], 0):.2f}]" if t.get("omega_ci") else ""
+    return f"{t['term']} {max(w, 0):.2f}{ci}"
