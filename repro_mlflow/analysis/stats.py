@@ -83,5 +83,6 @@ def spread(values, units=None, confidence: float = CONFIDENCE) -> dict:
         out["note"] = "mean is 0: no CV"
     out["std_ci"] = std_interval(ind, confidence)
     if out["std_ci"] is None:
-        out["note"] = f"{k} independent outcomes: no std interval below {MIN_UNITS_CI}"
+        why = f"{k} independent outcomes: no std interval below {MIN_UNITS_CI}"
+        out["note"] = f"{out['note']}; {why}" if out["note"] else why
     return out
