@@ -189,9 +189,8 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
         for c in cost:
             ci = f" [{c['ratio_ci'][0]:.2f}, {c['ratio_ci'][1]:.2f}]" if c.get("ratio_ci") else ""
             ratio = f"{c['ratio']:.2f}x" if c.get("ratio") is not None else "–"
-            t = (f"cost of {c['factor']}={c['deterministic']} (vs {c['other']}): {ratio}{ci} train time "
+            what = "placebo" if c.get("strata_changed_bits") == 0 else "cost of"
+            t = (f"{what} {c['factor']}={c['deterministic']} (vs {c['other']}): {ratio}{ci} train time "
                  f"({_num(c['median_deterministic'])} s vs {_num(c['median_other'])} s)")
-            if c.get("strata_changed_bits") == 0:
-                t += ", a placebo: it changed no bits"
             out.append(fit(t + f" on {c.get('label', c['environment'])}"))
     return out

@@ -135,7 +135,7 @@ def test_placebo_that_costs_nothing_keeps_its_ci_around_one():
     assert c["strata_changed_bits"] == 0 and c["placebo_ok"] is True and c["reliable"] is True
     lo, hi = c["placebo_ci"]
     assert lo <= 1 <= hi
-    assert any("a placebo: it changed no bits" in x for x in res["examples"][0]["verdict"]["lines"])
+    assert any(x.startswith("placebo op_determinism=true (vs false): 1.0") for x in res["examples"][0]["verdict"]["lines"])
 
 
 def test_placebo_that_costs_time_flags_the_timings_unreliable():
