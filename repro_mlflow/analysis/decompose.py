@@ -6,7 +6,8 @@ bit-identical repeat is not a new observation), an additive linear model with on
 param and `repro.det.*` tag with more than one value (the environment itself when there are no
 fingerprints). Columns that split the outcomes the same way are aliased: merged into one term named
 with all their names. Each term gets its type-II sum of squares (the residual sum of squares gained by
-adding it to all the others), its degrees of freedom, partial eta squared SS/(SS + SS_res) and
+adding it to all the others), its degrees of freedom, its `share` SS / SS_total (the type-II shares and the residual's need not
+add up to 1 when terms overlap), partial eta squared SS/(SS + SS_res) and
 partial omega squared (SS - df MS_res) / (SS + (N - df) MS_res), with a percentile-bootstrap interval
 over the outcomes. A term that the others determine (df 0: e.g. a setting swept only together with
 another) is `confounded` and gets no share. Pairs of terms of which not every combination was run
@@ -97,7 +98,7 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
     units = runs.drop_duplicates(["_config", "_env", primary])
     y = units[primary].to_numpy(dtype=float)
     out = {"n_runs": int(len(runs)), "n_independent": int(len(units)), "terms": [], "confounded": [],
-           "not_crossed": [], "residual_df": None, "note": None}
+           "not_crossed": [], "residual_df": None, "residual_share": None, "note": None}
     merged: dict[bytes, dict] = {}
     for nm, col in terms(units):
         if col not in units.columns and col != "_env":
@@ -140,12 +141,14 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
             if r[4] is not None:
                 boots[i].append(r[4])
     a = (1 - confidence) / 2
+    sst = float(((y - y.mean()) ** 2).sum())
     for t, (ss, df, rss, eta, omega, df_res), b in zip(keep, base, boots):
         ci = [float(v) for v in np.quantile(b, [a, 1 - a])] if len(b) >= 20 else None
         out["terms"].append({"term": " = ".join(t["names"]), "columns": t["columns"], "n_levels": t["n_levels"],
-                             "df": df, "ss": ss, "partial_eta_squared": eta, "partial_omega_squared": omega,
+                             "df": df, "ss": ss, "share": ss / sst if sst > 0 else None, "partial_eta_squared": eta, "partial_omega_squared": omega,
                              "omega_ci": ci, "aliased": len(t["names"]) > 1})
         out["residual_df"] = df_res
+        out["residual_share"] = rss / sst if sst > 0 else None
     if out["residual_df"] == 0:
         out["note"] = "no residual degrees of freedom: every outcome fitted exactly (omega squared undefined)"
     for t1, t2 in itertools.combinations(keep, 2):

@@ -171,34 +171,39 @@ def summarize(scopes: list[dict]) -> dict:
         top, rows = max(counts.items(), key=lambda kv: (sum(1 for r in kv[1] if r["exact"]), len(kv[1])))
         out.update(follows=list(top), exact_in=sum(1 for r in rows if r["exact"]),
                    ari=float(np.mean([r["ari"] for r in rows])), held_in=len(rows))
-    parts = {json_key(s["partition"]) for s in scopes}
-    out["same_partition"] = len(parts) == 1
+    out["same_partition"] = all(_agree(a["partition"], b["partition"]) for a, b in itertools.combinations(scopes, 2))
+    out["n_hardware"] = len({h for s in scopes for c in s["partition"] for h in c})
     return out
 
 
-def json_key(p: list[list[str]]) -> str:
-    return "|".join(",".join(c) for c in p)
+def _agree(a: list[list[str]], b: list[list[str]]) -> bool:
+    """Two partitions of hardware agree on the hardware they share (the same pairs together, the same apart)."""
+    ca = {h: i for i, c in enumerate(a) for h in c}
+    cb = {h: i for i, c in enumerate(b) for h in c}
+    common = sorted(set(ca) & set(cb))
+    return all((ca[x] == ca[y]) == (cb[x] == cb[y]) for x, y in itertools.combinations(common, 2))
 
 
-def line(summary: dict, n_hw: int, hw_kind: str, n_sw: int) -> str | None:
-    """The classes in one sentence: '10 CPU models in 7 classes; same partition under all 6 software images;
-    classes follow CPU vendor + logical CPU count'."""
+def lines(summary: dict, n_hw: int, hw_kind: str, n_sw: int) -> list[str]:
+    """The classes in two sentences: '10 CPU models in 6 classes, the same partition under all 6 software
+    images' and 'classes follow CPU vendor + logical CPU count'."""
     if not summary["scopes"]:
-        return None
+        return []
     if not summary["split"]:
-        return f"classes: one in every config ({summary['scopes']} config(s)): nothing to explain"
-    parts = [f"{n_hw} {hw_kind} in {summary['n_classes']} classes" if n_hw else
-             f"{summary['n_environments']} environments in {summary['n_classes']} classes"]
+        return [f"classes: one in every config ({summary['scopes']} config(s)): nothing to explain"]
+    what = f"{n_hw} {hw_kind}" if n_hw else f"{summary['n_environments']} environments"
+    first = f"classes: {what} in {summary['n_classes']} classes"
     if summary["scopes"] > 1:
         where = f"all {n_sw} software images" if n_sw > 1 else f"all {summary['scopes']} configs"
-        parts.append(f"same partition under {where}" if summary["same_partition"] else
-                     f"partitions differ between configs ({summary['split']} of {summary['scopes']} split)")
+        first += (f", the same partition under {where}" if summary["same_partition"] else
+                  f"; partitions differ between configs ({summary['split']} of {summary['scopes']} split)")
+    out = [first]
     if summary["follows"]:
         f = " + ".join(summary["follows"])
         held = summary.get("held_in", 0)
         if summary["exact_in"]:
             scope = "" if summary["exact_in"] == summary["split"] else f" in {summary['exact_in']} of {summary['split']}"
-            parts.append(f"classes follow {f}{scope}")
+            out.append(f"classes follow {f}{scope}")
         else:
-            parts.append(f"no descriptor splits them exactly; best {f} (ARI {summary['ari']:.2f}, {held} scope(s))")
-    return "; ".join(parts)
+            out.append(f"no descriptor splits the classes exactly; closest: {f} (ARI {summary['ari']:.2f}, {held} scope(s))")
+    return out

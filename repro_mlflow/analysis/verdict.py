@@ -22,8 +22,9 @@ from __future__ import annotations
 from . import decompose as dec
 from . import explain
 
-WIDTH = 100
-MAX_PARTITIONS = 2  # class partitions spelled out in the verdict (the rest in --wide and the report)
+WIDTH = 98  # a verdict line, printed after a 2-space indent, fits 100 columns
+MAX_PARTITIONS = 2  # class partitions spelled out in the verdict (the rest in --wide and the report) ...
+MAX_SPELLED = 8  # ... when their configs have at most this many environments
 
 
 def _answer(yes: int, no: int) -> str | None:
@@ -34,6 +35,10 @@ def _answer(yes: int, no: int) -> str | None:
 
 def _num(x) -> str:
     return "–" if x is None else (f"{x:.4g}" if isinstance(x, float) else str(x))
+
+
+def _g3(x) -> str:
+    return "–" if x is None else f"{x:.3g}"
 
 
 def fit(text: str, width: int = WIDTH) -> str:
@@ -103,7 +108,8 @@ def example_verdict(ex: dict, labels: dict[str, str]) -> dict:
                           "single_environment": len(eq) - len(multi), "n_environments": ex.get("n_environments", 0)},
          "classes": classes, "explanation": (ex.get("explanation") or {}).get("summary"),
          "spread": spread, "noise": ex.get("noise"), "factor": factor,
-         "variance": {k: var.get(k) for k in ("terms", "confounded", "not_crossed", "n_independent", "note")},
+         "variance": {k: var.get(k) for k in ("terms", "confounded", "not_crossed", "n_independent", "residual_share",
+                                              "residual_df", "note")},
          "cost": cost, "timings_unreliable": bool(unreliable)}
     v["lines"] = [fit(x) for x in lines(v, [lab(e) for e in ex.get("environments", [])], ex)]
     return v
@@ -114,15 +120,16 @@ def _classes_line(v: dict, ex: dict) -> list[str]:
     expl = ex.get("explanation") or {}
     hw = ex.get("hardware_count") or {}
     s = expl.get("summary")
-    text = explain.line(s, hw.get("n", 0), hw.get("kind", "hardware models"), ex.get("software_count", 0)) if s else None
-    spelled = [c for c in v["classes"] if len(c["classes"]) > 1][:MAX_PARTITIONS]
-    for c in spelled:
+    text = explain.lines(s, hw.get("n", 0), hw.get("kind", "hardware models"), ex.get("software_count", 0)) if s else []
+    split = [c for c in v["classes"] if len(c["classes"]) > 1]
+    small = all(sum(map(len, c["classes"])) <= MAX_SPELLED for c in split)
+    spelled = split[:MAX_PARTITIONS] if small else []
+    for c in spelled:  # the environments by name only where they are few (all of them in --wide and the report)
         tail = f" ({c['n_configs']} config(s))"
         body = " | ".join(", ".join(k) for k in c["classes"])
         out.append(fit("classes: " + body, WIDTH - len(tail)) + tail)
-    if text and (s["follows"] or len(spelled) < len([c for c in v["classes"] if len(c["classes"]) > 1])
-                 or s["scopes"] > 1):
-        out.append(text)
+    if text and (s["follows"] or len(spelled) < len(split) or s["scopes"] > 1):
+        out += text[1:] if spelled and len(spelled) == len(split) and s["scopes"] <= 1 else text
     return out
 
 
@@ -150,19 +157,22 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
     if s["metric"] and s["n"]:
         out.append(f"spread of {s['metric']}: {_num(s['min'])} to {_num(s['max'])} (range {_num(s['range'])}), "
                    f"{s['n']} runs, {s['n_independent']} independent outcome(s)")
-        std = f"std {_num(s['std'])}" + (f" [{_num(s['std_ci'][0])}, {_num(s['std_ci'][1])}]" if s.get("std_ci") else
+        std = f"std {_g3(s['std'])}" + (f" [{_g3(s['std_ci'][0])}, {_g3(s['std_ci'][1])}]" if s.get("std_ci") else
                                           (" (no interval: fewer than 5 outcomes)" if s.get("std") else ""))
         nz = v.get("noise")
         if nz and nz.get("se") is not None and s.get("std") is not None:
             where = "within it" if nz["within"] else f"{nz['ratio']:.1f}x beyond it"
-            out.append(f"{std} vs the test set's own noise, SE {nz['se']:.3g} (n_test {nz['n_test']}): {where}")
+            out.append(f"{std}; the test set's own noise: SE {nz['se']:.3g} (n_test {nz['n_test']}), {where}")
         elif s.get("range"):
             out.append(std + ("; test-set size not recorded: no sampling noise to compare" if nz else ""))
     var = v.get("variance") or {}
     if var.get("terms") and s.get("range"):
-        shown = [dec.share_text(t) for t in var["terms"][:4]]
-        head = "variance (partial omega^2, additive model): "
-        out.append(fit(head + ", ".join(shown)))
+        shares = ", ".join(f"{t['term']} {t['share']:.2f}" for t in var["terms"][:4] if t.get("share") is not None)
+        res = var.get("residual_share")
+        out.append(fit(f"variance (additive model, type-II SS): {shares}"
+                       + (f", residual {res:.2f}" if res is not None else "")))
+        if var.get("residual_df") and (res or 0) > 1e-6:
+            out.append(fit("partial omega^2: " + ", ".join(dec.share_text(t) for t in var["terms"][:4])))
     if var.get("confounded"):
         parts = [c["term"] + (f" (with {', '.join(c['with'][:2])})" if c["with"] else "") for c in var["confounded"]]
         out.append(fit("confounded, no share: " + "; ".join(parts)))
