@@ -53,7 +53,7 @@ def terms(runs: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _codes(s: pd.Series) -> np.ndarray:
-    return pd.factorize(s.astype(str), sort=True)[0]
+    return pd.factorize(s.astype(str), sort=False)[0]  # order of appearance: equal partitions, equal codes
 
 
 def _design(codes: list[np.ndarray]) -> np.ndarray:
