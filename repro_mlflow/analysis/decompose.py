@@ -10,7 +10,8 @@ adding it to all the others), its degrees of freedom, its `share` SS / SS_total 
 add up to 1 when terms overlap), partial eta squared SS/(SS + SS_res) and
 partial omega squared (SS - df MS_res) / (SS + (N - df) MS_res), with a percentile-bootstrap interval
 over the outcomes. A term that the others determine (df 0: e.g. a setting swept only together with
-another) is `confounded` and gets no share. Pairs of terms of which not every combination was run
+another) is `confounded` and gets no share (a recorded `repro.det.*` setting that the swept ones
+determine is left out and counted). Pairs of terms of which not every combination was run
 are listed as `not_crossed`: their shares rest on the additive model alone.
 """
 
@@ -35,7 +36,7 @@ def _short(col: str) -> str:
     return col
 
 
-def terms(runs: pd.DataFrame) -> list[tuple[str, str]]:
+def terms(runs: pd.DataFrame) -> list[tuple[str, str]]:  # noqa: D401
     """(name, column) of each candidate term, hardware and software first."""
     out = []
     hw = FP_HW if FP_HW in runs.columns and runs[FP_HW].notna().all() else None
@@ -53,7 +54,7 @@ def terms(runs: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _codes(s: pd.Series) -> np.ndarray:
-    return pd.factorize(s.astype(str), sort=False)[0]  # order of appearance: equal partitions, equal codes
+    return pd.factorize(s.astype(object).fillna("<NA>").astype(str), sort=False)[0]  # order of appearance: equal partitions, equal codes
 
 
 def _design(codes: list[np.ndarray]) -> np.ndarray:
@@ -73,11 +74,16 @@ def _fit(X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     return float(r @ r), int(rank)
 
 
+TOL = 1e-12  # sums of squares below TOL x SS_total are rounding, not variance
+
+
 def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, float, float, float, int]]:
     """Per term: (SS, df, SS_res, partial eta², partial omega², df_res)."""
     n = len(y)
     full = _design(codes)
     rss, rank = _fit(full, y)
+    tol = TOL * float(((y - y.mean()) ** 2).sum())
+    rss = 0.0 if rss <= tol else rss
     df_res = n - rank
     ms_res = rss / df_res if df_res > 0 else 0.0
     out = []
@@ -86,6 +92,7 @@ def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, fl
         rss_i, rank_i = _fit(red, y)
         df = rank - rank_i
         ss = max(rss_i - rss, 0.0)
+        ss = 0.0 if ss <= tol else ss
         eta = ss / (ss + rss) if (ss + rss) > 0 else None
         omega = (ss - df * ms_res) / (ss + (n - df) * ms_res) if df > 0 and (ss + (n - df) * ms_res) > 0 else None
         out.append((ss, df, rss, eta, omega, df_res))
@@ -98,36 +105,49 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
     units = runs.drop_duplicates(["_config", "_env", primary])
     y = units[primary].to_numpy(dtype=float)
     out = {"n_runs": int(len(runs)), "n_independent": int(len(units)), "terms": [], "confounded": [],
-           "not_crossed": [], "residual_df": None, "residual_share": None, "note": None}
+           "not_crossed": [], "residual_df": None, "residual_share": None, "recorded_determined": 0, "note": None}
     merged: dict[bytes, dict] = {}
-    for nm, col in terms(units):
-        if col not in units.columns and col != "_env":
-            continue
+    cand = [(nm, col) for nm, col in terms(units) if col in units.columns]
+    params = [col for _, col in cand if col.startswith("params.")]
+    swept = pd.MultiIndex.from_frame(units[params].astype(object).fillna("<NA>").astype(str)).factorize()[0] \
+        if params else None
+    for nm, col in cand:
         c = _codes(units[col])
         if c.max() < 1:
             continue
         key = c.tobytes()
         if key in merged:
-            if nm not in merged[key]["names"]:
-                merged[key]["names"].append(nm)
+            merged[key]["names"].append(nm)
             merged[key]["columns"].append(col)
         else:
             merged[key] = {"names": [nm], "columns": [col], "codes": c, "n_levels": int(c.max()) + 1}
-    ts = list(merged.values())
+    ts = []
+    for t in merged.values():  # a recorded setting that the swept params fix (not one of them): what they set
+        if swept is not None and all(c.startswith("tags.repro.det.") for c in t["columns"]) \
+                and _determines(swept, t["codes"]):
+            out["recorded_determined"] += 1
+        else:
+            ts.append(t)
+    for t in ts:  # aliased columns named together, each name once
+        t["names"] = list(dict.fromkeys(t["names"]))
+        t["name"] = " = ".join(t["names"])
     if not ts or len(y) < 3 or np.ptp(y) == 0:
         out["note"] = "no variance in the metric" if len(y) and np.ptp(y) == 0 else "nothing varies"
         return out
-    # a term the others determine has no degrees of freedom of its own: confounded, named, given no share
-    keep = []
-    for i, t in enumerate(ts):
-        others = [u["codes"] for j, u in enumerate(ts) if j > i or (j < i and any(u is k for k in keep))]
-        rank_with = np.linalg.matrix_rank(_design(others + [t["codes"]]))
-        rank_without = np.linalg.matrix_rank(_design(others)) if others else 1
-        if rank_with == rank_without:
-            by = [u for u in ts if u is not t and _determines(u["codes"], t["codes"])]
-            out["confounded"].append({"term": " = ".join(t["names"]), "with": [" = ".join(u["names"]) for u in by]})
-        else:
-            keep.append(t)
+    # in order (hardware, software, the swept params, then the recorded repro.det.* settings): a term the
+    # terms kept before it determine adds no degrees of freedom: confounded, named, given no share. A
+    # recorded setting determined so is a consequence of what was swept (the thread pools a backend
+    # sets): left out, counted in `recorded_determined`.
+    keep = list(ts)
+    while True:  # drop, one at a time, a term that the others determine (df 0), coarsest and last first
+        full = np.linalg.matrix_rank(_design([u["codes"] for u in keep]))
+        zero = [t for t in keep if np.linalg.matrix_rank(_design([u["codes"] for u in keep if u is not t])) == full]
+        if not zero:
+            break
+        t = max(zero, key=lambda t: (-t["n_levels"], ts.index(t)))
+        keep = [u for u in keep if u is not t]
+        by = [u for u in keep if _determines(u["codes"], t["codes"])]
+        out["confounded"].append({"term": t["name"], "with": [u["name"] for u in by] or ["the other terms"]})
     codes = [t["codes"] for t in keep]
     base = _shares(y, codes)
     rng = np.random.default_rng(seed)
@@ -144,9 +164,9 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
     sst = float(((y - y.mean()) ** 2).sum())
     for t, (ss, df, rss, eta, omega, df_res), b in zip(keep, base, boots):
         ci = [float(v) for v in np.quantile(b, [a, 1 - a])] if len(b) >= 20 else None
-        out["terms"].append({"term": " = ".join(t["names"]), "columns": t["columns"], "n_levels": t["n_levels"],
+        out["terms"].append({"term": t["name"], "columns": t["columns"], "n_levels": t["n_levels"],
                              "df": df, "ss": ss, "share": ss / sst if sst > 0 else None, "partial_eta_squared": eta, "partial_omega_squared": omega,
-                             "omega_ci": ci, "aliased": len(t["names"]) > 1})
+                             "omega_ci": ci, "aliased": len(t["names"]) > 1, "names": t["names"]})
         out["residual_df"] = df_res
         out["residual_share"] = rss / sst if sst > 0 else None
     if out["residual_df"] == 0:
@@ -154,10 +174,9 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
     for t1, t2 in itertools.combinations(keep, 2):
         seen = len(set(zip(t1["codes"], t2["codes"])))
         if seen < t1["n_levels"] * t2["n_levels"]:
-            out["not_crossed"].append({"terms": [" = ".join(t1["names"]), " = ".join(t2["names"])],
+            out["not_crossed"].append({"terms": [t1["name"], t2["name"]],
                                        "combinations": seen, "possible": t1["n_levels"] * t2["n_levels"]})
-    out["terms"].sort(key=lambda r: -(r["partial_omega_squared"] if r["partial_omega_squared"] is not None
-                                      else (r["partial_eta_squared"] or 0.0) - 2))
+    out["terms"].sort(key=lambda r: -(r["share"] or 0.0))
     return out
 
 

@@ -167,10 +167,12 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
             out.append(std + ("; test-set size not recorded: no sampling noise to compare" if nz else ""))
     var = v.get("variance") or {}
     if var.get("terms") and s.get("range"):
-        shares = ", ".join(f"{t['term']} {t['share']:.2f}" for t in var["terms"][:4] if t.get("share") is not None)
+        big = [t for t in var["terms"] if (t.get("share") or 0) >= 0.005]
+        rest = len(var["terms"]) - len(big)
+        shares = ", ".join(f"{t['term']} {t['share']:.2f}" for t in big[:4])
         res = var.get("residual_share")
-        out.append(fit(f"variance (additive model, type-II SS): {shares}"
-                       + (f", residual {res:.2f}" if res is not None else "")))
+        tail = (f", +{rest} under 0.01" if rest else "") + (f", residual {res:.2f}" if res is not None else "")
+        out.append(fit(f"variance (additive model, type-II SS): {shares or 'no term'}{tail}"))
         if var.get("residual_df") and (res or 0) > 1e-6:
             out.append(fit("partial omega^2: " + ", ".join(dec.share_text(t) for t in var["terms"][:4])))
     if var.get("confounded"):
@@ -178,14 +180,14 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
         out.append(fit("confounded, no share: " + "; ".join(parts)))
     if var.get("not_crossed") and s.get("range"):
         nc = var["not_crossed"]
-        out.append(fit("not crossed: " + ", ".join(f"{a} x {b} ({c['combinations']} of {c['possible']})"
-                                                   for c in nc for a, b in [c["terms"]])))
+        pairs = ", ".join(f"{c['terms'][0]} x {c['terms'][1]}" for c in nc[:2]) + (f", +{len(nc) - 2}" if len(nc) > 2 else "")
+        out.append(fit(f"not crossed (shares rest on the additive model): {pairs}"))
     cost = v["cost"]
     if v.get("timings_unreliable"):
         bad = next(c for c in cost if c.get("placebo_ci") and not (c["placebo_ci"][0] <= 1 <= c["placebo_ci"][1]))
         lo, hi = bad["placebo_ci"]
-        out.append(fit(f"cost of determinism: timings unreliable (placebo: {bad['factor']} changed no bits yet "
-                       f"{bad['placebo_ratio']:.2f}x [{lo:.2f}, {hi:.2f}])"))
+        out.append(fit(f"timings unreliable: {bad['factor']} changed no bits yet took {bad['placebo_ratio']:.2f}x "
+                       f"[{lo:.2f}, {hi:.2f}]; no cost given"))
     elif len(cost) > 3:
         by: dict[str, list[dict]] = {}
         for c in cost:
