@@ -86,8 +86,9 @@ def explain_scope(envs: list[str], classes: list[list[str]], d: pd.DataFrame) ->
     if len(set(y)) < 2:
         out["note"] = "one class: nothing to explain"
         return out
-    if len(set(y)) == len(envs):
+    if len(set(y)) == len(envs):  # any descriptor that names them apart "explains" it: say nothing more
         out["note"] = "every environment a class of its own"
+        return out
     sub = d.reindex(envs)
     cols = []
     for c in sorted(sub.columns, key=_rank):

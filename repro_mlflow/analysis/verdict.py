@@ -92,7 +92,7 @@ def example_verdict(ex: dict, labels: dict[str, str]) -> dict:
     named = [t for t in var.get("terms", []) if (t["partial_omega_squared"] is not None
                                                  or t["partial_eta_squared"] is not None)]
     top = named[0] if named else None
-    factor = {"factor": top["term"], "partial_omega_squared": top["partial_omega_squared"],
+    factor = {"factor": top["term"], "share": top["share"], "partial_omega_squared": top["partial_omega_squared"],
               "omega_ci": top["omega_ci"], "partial_eta_squared": top["partial_eta_squared"]} if top else None
     rows = ex.get("cost", [])
     unreliable = [c for c in rows if c.get("placebo_ok") is False]
