@@ -99,6 +99,12 @@ def test_cross_cpu_study_verdict_table_is_the_reports():
         assert f"yes, {r['repeatable']} of {r['groups']} groups" in row, row
         assert f"{rep['reproducible']} of {rep['configs']} configs" in row, row
         assert f"{_g(s['min'])} to {_g(s['max'])} (range {_g(s['range'])})" in row, row
+        if v["factor"] and s["range"]:
+            assert f"{v['factor']['factor']} (type-II share {v['factor']['share']:.2f})" in row, row
+        if (v.get("noise") or {}).get("se"):
+            flat = " ".join(readme.split())
+            assert f"{v['spread']['std']:.2g} against" in flat and f"{v['noise']['se']:.2g}" in flat, name
+            assert v["noise"]["within"], name  # the README says: within the sampling noise
     total = sum(ex["verdict"]["reproducible"]["reproducible"] for ex in report.values())
     configs = sum(ex["verdict"]["reproducible"]["configs"] for ex in report.values())
     assert f"only {total} of the {configs} configs" in readme

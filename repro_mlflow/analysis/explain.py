@@ -172,7 +172,7 @@ def summarize(scopes: list[dict]) -> dict:
         top, rows = max(counts.items(), key=lambda kv: (sum(1 for r in kv[1] if r["exact"]), len(kv[1])))
         out.update(follows=list(top), exact_in=sum(1 for r in rows if r["exact"]),
                    ari=float(np.mean([r["ari"] for r in rows])), held_in=len(rows))
-    out["same_partition"] = all(_agree(a["partition"], b["partition"]) for a, b in itertools.combinations(scopes, 2))
+    out["same_partition"] = all(_agree(a["partition"], b["partition"]) for a, b in itertools.combinations(split, 2))
     out["n_hardware"] = len({h for s in scopes for c in s["partition"] for h in c})
     return out
 
@@ -194,10 +194,13 @@ def lines(summary: dict, n_hw: int, hw_kind: str, n_sw: int) -> list[str]:
         return [f"classes: one in every config ({summary['scopes']} config(s)): nothing to explain"]
     what = f"{n_hw} {hw_kind}" if n_hw else f"{summary['n_environments']} environments"
     first = f"classes: {what} in {summary['n_classes']} classes"
-    if summary["scopes"] > 1:
-        where = f"all {n_sw} software images" if n_sw > 1 else f"all {summary['scopes']} configs"
-        first += (f", the same partition under {where}" if summary["same_partition"] else
-                  f"; partitions differ between configs ({summary['split']} of {summary['scopes']} split)")
+    if summary["split"] > 1:
+        whole = summary["split"] == summary["scopes"]
+        where = f"under all {n_sw} software images" if n_sw > 1 and whole else \
+            (f"in all {summary['split']} configs" if whole else f"in all {summary['split']} configs that split")
+        first += f", the same partition {where}" if summary["same_partition"] else ", partitions differ between configs"
+    if summary["split"] < summary["scopes"]:
+        first += f"; {summary['scopes'] - summary['split']} of {summary['scopes']} configs in one class"
     out = [first]
     if summary["follows"]:
         f = " + ".join(summary["follows"])

@@ -128,8 +128,10 @@ def _classes_line(v: dict, ex: dict) -> list[str]:
         tail = f" ({c['n_configs']} config(s))"
         body = " | ".join(", ".join(k) for k in c["classes"])
         out.append(fit("classes: " + body, WIDTH - len(tail)) + tail)
-    if text and (s["follows"] or len(spelled) < len(split) or s["scopes"] > 1):
-        out += text[1:] if spelled and len(spelled) == len(split) and s["scopes"] <= 1 else text
+    if text and len(spelled) < len(split):  # too many to spell: the classes summarized
+        out += text
+    elif text and s["follows"]:  # spelled already: only what they follow
+        out += text[1:]
     return out
 
 
