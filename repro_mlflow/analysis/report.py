@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import groups, plots
+from . import groups, labels, plots
 
 REPORT = "report.html"
 STATS = "analysis.json"
@@ -46,6 +46,10 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
                                f"({dropped} more in {TABLE})")
         f["heatmap"] = (f"heatmap_{slug(name)}.png", png)
         f["strip"] = (f"strip_{slug(name)}.png", plots.strip_box(runs, col, f"{name}: {primary} per environment"))
+        scopes = [s for s in (ex.get("explanation") or {}).get("scopes", []) if s["n_classes"] > 1]
+        if scopes:
+            f["partition"] = (f"partition_{slug(name)}.png",
+                              plots.partition(scopes, _hardware_names(keyed), f"{name}: equivalence classes"))
         if ex["n_environments"] > 1:
             kept, _, _ = groups.signatures(runs, col, [f"metrics.{m}" for m in ex["metrics"]])
             m = groups.agreement_matrix(groups.env_signatures(kept), name)
@@ -53,6 +57,23 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
                                 plots.equivalence_matrix(m, f"{name}: environments that agree"))
         figs[name] = f
     return figs
+
+
+def _hardware_names(keyed: pd.DataFrame) -> dict[str, str]:
+    """`repro.fp.hw` → its GPU model, else its CPU model (as labels clean it), else the key."""
+    hw = "tags.repro.fp.hw"
+    if hw not in keyed.columns:
+        return {}
+    first = keyed.drop_duplicates(hw).set_index(hw)
+    out = {}
+    for key, row in first.iterrows():
+        gpu, cpu = row.get(labels.GPU), row.get(labels.CPU_MODEL)
+        name = gpu if isinstance(gpu, str) and gpu else (labels.clean_cpu(cpu) if isinstance(cpu, str) else str(key))
+        out[str(key)] = name
+    seen: dict[str, int] = {}
+    for v in out.values():
+        seen[v] = seen.get(v, 0) + 1
+    return {k: (v if seen[v] == 1 else f"{v} ({k})") for k, v in out.items()}
 
 
 # ---------------------------------------------------------------- files
@@ -124,6 +145,10 @@ WHAT = {
               "range is the largest difference between two runs; n_independent counts the distinct outcomes of each "
               "config x environment (bit-identical repeats are one); mean, std, CV = std/|mean| and IQR are over them; "
               "std_ci is the 95% chi-square interval of the std, given with 5 independent outcomes or more.",
+    "partition": "One row per hardware (repro.fp.hw), one column per config (and software image, when a config ran "
+                 "under several); the colour is the equivalence class the hardware fell in there (a class keeps "
+                 "the colour of the earlier class it shares most hardware with; blank: not run there). The same colour pattern in every column is the same "
+                 "partition under every config.",
     "heatmap": "Heat map, as in the OSG study: one row per environment (and config, when there are several), one column "
                "per repeat; the colour and the number are the primary metric of that run. A row of one colour is a "
                "repeatable environment; rows of different colours are environments that disagree.",
@@ -206,6 +231,9 @@ def render_html(result: dict, figs: dict, title: str) -> str:
             parts.append(f'<p class="what">{WHAT["noise"]}</p>' + _table([ex["noise"]], ["n_test", "source", "se", "std",
                                                                                        "ratio", "within", "note"],
                                                                         left=("source", "note")))
+        if "partition" in f:
+            parts.append(f'<h3>Equivalence classes by hardware</h3><p class="what">{WHAT["partition"]}</p>'
+                         + _img(f["partition"][1], f"partition-{slug(name)}", f"partition {name}"))
         if "heatmap" in f:
             parts.append(f'<h3>Heat map</h3><p class="what">{WHAT["heatmap"]}</p>'
                          + _img(f["heatmap"][1], f"heatmap-{slug(name)}", f"heat map {name}"))
