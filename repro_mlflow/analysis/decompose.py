@@ -26,6 +26,8 @@ from . import labels
 
 FP_HW, FP_SW = "tags.repro.fp.hw", "tags.repro.fp.sw"
 N_BOOT = 200
+MAX_CELLS = 500_000  # outcomes x model columns fitted at most (larger: not fitted, a note says so)
+BOOT_CELLS = 40_000_000  # outcomes x columns x fits spent on the bootstrap at most (fewer resamples beyond)
 NOT_FACTORS = ("params.repeat", "tags.repro.det.seed.global")
 
 
@@ -138,6 +140,10 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
     # terms kept before it determine adds no degrees of freedom: confounded, named, given no share. A
     # recorded setting determined so is a consequence of what was swept (the thread pools a backend
     # sets): left out, counted in `recorded_determined`.
+    p = 1 + sum(t["n_levels"] - 1 for t in ts)
+    if len(y) * p > MAX_CELLS:
+        out["note"] = f"too large for the additive model ({len(y)} outcomes x {p} columns): not fitted"
+        return out
     keep = list(ts)
     while True:  # drop, one at a time, a term that the others determine (df 0), coarsest and last first
         full = np.linalg.matrix_rank(_design([u["codes"] for u in keep]))
@@ -152,7 +158,10 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
     base = _shares(y, codes)
     rng = np.random.default_rng(seed)
     boots = [[] for _ in keep]
-    for _ in range(n_boot if len(y) >= 5 else 0):
+    p = 1 + sum(t["n_levels"] - 1 for t in keep)
+    n_boot = min(n_boot, BOOT_CELLS // max(len(y) * p * (len(keep) + 1), 1))
+    out["n_boot"] = n_boot
+    for _ in range(n_boot if len(y) >= 5 and n_boot >= 20 else 0):
         idx = rng.integers(0, len(y), len(y))
         cb = [pd.factorize(c[idx], sort=True)[0] for c in codes]
         if any(c.max() < 1 for c in cb):

@@ -32,6 +32,7 @@ NAMES = {
     "tags.repro.hw.gpu.driver": "GPU driver", "tags.repro.hw.gpu.cuda_driver": "CUDA driver",
     "tags.repro.hw.gpu.count": "GPU count", "tags.repro.software": "software image",
 }
+MAX_SCOPES = 200  # scopes explained per example (the rest counted in the summary's scopes only)
 SKIP = ("tags.repro.hw.cpu.flags", "tags.repro.sw.packages", "tags.repro.sw.container.digest",
         "tags.repro.hw.cpu.microcode", "tags.repro.hw.gpu.source", "tags.repro.hw.gpu.visible")
 
@@ -61,11 +62,16 @@ def descriptors(keyed: pd.DataFrame) -> pd.DataFrame:
 
 def ari(a, b) -> float:
     """Adjusted Rand index of two labelings of the same items."""
-    ct = pd.crosstab(pd.Series(list(a), dtype=str), pd.Series(list(b), dtype=str)).to_numpy()
+    ca = pd.factorize(pd.Series(list(a), dtype=object).astype(str))[0]
+    cb = pd.factorize(pd.Series(list(b), dtype=object).astype(str))[0]
+    n = len(ca)
+    if n < 2:
+        return 1.0
+    ct = np.bincount(ca * (cb.max() + 1) + cb, minlength=(ca.max() + 1) * (cb.max() + 1)).astype(float)
     comb = lambda x: x * (x - 1) / 2  # noqa: E731
-    n = ct.sum()
-    sij, sa, sb = comb(ct).sum(), comb(ct.sum(axis=1)).sum(), comb(ct.sum(axis=0)).sum()
-    expected = sa * sb / comb(n) if n > 1 else 0.0
+    sij = comb(ct).sum()
+    sa, sb = comb(np.bincount(ca).astype(float)).sum(), comb(np.bincount(cb).astype(float)).sum()
+    expected = sa * sb / comb(float(n))
     top = (sa + sb) / 2 - expected
     return 1.0 if top == 0 else float((sij - expected) / top)
 
@@ -141,6 +147,8 @@ def explain(equivalence: list[dict], runs: pd.DataFrame, d: pd.DataFrame) -> dic
     for e in equivalence:
         if e["reproducible"] is None:
             continue
+        if len(scopes) >= MAX_SCOPES:
+            break
         envs = [x for c in e["classes"] for x in c]
         groups: dict[str | None, list[str]] = {}
         for x in envs:

@@ -113,3 +113,11 @@ def test_aliased_factors_are_named_together_and_a_confounded_one_gets_no_share()
     assert [c["term"] for c in var["confounded"]] == ["onednn"] and "seed" in var["confounded"][0]["with"]
     assert "onednn" not in t
     assert any(x.startswith("confounded, no share: onednn (with seed") for x in res["examples"][0]["verdict"]["lines"])
+
+
+def test_adjusted_rand_index_known_values():
+    from repro_mlflow.analysis.explain import ari
+
+    assert ari("aabbc", "xxyyz") == 1.0  # the same partition, other names
+    assert ari([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(-0.5)
+    assert ari("aabbcc", "aabbbc") == pytest.approx((2 - 0.8) / 2.7)  # by hand from the contingency table
