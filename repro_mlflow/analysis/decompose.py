@@ -38,8 +38,8 @@ def _short(col: str) -> str:
     return col
 
 
-def terms(runs: pd.DataFrame) -> list[tuple[str, str]]:  # noqa: D401
-    """(name, column) of each candidate term, hardware and software first."""
+def terms(runs: pd.DataFrame, extra: list[str] = ()) -> list[tuple[str, str]]:
+    """(name, column) of each candidate term, hardware and software first, the user's `--factor` columns last."""
     out = []
     hw = FP_HW if FP_HW in runs.columns and runs[FP_HW].notna().all() else None
     sw = next((c for c in (labels.SOFTWARE, FP_SW) if c in runs.columns and runs[c].notna().all()), None)
@@ -52,6 +52,7 @@ def terms(runs: pd.DataFrame) -> list[tuple[str, str]]:  # noqa: D401
     for c in sorted(runs.columns):
         if (c.startswith("params.") or c.startswith("tags.repro.det.")) and c not in NOT_FACTORS:
             out.append((_short(c), c))
+    out += [(_short(c), c) for c in extra if c in runs.columns and c not in {col for _, col in out}]
     return out
 
 
@@ -102,14 +103,14 @@ def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, fl
 
 
 def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int = 0,
-              confidence: float = 0.95) -> dict:
+              confidence: float = 0.95, extra: list[str] = ()) -> dict:
     """The model of one example's primary metric: terms with their shares, confounded and aliased names."""
     units = runs.drop_duplicates(["_config", "_env", primary])
     y = units[primary].to_numpy(dtype=float)
     out = {"n_runs": int(len(runs)), "n_independent": int(len(units)), "terms": [], "confounded": [],
            "not_crossed": [], "residual_df": None, "residual_share": None, "recorded_determined": 0, "note": None}
     merged: dict[bytes, dict] = {}
-    cand = [(nm, col) for nm, col in terms(units) if col in units.columns]
+    cand = [(nm, col) for nm, col in terms(units, extra) if col in units.columns]
     params = [col for _, col in cand if col.startswith("params.")]
     swept = pd.MultiIndex.from_frame(units[params].astype(object).fillna("<NA>").astype(str)).factorize()[0] \
         if params else None

@@ -121,3 +121,12 @@ def test_adjusted_rand_index_known_values():
     assert ari("aabbc", "xxyyz") == 1.0  # the same partition, other names
     assert ari([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(-0.5)
     assert ari("aabbcc", "aabbbc") == pytest.approx((2 - 0.8) / 2.7)  # by hand from the contingency table
+
+
+def test_a_factor_named_with_factor_is_a_term_of_the_model():
+    runs = effects("hardware")
+    for r in runs:
+        r["tags"]["batch"] = "b" + str(r["tags"]["repro.repeat"] % 2)  # a tag nobody swept: noise only
+    res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, factors=["batch"]))
+    t = _terms(res)
+    assert t["batch"]["columns"] == ["tags.batch"] and t["batch"]["share"] < 0.01
