@@ -40,8 +40,16 @@ def test_cpu_study_verdict_table_is_the_reports():
     for text in _verdict_numbers(report):
         assert text in readme, text
     for name, ex in report.items():
-        f = ex["verdict"]["factor"]
-        assert f"{f['factor']} (eta² {f['eta_squared']:.2f})" in readme, (name, f)
+        v = ex["verdict"]
+        f = v["factor"]
+        assert f"{f['factor']} (type-II share {f['share']:.2f})" in readme, (name, f)
+        s = v["spread"]
+        assert f"{s['n']} runs are {s['n_independent']} independent outcomes" in " ".join(readme.split()), name
+        nz = v["noise"]
+        if nz["se"] is not None:  # the spread beside the test set's own noise, as the report gives it
+            row = next(ln for ln in readme.splitlines() if ln.startswith(f"| `{name}` |"))
+            assert f"std {v['spread']['std']:.2g} vs SE {nz['se']:.2g}" in row, (name, row)
+            assert f"{nz['ratio']:.2g}x" in row, (name, row)
 
 
 @pytest.mark.parametrize("setting,expect,phrase", [
@@ -63,13 +71,22 @@ def test_cpu_study_by_setting_findings_are_the_reports(setting, expect, phrase):
 
 def test_cpu_study_cost_table_is_the_reports():
     readme = (CPU / "README.md").read_text()
+    flat = " ".join(readme.split())
     bench = json.loads((ROOT / "bench/results/determinism_cost.json").read_text())["rows"]
-    report_rows = [c for ex in _report(CPU / "report").values() for c in ex["cost"]]
+    report = _report(CPU / "report")
+    report_rows = [c for ex in report.values() for c in ex["cost"]]
     assert len(bench) == len(report_rows) == 9
     for c in report_rows:
         lo, hi = c["ratio_ci"]
         row = next(ln for ln in readme.splitlines() if ln.strip().startswith(f"| {c['example']} |"))
         assert f"{c['ratio']:.2f}x [{lo:.2f}, {hi:.2f}]" in row, (c["example"], c["factor"], row)
+    # the placebo failed for every example: the README gives no cost, and quotes each failed placebo
+    for name, ex in report.items():
+        assert ex["verdict"]["timings_unreliable"], name
+        bad = next(c for c in ex["cost"] if c["placebo_ok"] is False)
+        lo, hi = bad["placebo_ci"]
+        assert f"{bad['placebo_ratio']:.2f}x [{lo:.2f}, {hi:.2f}]" in flat, (name, bad["factor"])
+    assert "cannot be told from these timings" in flat
 
 
 def test_cross_cpu_study_verdict_table_is_the_reports():
@@ -82,6 +99,12 @@ def test_cross_cpu_study_verdict_table_is_the_reports():
         assert f"yes, {r['repeatable']} of {r['groups']} groups" in row, row
         assert f"{rep['reproducible']} of {rep['configs']} configs" in row, row
         assert f"{_g(s['min'])} to {_g(s['max'])} (range {_g(s['range'])})" in row, row
+        if v["factor"] and s["range"]:
+            assert f"{v['factor']['factor']} (type-II share {v['factor']['share']:.2f})" in row, row
+        if (v.get("noise") or {}).get("se"):
+            flat = " ".join(readme.split())
+            assert f"{v['spread']['std']:.2g} against" in flat and f"{v['noise']['se']:.2g}" in flat, name
+            assert v["noise"]["within"], name  # the README says: within the sampling noise
     total = sum(ex["verdict"]["reproducible"]["reproducible"] for ex in report.values())
     configs = sum(ex["verdict"]["reproducible"]["configs"] for ex in report.values())
     assert f"only {total} of the {configs} configs" in readme

@@ -9,6 +9,14 @@ Keras backends). `ratio` = the median over strata of (median `train_seconds` of 
 median of the others): above 1, determinism costs time; its interval is a stratified percentile
 bootstrap (runs resampled within each stratum and setting). `median_deterministic` / `median_other` are
 the medians of the matched runs.
+
+A placebo checks the timings: where the runs carry outcome signatures (`_sig`), a stratum in which
+the switch changed no bits (the same outcomes with it on and off) costs nothing by construction, so
+its ratio must be 1 within noise. `placebo_ratio` / `placebo_ci` are computed over those strata, and
+`ratio` / `ratio_ci` over the strata where the switch did change the bits (all strata when none is a
+placebo). When a placebo's interval excludes 1, the timings of that example and environment are not
+to be trusted (machines shared, runs overlapping): `reliable` is False on every row of it, and the
+verdict says so instead of giving a cost.
 """
 
 from __future__ import annotations
@@ -56,6 +64,17 @@ def _strata_columns(df: pd.DataFrame, col: str, name: str) -> list[str]:
     return sorted(c for c in df.columns if c.startswith("params.") and c not in ("params.repeat", col, f"params.{name}"))
 
 
+def _changed_bits(d: pd.DataFrame, o: pd.DataFrame) -> bool | None:
+    if "_sig" not in d.columns:
+        return None
+    return set(d["_sig"]) != set(o["_sig"])
+
+
+def _ratio(pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int, confidence: float):
+    per = [float(np.median(d) / np.median(o)) for d, o in pairs if np.median(o) > 0]
+    return (float(np.median(per)) if per else None), (_ratio_ci(pairs, n_boot, seed, confidence) if pairs else None)
+
+
 def determinism_cost(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> list[dict]:
     """One row per (example, environment, factor) where the factor has its deterministic value and one other
     within at least one stratum of otherwise equal runs."""
@@ -75,23 +94,30 @@ def determinism_cost(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, conf
                 continue
             other_value = next(v for v in levels if v != det_value)
             strata = sub.groupby(strata_cols, dropna=False, sort=True).groups.values() if strata_cols else [sub.index]
-            pairs, det_all, oth_all = [], [], []
+            cost_pairs, placebo_pairs, det_all, oth_all = [], [], [], []
             for idx in strata:
-                d = sub.loc[idx][lv.loc[idx] == det_value][METRIC].to_numpy(dtype=float)
-                o = sub.loc[idx][lv.loc[idx] == other_value][METRIC].to_numpy(dtype=float)
-                if len(d) and len(o):
-                    pairs.append((d, o))
-                    det_all.append(d)
-                    oth_all.append(o)
-            if not pairs:
+                s = sub.loc[idx]
+                ds, os_ = s[lv.loc[idx] == det_value], s[lv.loc[idx] == other_value]
+                if len(ds) and len(os_):
+                    pair = (ds[METRIC].to_numpy(dtype=float), os_[METRIC].to_numpy(dtype=float))
+                    (placebo_pairs if _changed_bits(ds, os_) is False else cost_pairs).append(pair)
+                    det_all.append(pair[0])
+                    oth_all.append(pair[1])
+            if not det_all:
                 continue
-            per_stratum = [float(np.median(d) / np.median(o)) for d, o in pairs if np.median(o) > 0]
-            ci = _ratio_ci(pairs, n_boot, seed, confidence)
+            ratio, ci = _ratio(cost_pairs or placebo_pairs, n_boot, seed, confidence)
+            p_ratio, p_ci = _ratio(placebo_pairs, n_boot, seed, confidence) if placebo_pairs else (None, None)
             rows.append({"example": ex, "environment": env, "factor": name, "deterministic": det_value,
-                         "other": other_value, "strata": len(pairs),
+                         "other": other_value, "strata": len(det_all), "strata_changed_bits": len(cost_pairs),
                          "n_deterministic": int(sum(map(len, det_all))), "n_other": int(sum(map(len, oth_all))),
                          "median_deterministic": float(np.median(np.concatenate(det_all))),
                          "median_other": float(np.median(np.concatenate(oth_all))),
-                         "ratio": float(np.median(per_stratum)) if per_stratum else None, "ratio_ci": ci,
+                         "ratio": ratio, "ratio_ci": ci, "placebo_ratio": p_ratio, "placebo_ci": p_ci,
+                         "placebo_ok": None if p_ci is None else bool(p_ci[0] <= 1.0 <= p_ci[1]),
+                         "reliable": None,
                          "note": None if ci else "too few runs (or no spread) for an interval"})
+    bad = {(r["example"], r["environment"]) for r in rows if r["placebo_ok"] is False}
+    for r in rows:
+        if "_sig" in runs.columns:
+            r["reliable"] = (r["example"], r["environment"]) not in bad
     return rows

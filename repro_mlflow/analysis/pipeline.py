@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReproError
-from . import cost, factors, groups, labels, predictions, stats, verdict
+from . import cost, decompose, explain, factors, groups, labels, noise, predictions, stats, verdict
 
-SCHEMA = "repro-analysis/1"
+SCHEMA = "repro-analysis/2"
 
 
 @dataclass
@@ -20,8 +20,8 @@ class Options:
     primary: str | None = None  # default: the runs' repro.primary_metric tag, else the first metric
     factors: list[str] = field(default_factory=list)  # extra factor columns (tags/params)
     statuses: tuple[str, ...] = ("FINISHED",)  # empty = every status
-    n_boot: int = stats.N_BOOT
-    seed: int = stats.SEED
+    n_boot: int = 1000  # bootstrap resamples of the cost of determinism
+    seed: int = 0
     max_configs: int = 10  # per-config environment tests per example (largest range first)
     max_divergence: int = 200  # configs per example whose divergence epoch is looked for
     max_artifact_runs: int = 200  # runs whose artifacts (predictions, weights, digests) are read
@@ -83,9 +83,11 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
     keyed = groups.add_keys(df, by, groups.config_columns(df, by))
     env_labels, legend = labels.environment_labels(keyed, by)
     keyed["_label"] = keyed["_env"].astype(str).map(env_labels)
+    desc = explain.descriptors(keyed)
+    label_desc = labels.descriptor_table(keyed) if by in labels.HASH_BY else None
     examples = []
     for ex, sub in keyed.groupby("example", sort=True):
-        examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels))
+        examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels, desc, label_desc))
     result = {
         "schema": SCHEMA,
         "environment_by": by,
@@ -94,6 +96,7 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
         "excluded_by_status": excluded,
         "statuses": list(opt.statuses),
         "bootstrap": {"n_boot": opt.n_boot, "seed": opt.seed, "confidence": stats.CONFIDENCE},
+        "independent_unit": "a distinct outcome of a config x environment (bit-identical repeats count once)",
         "notes": notes,
         "environment_legend": legend,
         "examples": examples,
@@ -102,20 +105,45 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
 
 
 def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str], by: str, opt: Options,
-             tracking_uri: str | None, env_labels: dict[str, str] | None = None) -> dict:
+             tracking_uri: str | None, env_labels: dict[str, str] | None = None, desc: pd.DataFrame | None = None,
+             label_desc: pd.DataFrame | None = None) -> dict:
     """The statistics of one example, its verdict (`verdict`) first."""
     env_labels = env_labels or {}
-    out = _statistics(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels)
+    out, runs = _statistics(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels)
     lab = lambda e: env_labels.get(e, e)  # noqa: E731
     out["environment_labels"] = [lab(e) for e in out["environments"]]
     for g in out["groups"]:
         g["label"] = lab(g["environment"])
-    for e in out["equivalence"]:
-        e["class_labels"] = [[lab(x) for x in c] for c in e["classes"]]
-    out["cost"] = cost.determinism_cost(sub, opt.n_boot, opt.seed)
+    for e in out["equivalence"]:  # named within the config: what tells its environments apart there
+        envs = [x for c in e["classes"] for x in c]
+        within = labels.make_labels(label_desc, envs) if label_desc is not None else {}
+        e["class_labels"] = [[within.get(x, lab(x)) for x in c] for c in e["classes"]]
+    if desc is None:
+        desc = explain.descriptors(sub)
+    if runs is not None and len(runs):
+        out["explanation"] = explain.explain(out["equivalence"], runs, desc)
+        out["hardware_count"] = _hardware_count(desc, out["environments"])
+        out["software_count"] = _software_count(runs)
+    out["cost"] = cost.determinism_cost(runs if runs is not None else sub, opt.n_boot, opt.seed)
     for c in out["cost"]:
         c["label"] = lab(c["environment"])
     return {"verdict": verdict.example_verdict(out, env_labels), **out}
+
+
+def _hardware_count(desc: pd.DataFrame, envs: list[str]) -> dict:
+    """How many GPU models (when they differ), else CPU models, the example's environments span."""
+    d = desc.reindex(envs)
+    for col, kind in ((labels.GPU, "GPU models"), (labels.CPU_MODEL, "CPU models")):
+        if col in d.columns and d[col].nunique() > 1:
+            return {"n": int(d[col].nunique()), "kind": kind}
+    return {"n": 0, "kind": "hardware models"}
+
+
+def _software_count(runs: pd.DataFrame) -> int:
+    for c in (labels.SOFTWARE, "tags.repro.fp.sw"):
+        if c in runs.columns and runs[c].notna().any():
+            return int(runs[c].nunique())
+    return 0
 
 
 def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str], by: str, opt: Options,
@@ -125,21 +153,20 @@ def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[
     out = {"example": ex, "n_runs": int(len(sub)), "environments": envs, "n_environments": len(envs),
            "n_configs": int(sub["_config"].nunique()), "primary_metric": None, "metrics": {}, "outcomes": [],
            "groups": [], "equivalence": [], "tests": [], "env_variance": [], "factors": [], "predictions": [],
-           "divergence": [], "summary": {}, "notes": notes}
-    boot_cache: dict = {}
+           "divergence": [], "noise": None, "variance": None, "explanation": None, "summary": {}, "notes": notes}
+    units = (sub["_config"].astype(str) + "\x1f" + sub["_env"].astype(str)).to_numpy()
     for c in metric_cols:
         if c in sub.columns and sub[c].notna().any():
-            out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), opt.n_boot, opt.seed,
-                                                                      cache=boot_cache)
+            out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), units)
         elif opt.metrics:  # asked for by name: say it has no value here (another example's metric is left out)
-            out["metrics"][c.removeprefix("metrics.")] = stats.spread(np.full(len(sub), np.nan), opt.n_boot, opt.seed)
+            out["metrics"][c.removeprefix("metrics.")] = stats.spread(np.full(len(sub), np.nan))
     if len(envs) == 1:
         notes.append(f"single environment ({env_labels.get(envs[0], envs[0])}): reproducibility across environments "
                      "cannot be judged")
     primary = _primary(sub, metric_cols, opt)
     if primary is None:
         notes.append("no run of this example has the primary metric: nothing to compare")
-        return out
+        return out, None
     out["primary_metric"] = primary.removeprefix("metrics.")
     runs, outcomes, n2 = groups.signatures(sub, primary, metric_cols)
     notes.extend(n2)
@@ -162,6 +189,7 @@ def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[
     shares, n4 = factors.factor_shares(runs, primary, factors.factor_columns(runs, extra, by))
     notes.extend(n4)
     out["factors"] = shares
+    out["variance"] = decompose.decompose(runs, primary, seed=opt.seed, extra=extra)
     if opt.artifacts:
         pe, n5 = predictions.prediction_evidence(runs, tracking_uri, opt.max_artifact_runs)
         out["predictions"] = pe
@@ -185,7 +213,9 @@ def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[
         "configs_not_reproducible": sum(1 for e in eq if e["reproducible"] is False),
         "configs_single_environment": sum(1 for e in eq if e["reproducible"] is None),
     }
-    return out
+    out["noise"] = noise.sampling_noise(runs, primary, out["metrics"].get(out["primary_metric"]) or {},
+                                        out["predictions"])
+    return out, runs
 
 
 def _records(t: pd.DataFrame) -> list[dict]:

@@ -109,3 +109,42 @@ def equivalence_matrix(matrix: pd.DataFrame, title: str) -> bytes:
     fig.colorbar(im, ax=ax, label="share of configs with identical outcomes")
     ax.set_title(title)
     return _png(fig)
+
+
+MAX_SCOPES = 40
+
+
+def partition(scopes: list[dict], names: dict[str, str], title: str) -> bytes:
+    """Hardware × config (· software image): each cell coloured by the equivalence class the hardware fell in
+    there (a class keeps the colour of the earlier class it shares most hardware with); blank: not run there. Rows of one colour pattern
+    across the columns are hardware that always agree."""
+    scopes = scopes[:MAX_SCOPES]
+    hws = sorted({h for s in scopes for c in s["partition"] for h in c}, key=lambda h: names.get(h, h))
+    idx = {h: i for i, h in enumerate(hws)}
+    vals = np.full((len(hws), len(scopes)), np.nan)
+    seen: list[set] = []  # colour k: the hardware its classes held so far (the same class keeps its colour)
+    for j, s in enumerate(scopes):
+        used: set[int] = set()
+        for c in sorted(s["partition"], key=lambda c: (-len(c), c)):
+            overlap = [(len(seen[k] & set(c)), -k) for k in range(len(seen)) if k not in used and seen[k] & set(c)]
+            k = -max(overlap)[1] if overlap else len(seen)
+            if k == len(seen):
+                seen.append(set())
+            seen[k] |= set(c)
+            used.add(k)
+            for h in c:
+                vals[idx[h], j] = k
+    cols = _distinct_settings([f"{s['config']}" + (f" [{s['software']}]" if s.get("software") else "") for s in scopes])
+    xl = [cols[f"{s['config']}" + (f" [{s['software']}]" if s.get("software") else "")] for s in scopes]
+    rows = [names.get(h, h) for h in hws]
+    fig, ax = plt.subplots(figsize=(min(max(5.0, 0.45 * len(scopes) + 0.08 * max(map(len, rows)) * 7 + 1), 18),
+                                    min(max(2.5, 0.32 * len(hws) + 2.2), 20)))
+    k = int(np.nanmax(vals)) + 1 if np.isfinite(vals).any() else 1
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"].resampled(max(k, 2))
+    ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap, vmin=-0.5, vmax=max(k, 2) - 0.5)
+    ax.set_xticks(range(len(scopes)), xl, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(hws)), rows, fontsize=8)
+    ax.set_xlabel("config · software")
+    ax.set_ylabel("hardware")
+    ax.set_title(title)
+    return _png(fig)

@@ -171,8 +171,10 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
             continue
         row = {"example": ex, "config": cfg, "n_runs_predictions": len(ids), "n_runs_weights": len(wids),
                "mean_pairwise_churn": None, "max_pairwise_churn": None, "mean_pairwise_l2": None,
-               "per_class": None}
+               "per_class": None, "n_examples": None}
         if len(ids) >= 2:
+            sizes = {len(preds[r]["probs"]) for r in ids}
+            row["n_examples"] = sizes.pop() if len(sizes) == 1 else None
             labs = [predicted_labels(preds[r]["probs"]) for r in ids]
             pair = [churn(labs[i], labs[j]) for i, j in itertools.combinations(range(len(labs)), 2)]
             row["mean_pairwise_churn"], row["max_pairwise_churn"] = float(np.mean(pair)), float(np.max(pair))

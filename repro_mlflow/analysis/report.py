@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import groups, plots
+from . import groups, labels, plots
 
 REPORT = "report.html"
 STATS = "analysis.json"
 TABLE = "runs.csv"
 MAX_TABLE_ROWS = 300
+MAX_NOTES = 2  # notes per example in the terminal's short answer (all with --wide)
+MAX_LEGEND = 6  # environments whose legend the short answer prints (all with --wide)
 
 
 def slug(s: str) -> str:
@@ -44,6 +46,10 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
                                f"({dropped} more in {TABLE})")
         f["heatmap"] = (f"heatmap_{slug(name)}.png", png)
         f["strip"] = (f"strip_{slug(name)}.png", plots.strip_box(runs, col, f"{name}: {primary} per environment"))
+        scopes = [s for s in (ex.get("explanation") or {}).get("scopes", []) if s["n_classes"] > 1]
+        if scopes:
+            f["partition"] = (f"partition_{slug(name)}.png",
+                              plots.partition(scopes, _hardware_names(keyed), f"{name}: equivalence classes"))
         if ex["n_environments"] > 1:
             kept, _, _ = groups.signatures(runs, col, [f"metrics.{m}" for m in ex["metrics"]])
             m = groups.agreement_matrix(groups.env_signatures(kept), name)
@@ -51,6 +57,23 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
                                 plots.equivalence_matrix(m, f"{name}: environments that agree"))
         figs[name] = f
     return figs
+
+
+def _hardware_names(keyed: pd.DataFrame) -> dict[str, str]:
+    """`repro.fp.hw` → its GPU model, else its CPU model (as labels clean it), else the key."""
+    hw = "tags.repro.fp.hw"
+    if hw not in keyed.columns:
+        return {}
+    first = keyed.drop_duplicates(hw).set_index(hw)
+    out = {}
+    for key, row in first.iterrows():
+        gpu, cpu = row.get(labels.GPU), row.get(labels.CPU_MODEL)
+        name = gpu if isinstance(gpu, str) and gpu else (labels.clean_cpu(cpu) if isinstance(cpu, str) else str(key))
+        out[str(key)] = name
+    seen: dict[str, int] = {}
+    for v in out.values():
+        seen[v] = seen.get(v, 0) + 1
+    return {k: (v if seen[v] == 1 else f"{v} ({k})") for k, v in out.items()}
 
 
 # ---------------------------------------------------------------- files
@@ -119,8 +142,13 @@ def _img(png: bytes, ident: str, alt: str) -> str:
 
 WHAT = {
     "spread": "Spread of each metric over all analysed runs of the example (every config, environment and repeat). "
-              "range is the largest difference between two runs; std is the sample standard deviation; CV = std/|mean|; "
-              "IQR the interquartile range; the bracketed intervals are 95% percentile-bootstrap intervals.",
+              "range is the largest difference between two runs; n_independent counts the distinct outcomes of each "
+              "config x environment (bit-identical repeats are one); mean, std, CV = std/|mean| and IQR are over them; "
+              "std_ci is the 95% chi-square interval of the std, given with 5 independent outcomes or more.",
+    "partition": "One row per hardware (repro.fp.hw), one column per config (and software image, when a config ran "
+                 "under several); the colour is the equivalence class the hardware fell in there (a class keeps "
+                 "the colour of the earlier class it shares most hardware with; blank: not run there). The same colour pattern in every column is the same "
+                 "partition under every config.",
     "heatmap": "Heat map, as in the OSG study: one row per environment (and config, when there are several), one column "
                "per repeat; the colour and the number are the primary metric of that run. A row of one colour is a "
                "repeatable environment; rows of different colours are environments that disagree.",
@@ -138,17 +166,29 @@ WHAT = {
              "over configs after removing each config's mean. A small p-value says the environment matters.",
     "variance": "Between- versus within-environment sums of squares of the primary metric; between_share is the part "
                 "of the variance that lies between environments.",
-    "factors": "Share of the primary metric's variance that each swept factor explains (eta squared = between-level "
-               "sum of squares / total sum of squares), ranked. Factors are confounded when swept together, so shares "
-               "need not add up to 1.",
+    "factors": "Descriptive only: the share of the primary metric's variance between each factor's levels taken "
+               "alone (marginal eta squared = between-level sum of squares / total), over every run. Factors swept "
+               "together share their variance, so these need not add up to 1; the model above attributes it.",
+    "decomposition": "One additive model of the primary metric over the independent outcomes (one row per distinct "
+                     "value of a config in an environment): hardware (repro.fp.hw), software (repro.software, else "
+                     "repro.fp.sw) and each swept factor. Per term: type-II sum of squares, partial eta squared and "
+                     "partial omega squared with a 95% bootstrap interval. Aliased columns are one term named "
+                     "together; a term the others determine is confounded and gets no share.",
+    "explain": "Per config (and software image, when a config ran under several): the recorded descriptors whose "
+               "values split the environments exactly as the equivalence classes do (exact), else the best by the "
+               "adjusted Rand index (ari: 1 = the same split).",
+    "noise": "The test set's own sampling noise: the binomial standard error sqrt(p(1-p)/n_test) of an accuracy "
+             "measured on n_test examples, beside the std of the independent outcomes (ratio = std / se; within: the "
+             "spread is no larger than another test set of that size would give).",
     "predictions": "Prediction level (runs with repro/predictions.npz, repro/weights.npz): mean and largest pairwise "
                    "churn (share of test examples whose predicted label differs between two runs), mean pairwise L2 "
                    "distance of the weights, and per class the range of accuracy across runs.",
     "cost": "Cost of determinism, per environment, for each determinism switch swept with two values "
             "(op_determinism, tf32, onednn, xla, threads 1 vs N): the median training time (metric train_seconds, the "
-            "fit alone) of the runs with the deterministic setting and of the others, and their ratio (above 1: "
-            "determinism costs time) with a 95% percentile-bootstrap interval. Other factors are pooled within each "
-            "setting. None: no run logged train_seconds, or no switch was swept.",
+            "fit alone) of the runs with the deterministic setting and of the others, within runs whose other "
+            "params are equal, and their ratio (above 1: determinism costs time) with a 95% stratified bootstrap "
+            "interval, over the strata where the switch changed the bits. The placebo: over the strata where it "
+            "changed no bits the ratio must include 1; when it does not, the timings are unreliable.",
     "verdict": "The answer first. Repeatable: of the config x environment groups with two runs or more, how many "
                "gave bit-identical outcomes (metrics and digests). Reproducible: of the configs run in two environments "
                "or more, how many gave the same outcomes everywhere. Classes: environments that agree with each other, "
@@ -185,8 +225,15 @@ def render_html(result: dict, figs: dict, title: str) -> str:
             parts.append(f'<p class="note">{html.escape(n)}</p>')
         parts.append(f'<h3>Spread</h3><p class="what">{WHAT["spread"]}</p>')
         mrows = [{"metric": m, **v} for m, v in ex["metrics"].items()]
-        parts.append(_table(mrows, ["metric", "n", "n_missing", "n_unique", "min", "max", "range", "mean", "std", "cv",
-                                    "iqr", "std_ci", "range_ci", "note"], left=("metric", "note")))
+        parts.append(_table(mrows, ["metric", "n", "n_missing", "n_unique", "n_independent", "min", "max", "range", "mean",
+                                    "std", "cv", "iqr", "std_ci", "note"], left=("metric", "note")))
+        if ex.get("noise"):
+            parts.append(f'<p class="what">{WHAT["noise"]}</p>' + _table([ex["noise"]], ["n_test", "source", "se", "std",
+                                                                                       "ratio", "within", "note"],
+                                                                        left=("source", "note")))
+        if "partition" in f:
+            parts.append(f'<h3>Equivalence classes by hardware</h3><p class="what">{WHAT["partition"]}</p>'
+                         + _img(f["partition"][1], f"partition-{slug(name)}", f"partition {name}"))
         if "heatmap" in f:
             parts.append(f'<h3>Heat map</h3><p class="what">{WHAT["heatmap"]}</p>'
                          + _img(f["heatmap"][1], f"heatmap-{slug(name)}", f"heat map {name}"))
@@ -213,13 +260,29 @@ def render_html(result: dict, figs: dict, title: str) -> str:
         parts.append(f'<p class="what">{WHAT["variance"]}</p>')
         parts.append(_table(ex["env_variance"], ["scope", "config", "n", "n_groups", "ss_between", "ss_within",
                                                  "between_share"], left=("scope", "config")))
-        parts.append(f'<h3>Variance by factor</h3><p class="what">{WHAT["factors"]}</p>')
+        var = ex.get("variance") or {}
+        parts.append(f'<h3>Hardware, software and factors</h3><p class="what">{WHAT["decomposition"]}</p>')
+        parts.append(_table(var.get("terms", []), ["term", "n_levels", "df", "ss", "partial_eta_squared",
+                                                   "partial_omega_squared", "omega_ci"], left=("term",)))
+        for c in var.get("confounded", []):
+            parts.append(f'<p class="note">confounded, no share: {html.escape(c["term"])}'
+                         f'{" (with " + html.escape(", ".join(c["with"])) + ")" if c["with"] else ""}</p>')
+        for c in var.get("not_crossed", []):
+            parts.append(f'<p class="note">not crossed: {html.escape(" x ".join(c["terms"]))} '
+                         f'({c["combinations"]} of {c["possible"]} combinations run)</p>')
+        expl = (ex.get("explanation") or {}).get("scopes", [])
+        parts.append(f'<h3>What the classes follow</h3><p class="what">{WHAT["explain"]}</p>')
+        parts.append(_table([{**r, "follows": " + ".join(r["follows"]) or None, "also": "; ".join(r["also"]) or None}
+                             for r in expl], ["config", "software", "n_environments", "n_classes", "follows", "exact",
+                                              "ari", "also"], left=("config", "software", "follows", "also")))
+        parts.append(f'<h3>Variance by factor (marginal)</h3><p class="what">{WHAT["factors"]}</p>')
         parts.append(_table(ex["factors"], ["rank", "factor", "n_levels", "eta_squared", "ss_between", "ss_total", "note"],
                             left=("factor", "note")))
         parts.append(f'<h3 id="cost-{slug(name)}">Cost of determinism</h3><p class="what">{WHAT["cost"]}</p>')
         parts.append(_table(ex.get("cost", []), ["label", "factor", "deterministic", "other", "n_deterministic",
-                                                 "n_other", "median_deterministic", "median_other", "ratio", "ratio_ci",
-                                                 "note"], left=("label", "factor", "note")))
+                                                 "n_other", "median_deterministic", "median_other", "strata",
+                                                 "strata_changed_bits", "ratio", "ratio_ci", "placebo_ratio",
+                                                 "placebo_ci", "reliable", "note"], left=("label", "factor", "note")))
         parts.append(f'<h3>Predictions and weights</h3><p class="what">{WHAT["predictions"]}</p>')
         prow = [{**p, "per_class_range": [c["range"] for c in (p["per_class"] or [])] or None} for p in ex["predictions"]]
         parts.append(_table(prow, ["config", "n_runs_predictions", "mean_pairwise_churn", "max_pairwise_churn",
@@ -284,8 +347,8 @@ def print_line(console, text: str, style: str | None = None) -> None:
 
 def _metric_line(m: str, s: dict, primary: bool) -> str:
     ci = f" [{_txt(s['std_ci'][0])}, {_txt(s['std_ci'][1])}]" if s.get("std_ci") else ""
-    return (f"  {'* ' if primary else ''}{m}: n {s['n']}, {s['n_unique']} distinct, min {_txt(s['min'])}, "
-            f"max {_txt(s['max'])}, range {_txt(s['range'])}, std {_txt(s['std'])}{ci}")
+    return (f"  {'* ' if primary else ''}{m}: n {s['n']}, {s['n_independent']} independent, min {_txt(s['min'])}, "
+            f"max {_txt(s['max'])}, std {_txt(s['std'])}{ci}")
 
 
 def print_summary(result: dict, console, metrics: list[str] | None = None, wide: bool = False) -> None:
@@ -294,6 +357,7 @@ def print_summary(result: dict, console, metrics: list[str] | None = None, wide:
     Every line is printed whole (no wrapping, no "…"), so the output reads the same at any width,
     in a terminal, a log file or a pipe.
     """
+    hidden = 0
     for n in result["notes"]:
         print_line(console, n, "yellow")
     shown = {m.removeprefix("metrics.") for m in metrics or []}
@@ -303,7 +367,7 @@ def print_summary(result: dict, console, metrics: list[str] | None = None, wide:
         for x in (ex.get("verdict") or {}).get("lines", []):
             print_line(console, "  " + x)
         for m, st in ex["metrics"].items():
-            if wide or m == ex["primary_metric"] or m in shown:
+            if wide or m in shown:
                 print_line(console, _metric_line(m, st, m == ex["primary_metric"]))
         if wide:
             lab = dict(zip(ex["environments"], ex.get("environment_labels", ex["environments"])))
@@ -313,13 +377,24 @@ def print_summary(result: dict, console, metrics: list[str] | None = None, wide:
             for e in [e for e in ex["equivalence"] if e["reproducible"] is False]:
                 print_line(console, f"  classes for {e['config']}: "
                                + " | ".join(", ".join(c) for c in e.get("class_labels", e["classes"])))
+            for r in (ex.get("explanation") or {}).get("scopes", []):
+                if r["n_classes"] > 1:
+                    sw = f" [{r['software']}]" if r["software"] else ""
+                    how = "exactly" if r["exact"] else f"best, ARI {_txt(r['ari'])}"
+                    print_line(console, f"  follows in {r['config']}{sw}: {' + '.join(r['follows']) or '–'} ({how})")
             if ex["factors"]:
-                print_line(console, "  factors (eta^2): " + ", ".join(f"{f['factor']} {_txt(f['eta_squared'])}"
-                                                                  for f in ex["factors"][:8]))
-        for n in ex["notes"]:
+                print_line(console, "  factors (marginal eta^2): " + ", ".join(f"{f['factor']} {_txt(f['eta_squared'])}"
+                                                                           for f in ex["factors"][:8]))
+        for n in ex["notes"] if wide else ex["notes"][:MAX_NOTES]:
             print_line(console, "  " + n, "yellow")
+        hidden += 0 if wide else max(len(ex["notes"]) - MAX_NOTES, 0)
     legend = [e for e in result.get("environment_legend", []) if e["label"] != e["key"]]
-    if legend:
+    if len(legend) > MAX_LEGEND and not wide:
+        print_line(console, f"{len(legend)} environment label(s): the legend with --wide and in the report"
+                   + (f"; {hidden} note(s) with --wide" if hidden else ""))
+    elif hidden:
+        print_line(console, f"{hidden} note(s) with --wide")
+    if legend and (wide or len(legend) <= MAX_LEGEND):
         print_line(console, "environments:")
         for e in legend:
             print_line(console, f"  {e['label']} = {e['key']}")

@@ -13,7 +13,7 @@ SCHEMA_KEYS = {"schema", "environment_by", "n_runs_selected", "n_runs", "exclude
                "notes", "examples", "selection", "timing_s"}
 EXAMPLE_KEYS = {"verdict", "environment_labels", "cost", "example", "n_runs", "environments", "n_environments", "n_configs", "primary_metric", "metrics",
                 "outcomes", "groups", "equivalence", "tests", "env_variance", "factors", "predictions", "divergence",
-                "summary", "notes"}
+                "summary", "notes", "variance", "explanation", "noise"}
 
 
 @pytest.fixture
@@ -27,11 +27,15 @@ def store(tracking):
 def test_json_schema_and_values(store, capsys):
     assert main(["analyze", "--sweep", "S", "--json", "--no-report"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert SCHEMA_KEYS <= set(res) and res["schema"] == "repro-analysis/1"
+    assert SCHEMA_KEYS <= set(res) and res["schema"] == "repro-analysis/2"
     ex = res["examples"][0]
     assert EXAMPLE_KEYS <= set(ex)
     m = ex["metrics"]["test_accuracy"]
-    assert {"n", "n_unique", "min", "max", "range", "mean", "std", "cv", "iqr", "std_ci", "range_ci"} <= set(m)
+    assert {"n", "n_unique", "n_independent", "min", "max", "range", "mean", "std", "cv", "iqr", "std_ci"} <= set(m)
+    assert "range_ci" not in m  # a bootstrap interval of a range can never exceed the observed range
+    # 18 runs, but bit-identical repeats count once: 2 configs x (a: one outcome, b: one, c: two)
+    assert (m["n"], m["n_independent"]) == (18, 8) and m["std_ci"] is not None
+    assert {"term", "partial_omega_squared", "omega_ci"} <= set(ex["variance"]["terms"][0])
     assert {"config", "environment", "repeatable"} <= set(ex["groups"][0])
     assert {"classes", "reproducible"} <= set(ex["equivalence"][0])
     assert {"test", "statistic", "pvalue"} <= set(ex["tests"][0])
@@ -97,10 +101,10 @@ def test_default_output_fits_any_width_whole(store, tmp_path, capsys, monkeypatc
     assert f"report: {long_out / 'report.html'}" in lines
     for v in res["examples"][0]["verdict"]["lines"]:
         assert "  " + v in lines
-    # the default shows the primary metric only; --metric adds one, --wide shows every metric
-    assert any(x.startswith("  * test_accuracy: n 18") for x in lines) and "test_loss" not in text
+    # the default shows the primary metric only (in the verdict); --metric adds one, --wide shows every metric
+    assert any(x.startswith("  spread of test_accuracy: ") for x in lines) and "test_loss" not in text
     assert main(["analyze", "--sweep", "S", "--no-report", "--metric", "test_accuracy", "--metric", "test_loss"]) == 0
     assert "  test_loss: n 18" in capsys.readouterr().out
     assert main(["analyze", "--sweep", "S", "--no-report", "--wide"]) == 0
     wide = capsys.readouterr().out
-    assert "…" not in wide and "  test_loss: n 18" in wide and "factors (eta^2): environment" in wide
+    assert "…" not in wide and "  test_loss: n 18" in wide and "factors (marginal eta^2): environment" in wide

@@ -29,7 +29,7 @@ def test_all_repeatable_and_reproducible():
     assert v["reproducible"]["answer"] == "yes" and v["reproducible"]["reproducible"] == 2
     assert v["classes"] == [{"classes": [["a", "b"]], "n_configs": 2}]
     assert v["spread"]["min"] == 0.91 and v["spread"]["max"] == 0.92
-    assert v["factor"]["factor"] == "seed" and v["factor"]["eta_squared"] == 1.0
+    assert v["factor"]["factor"] == "seed" and v["factor"]["partial_eta_squared"] == 1.0
     assert v["lines"][0] == "repeatable: yes (4 of 4 config x environment groups bit-identical)"
 
 
@@ -66,7 +66,7 @@ def test_cost_of_determinism_on_a_hand_made_table():
             for rep, s in enumerate(secs):
                 runs.append({"tags": {"mlflow.project.entryPoint": "mnist_convnet", "repro.fp.env": env,
                                       "repro.repeat": rep, "repro.det.op_determinism": det,
-                                      "repro.primary_metric": "test_accuracy"},
+                                      "repro.primary_metric": "test_accuracy", "repro.digest.weights": f"w{det}"},
                              "params": {"op_determinism": det},
                              "metrics": {"test_accuracy": 0.9, "train_seconds": s * (2 if env == "b" else 1)}})
     res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, n_boot=500))
@@ -114,3 +114,36 @@ def test_train_seconds_is_not_an_outcome():
     res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, n_boot=50))
     ex = res["examples"][0]
     assert "metrics.train_seconds" not in ex["outcomes"] and ex["verdict"]["repeatable"]["answer"] == "yes"
+
+
+def _placebo_runs(det_secs, other_secs):
+    """op determinism on and off give the same bits (the same digest) in every run: a placebo."""
+    runs = []
+    for det, secs in ((True, det_secs), (False, other_secs)):
+        for rep, sec in enumerate(secs):
+            runs.append({"tags": {"mlflow.project.entryPoint": "imdb_bilstm", "repro.fp.env": "a", "repro.repeat": rep,
+                                  "repro.det.op_determinism": det, "repro.primary_metric": "test_accuracy",
+                                  "repro.digest.weights": "same"},
+                         "params": {"op_determinism": det}, "metrics": {"test_accuracy": 0.8, "train_seconds": sec}})
+    return runs
+
+
+def test_placebo_that_costs_nothing_keeps_its_ci_around_one():
+    runs = _placebo_runs([9.5, 10.5, 10.0, 11.0, 9.0, 10.2, 9.8, 10.4], [10.1, 9.6, 10.6, 9.9, 10.3, 9.4, 10.8, 10.0])
+    res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, n_boot=500))
+    (c,) = res["examples"][0]["cost"]
+    assert c["strata_changed_bits"] == 0 and c["placebo_ok"] is True and c["reliable"] is True
+    lo, hi = c["placebo_ci"]
+    assert lo <= 1 <= hi
+    assert any(x.startswith("placebo op_determinism=true (vs false): 1.0") for x in res["examples"][0]["verdict"]["lines"])
+
+
+def test_placebo_that_costs_time_flags_the_timings_unreliable():
+    runs = _placebo_runs([20.0, 21.0, 20.5, 22.0, 19.5], [10.0, 10.5, 11.0, 10.2, 9.8])
+    res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, n_boot=500))
+    v = res["examples"][0]["verdict"]
+    (c,) = res["examples"][0]["cost"]
+    assert c["placebo_ok"] is False and c["reliable"] is False and v["timings_unreliable"]
+    assert any(x.startswith("timings unreliable: op_determinism changed no bits yet took 2.0")
+               for x in v["lines"])
+    assert not any(x.startswith("cost of op_determinism") for x in v["lines"])

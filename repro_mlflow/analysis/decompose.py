@@ -1,0 +1,204 @@
+"""Hardware versus software versus the swept factors, in one additive model of the primary metric.
+
+Per example, over the independent outcomes (one row per distinct value of a config x environment: a
+bit-identical repeat is not a new observation), an additive linear model with one term per factor:
+`hardware` (`repro.fp.hw`), `software` (`repro.software`, else `repro.fp.sw`), and each swept
+param and `repro.det.*` tag with more than one value (the environment itself when there are no
+fingerprints). Columns that split the outcomes the same way are aliased: merged into one term named
+with all their names. Each term gets its type-II sum of squares (the residual sum of squares gained by
+adding it to all the others), its degrees of freedom, its `share` SS / SS_total (the type-II shares and the residual's need not
+add up to 1 when terms overlap), partial eta squared SS/(SS + SS_res) and
+partial omega squared (SS - df MS_res) / (SS + (N - df) MS_res), with a percentile-bootstrap interval
+over the outcomes. A term that the others determine (df 0: e.g. a setting swept only together with
+another) is `confounded` and gets no share (a recorded `repro.det.*` setting that the swept ones
+determine is left out and counted). Pairs of terms of which not every combination was run
+are listed as `not_crossed`: their shares rest on the additive model alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from . import labels
+
+FP_HW, FP_SW = "tags.repro.fp.hw", "tags.repro.fp.sw"
+N_BOOT = 200
+MAX_CELLS = 500_000  # outcomes x model columns fitted at most (larger: not fitted, a note says so)
+BOOT_CELLS = 40_000_000  # outcomes x columns x fits spent on the bootstrap at most (fewer resamples beyond)
+NOT_FACTORS = ("params.repeat", "tags.repro.det.seed.global")
+
+
+def _short(col: str) -> str:
+    for p in ("params.", "tags.repro.det.", "tags.repro.", "tags."):
+        if col.startswith(p):
+            return col[len(p):]
+    return col
+
+
+def terms(runs: pd.DataFrame, extra: list[str] = ()) -> list[tuple[str, str]]:
+    """(name, column) of each candidate term, hardware and software first, the user's `--factor` columns last."""
+    out = []
+    hw = FP_HW if FP_HW in runs.columns and runs[FP_HW].notna().all() else None
+    sw = next((c for c in (labels.SOFTWARE, FP_SW) if c in runs.columns and runs[c].notna().all()), None)
+    if hw:
+        out.append(("hardware", hw))
+    if sw:
+        out.append(("software", sw))
+    if not hw and not sw:
+        out.append(("environment", "_env"))
+    for c in sorted(runs.columns):
+        if (c.startswith("params.") or c.startswith("tags.repro.det.")) and c not in NOT_FACTORS:
+            out.append((_short(c), c))
+    out += [(_short(c), c) for c in extra if c in runs.columns and c not in {col for _, col in out}]
+    return out
+
+
+def _codes(s: pd.Series) -> np.ndarray:
+    return pd.factorize(s.astype(object).fillna("<NA>").astype(str), sort=False)[0]  # order of appearance: equal partitions, equal codes
+
+
+def _design(codes: list[np.ndarray]) -> np.ndarray:
+    cols = [np.ones(len(codes[0]) if codes else 0)]
+    for c in codes:
+        k = int(c.max()) + 1
+        cols += [(c == j).astype(float) for j in range(1, k)]
+    return np.column_stack(cols)
+
+
+def _fit(X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """(RSS, rank) of the least-squares fit."""
+    if X.shape[1] == 0:
+        return float(((y - y.mean()) ** 2).sum()), 0
+    beta, _, rank, _ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ beta
+    return float(r @ r), int(rank)
+
+
+TOL = 1e-12  # sums of squares below TOL x SS_total are rounding, not variance
+
+
+def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, float, float, float, int]]:
+    """Per term: (SS, df, SS_res, partial eta², partial omega², df_res)."""
+    n = len(y)
+    full = _design(codes)
+    rss, rank = _fit(full, y)
+    tol = TOL * float(((y - y.mean()) ** 2).sum())
+    rss = 0.0 if rss <= tol else rss
+    df_res = n - rank
+    ms_res = rss / df_res if df_res > 0 else 0.0
+    out = []
+    for i in range(len(codes)):
+        red = _design(codes[:i] + codes[i + 1:])
+        rss_i, rank_i = _fit(red, y)
+        df = rank - rank_i
+        ss = max(rss_i - rss, 0.0)
+        ss = 0.0 if ss <= tol else ss
+        eta = ss / (ss + rss) if (ss + rss) > 0 else None
+        omega = (ss - df * ms_res) / (ss + (n - df) * ms_res) if df > 0 and (ss + (n - df) * ms_res) > 0 else None
+        out.append((ss, df, rss, eta, omega, df_res))
+    return out
+
+
+def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int = 0,
+              confidence: float = 0.95, extra: list[str] = ()) -> dict:
+    """The model of one example's primary metric: terms with their shares, confounded and aliased names."""
+    units = runs.drop_duplicates(["_config", "_env", primary])
+    y = units[primary].to_numpy(dtype=float)
+    out = {"n_runs": int(len(runs)), "n_independent": int(len(units)), "terms": [], "confounded": [],
+           "not_crossed": [], "residual_df": None, "residual_share": None, "recorded_determined": 0, "note": None}
+    merged: dict[bytes, dict] = {}
+    cand = [(nm, col) for nm, col in terms(units, extra) if col in units.columns]
+    params = [col for _, col in cand if col.startswith("params.")]
+    swept = pd.MultiIndex.from_frame(units[params].astype(object).fillna("<NA>").astype(str)).factorize()[0] \
+        if params else None
+    for nm, col in cand:
+        c = _codes(units[col])
+        if c.max() < 1:
+            continue
+        key = c.tobytes()
+        if key in merged:
+            merged[key]["names"].append(nm)
+            merged[key]["columns"].append(col)
+        else:
+            merged[key] = {"names": [nm], "columns": [col], "codes": c, "n_levels": int(c.max()) + 1}
+    ts = []
+    for t in merged.values():  # a recorded setting that the swept params fix (not one of them): what they set
+        if swept is not None and all(c.startswith("tags.repro.det.") for c in t["columns"]) \
+                and _determines(swept, t["codes"]):
+            out["recorded_determined"] += 1
+        else:
+            ts.append(t)
+    for t in ts:  # aliased columns named together, each name once
+        t["names"] = list(dict.fromkeys(t["names"]))
+        t["name"] = " = ".join(t["names"])
+    if not ts or len(y) < 3 or np.ptp(y) == 0:
+        out["note"] = "no variance in the metric" if len(y) and np.ptp(y) == 0 else "nothing varies"
+        return out
+    # in order (hardware, software, the swept params, then the recorded repro.det.* settings): a term the
+    # terms kept before it determine adds no degrees of freedom: confounded, named, given no share. A
+    # recorded setting determined so is a consequence of what was swept (the thread pools a backend
+    # sets): left out, counted in `recorded_determined`.
+    p = 1 + sum(t["n_levels"] - 1 for t in ts)
+    if len(y) * p > MAX_CELLS:
+        out["note"] = f"too large for the additive model ({len(y)} outcomes x {p} columns): not fitted"
+        return out
+    keep = list(ts)
+    while True:  # drop, one at a time, a term that the others determine (df 0), coarsest and last first
+        full = np.linalg.matrix_rank(_design([u["codes"] for u in keep]))
+        zero = [t for t in keep if np.linalg.matrix_rank(_design([u["codes"] for u in keep if u is not t])) == full]
+        if not zero:
+            break
+        t = max(zero, key=lambda t: (-t["n_levels"], ts.index(t)))
+        keep = [u for u in keep if u is not t]
+        by = [u for u in keep if _determines(u["codes"], t["codes"])]
+        out["confounded"].append({"term": t["name"], "with": [u["name"] for u in by] or ["the other terms"]})
+    codes = [t["codes"] for t in keep]
+    base = _shares(y, codes)
+    rng = np.random.default_rng(seed)
+    boots = [[] for _ in keep]
+    p = 1 + sum(t["n_levels"] - 1 for t in keep)
+    n_boot = min(n_boot, BOOT_CELLS // max(len(y) * p * (len(keep) + 1), 1))
+    out["n_boot"] = n_boot
+    for _ in range(n_boot if len(y) >= 5 and n_boot >= 20 else 0):
+        idx = rng.integers(0, len(y), len(y))
+        cb = [pd.factorize(c[idx], sort=True)[0] for c in codes]
+        if any(c.max() < 1 for c in cb):
+            continue
+        for i, r in enumerate(_shares(y[idx], cb)):
+            if r[4] is not None:
+                boots[i].append(r[4])
+    a = (1 - confidence) / 2
+    sst = float(((y - y.mean()) ** 2).sum())
+    for t, (ss, df, rss, eta, omega, df_res), b in zip(keep, base, boots):
+        ci = [float(v) for v in np.quantile(b, [a, 1 - a])] if len(b) >= 20 else None
+        out["terms"].append({"term": t["name"], "columns": t["columns"], "n_levels": t["n_levels"],
+                             "df": df, "ss": ss, "share": ss / sst if sst > 0 else None, "partial_eta_squared": eta, "partial_omega_squared": omega,
+                             "omega_ci": ci, "aliased": len(t["names"]) > 1, "names": t["names"]})
+        out["residual_df"] = df_res
+        out["residual_share"] = rss / sst if sst > 0 else None
+    if out["residual_df"] == 0:
+        out["note"] = "no residual degrees of freedom: every outcome fitted exactly (omega squared undefined)"
+    for t1, t2 in itertools.combinations(keep, 2):
+        seen = len(set(zip(t1["codes"], t2["codes"])))
+        if seen < t1["n_levels"] * t2["n_levels"]:
+            out["not_crossed"].append({"terms": [t1["name"], t2["name"]],
+                                       "combinations": seen, "possible": t1["n_levels"] * t2["n_levels"]})
+    out["terms"].sort(key=lambda r: -(r["share"] or 0.0))
+    return out
+
+
+def _determines(a: np.ndarray, b: np.ndarray) -> bool:
+    """Every level of `a` has a single level of `b` (b is a function of a)."""
+    return len(set(zip(a, b))) == len(set(a))
+
+
+def share_text(t: dict) -> str:
+    w = t["partial_omega_squared"]
+    if w is None:
+        e = t["partial_eta_squared"]
+        return f"{t['term']} eta {e:.2f}" if e is not None else f"{t['term']} –"
+    ci = f" [{max(t['omega_ci'][0], 0):.2f}, {max(t['omega_ci'][1], 0):.2f}]" if t.get("omega_ci") else ""
+    return f"{t['term']} {max(w, 0):.2f}{ci}"
