@@ -1,0 +1,102 @@
+"""nnU-Net v2 as an example: the generated data are deterministic and pass nnU-Net's integrity check;
+`mlflow run . -e nnunet_segmentation --backend repro-local` trains, validates and is bitwise repeatable on
+this CPU with in-process augmentation; a Decathlon run without its folder is refused before a run exists."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from tests.examples.examples_runs import ROOT, digests, finished, submit, wait
+
+from projects.nnunet_segmentation import data
+
+# The quick size: 5 cases of 16^3 (fold 0 = 4 training, 1 validation case), one short epoch.
+QUICK = {"data": "synthetic", "cases": 5, "size": 16, "epochs": 1, "iterations_per_epoch": 2,
+         "val_iterations_per_epoch": 1, "threads": 1}
+
+
+def test_generated_data_are_deterministic_and_pass_nnunets_integrity_check(tmp_path):
+    from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
+
+    a = data.write_synthetic(tmp_path / "a", cases=5, size=16)
+    b = data.write_synthetic(tmp_path / "b", cases=5, size=16)
+    assert data.digest_folder(a) == data.digest_folder(b)
+    assert sorted(p.name for p in (a / "labelsTr").iterdir()) == [f"case_{i:03d}.nii.gz" for i in range(5)]
+    assert json.loads((a / "dataset.json").read_text())["labels"] == {"background": 0, "organ": 1, "lesion": 2}
+    verify_dataset_integrity(str(a), 1)  # raises on a malformed dataset
+
+
+def test_generated_cases_differ_and_hold_both_structures():
+    rng = [np.random.default_rng([data.DATA_SEED, 32, i]) for i in range(4)]
+    cases = [data.make_case(r, 32) for r in rng]
+    sizes = [tuple(int((label == k).sum()) for k in (1, 2)) for _, label in cases]
+    assert all(organ > 0 and lesion > 0 for organ, lesion in sizes), sizes
+    assert len(set(sizes)) == len(sizes), "shape and size vary between cases"
+    image, label = cases[0]
+    # the structures are visible but not trivially separable: their intensity ranges overlap
+    inside, outside = image[label == 1], image[label == 0]
+    assert inside.mean() > outside.mean() + 20
+    assert inside.min() < np.percentile(outside, 99)
+
+
+def test_too_few_cases_refused(tmp_path):
+    with pytest.raises(data.DataError, match="at least 5 cases"):
+        data.write_synthetic(tmp_path, cases=3, size=16)
+
+
+def test_two_runs_same_seed_finish_with_val_dice_and_agree_bit_for_bit(examples_env, tracking):
+    from mlflow.tracking import MlflowClient
+
+    ids = [submit(examples_env, "nnunet_segmentation", seed=1, **QUICK) for _ in range(2)]
+    runs = wait(ids, timeout_s=600)
+    a, b = (runs[i] for i in ids)
+    for run in (a, b):
+        finished(run)
+        m, tags = run.data.metrics, run.data.tags
+        assert tags["repro.primary_metric"] == "val_dice"
+        assert 0.0 <= m["val_dice"] <= 1.0, m
+        assert {"val_dice_organ", "val_dice_lesion"} <= set(m), sorted(m)
+        assert m["val_dice"] == pytest.approx((m["val_dice_organ"] + m["val_dice_lesion"]) / 2)
+        assert 0 < m["train_seconds"] < (run.info.end_time - run.info.start_time) / 1000
+        assert tags["repro.det.op_determinism"] == "true" and tags["repro.det.threads"] == "1"
+        assert tags["repro.det.torch.deterministic_algorithms"] == "true"
+        assert tags["repro.det.torch.cudnn_benchmark"] == "false"
+        assert tags["repro.det.augmentation_workers"] == "0"
+        assert tags["repro.nnunet.augmenter"].startswith("SingleThreadedAugmenter")
+        assert tags["repro.nnunet.cudnn_benchmark"].startswith("n/a")
+        assert tags["repro.sw.nnunetv2"].startswith("2.8")
+        assert tags["repro.sw.device"] == "cpu"
+        assert tags["repro.nnunet.configuration"] == "3d_fullres"
+
+    client = MlflowClient()
+    history = client.get_metric_history(a.info.run_id, "train_loss")
+    assert [h.step for h in history] == [0] and np.isfinite(history[0].value)
+    assert [h.step for h in client.get_metric_history(a.info.run_id, "pseudo_dice")] == [0]
+
+    da, db = digests(a), digests(b)
+    expected = {"repro.digest.data", "repro.digest.weights.initial", "repro.digest.weights.epoch.1",
+                "repro.digest.weights", "repro.digest.predictions"}
+    assert expected <= set(da), sorted(da)
+    assert da["repro.digest.weights.epoch.1"] == da["repro.digest.weights"]  # one epoch: its end is the end
+    assert da["repro.digest.weights.initial"] != da["repro.digest.weights"]  # it trained
+    assert da == db, "same seed, op determinism, augmentation in process: bit-identical on this CPU"
+    assert a.data.metrics["val_dice"] == b.data.metrics["val_dice"]
+    record = json.loads(open(client.download_artifacts(a.info.run_id, "repro/digests.json")).read())
+    assert record["weights_final"] == da["repro.digest.weights"] and len(record["weights_epochs"]) == 1
+    summary = json.loads(open(client.download_artifacts(a.info.run_id, "nnunet/validation_summary.json")).read())
+    assert summary["foreground_mean"]["Dice"] == a.data.metrics["val_dice"]
+
+
+def test_msd_without_data_path_refused_before_a_run_exists(examples_env, tracking):
+    from mlflow.tracking import MlflowClient
+
+    out = subprocess.run(["mlflow", "run", str(ROOT), "-e", "nnunet_segmentation", "-P", "data=msd",
+                          "--backend", "repro-local"], env=examples_env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode != 0
+    assert "parameter 'data_path' is required when data=msd" in out.stderr
+    client = MlflowClient()
+    assert sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments()) == 0
