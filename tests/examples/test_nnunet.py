@@ -47,6 +47,7 @@ def test_too_few_cases_refused(tmp_path):
         data.write_synthetic(tmp_path, cases=3, size=16)
 
 
+@pytest.mark.slow
 def test_two_runs_same_seed_finish_with_val_dice_and_agree_bit_for_bit(examples_env, tracking):
     from mlflow.tracking import MlflowClient
 
@@ -100,3 +101,14 @@ def test_msd_without_data_path_refused_before_a_run_exists(examples_env, trackin
     assert "parameter 'data_path' is required when data=msd" in out.stderr
     client = MlflowClient()
     assert sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments()) == 0
+
+
+def test_required_when_names_the_missing_parameter_and_passes_when_given():
+    from repro_mlflow.errors import ReproError
+    from repro_mlflow.submit.project import check_params, load_entry_points
+
+    declared = load_entry_points(ROOT)["nnunet_segmentation"]["parameters"]
+    with pytest.raises(ReproError, match=r"^nnunet_segmentation: parameter 'data_path' is required when data=msd$"):
+        check_params("nnunet_segmentation", declared, {"data": "msd"})
+    assert check_params("nnunet_segmentation", declared, {"data": "msd", "data_path": "/d/Task04"})["data_path"] == "/d/Task04"
+    assert check_params("nnunet_segmentation", declared, {})["data_path"] == ""  # synthetic: not needed
