@@ -114,8 +114,7 @@ def factor_tags(args: argparse.Namespace, det_tags: dict[str, str], predictor, d
     seen = predictor.benchmark_seen
     if device.type != "cuda":
         tags["repro.nnunet.cudnn_benchmark"] = "n/a (cpu: no cuDNN)"
-        if not args.tf32:
-            tags["repro.nnunet.tf32"] = "no effect (cpu)"
+        tags["repro.nnunet.tf32"] = "no effect (cpu)"
     elif seen and args.op_determinism:
         tags["repro.nnunet.cudnn_benchmark"] = "off (nnU-Net's predictor turned it on; reset under op_determinism)"
     elif seen:

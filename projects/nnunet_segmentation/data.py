@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +116,10 @@ def convert_msd(task_folder: Path, dataset_id: int = 600) -> Path:
     nnU-Net's paths must already point into the run's job directory (`nnUNet_raw`).
     """
     task_folder = Path(task_folder)
-    if not (task_folder / "dataset.json").is_file() or not (task_folder / "imagesTr").is_dir():
-        raise DataError(f"no Decathlon task at data_path {task_folder} (expected dataset.json and imagesTr/)")
+    missing = [n for n in ("dataset.json", "imagesTr", "labelsTr", "imagesTs") if not (task_folder / n).exists()]
+    if missing or not re.fullmatch(r"Task\d+_[^_]+", task_folder.name):
+        raise DataError(f"no Decathlon task at data_path {task_folder} (expected a TaskNN_Name folder with "
+                        f"dataset.json, imagesTr/, labelsTr/, imagesTs/; missing: {', '.join(missing) or 'none'})")
     from nnunetv2.dataset_conversion.convert_MSD_dataset import convert_msd_dataset
     from nnunetv2.paths import nnUNet_raw
 

@@ -5,7 +5,9 @@ this CPU with in-process augmentation; a Decathlon run without its folder is ref
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +114,37 @@ def test_required_when_names_the_missing_parameter_and_passes_when_given():
         check_params("nnunet_segmentation", declared, {"data": "msd"})
     assert check_params("nnunet_segmentation", declared, {"data": "msd", "data_path": "/d/Task04"})["data_path"] == "/d/Task04"
     assert check_params("nnunet_segmentation", declared, {})["data_path"] == ""  # synthetic: not needed
+
+
+def _as_decathlon_task(raw: Path, task: Path) -> Path:
+    """The generated dataset laid out as a Medical Segmentation Decathlon task (3D images, MSD's dataset.json)."""
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (task / sub).mkdir(parents=True)
+    for p in sorted((raw / "imagesTr").iterdir()):
+        shutil.copy(p, task / "imagesTr" / p.name.replace("_0000.nii.gz", ".nii.gz"))
+    for p in sorted((raw / "labelsTr").iterdir()):
+        shutil.copy(p, task / "labelsTr" / p.name)
+    names = [p.name for p in sorted((task / "labelsTr").iterdir())]
+    (task / "dataset.json").write_text(json.dumps({
+        "name": "Synth", "modality": {"0": "MRI"}, "labels": {str(v): k for k, v in data.LABELS.items()},
+        "numTraining": len(names), "numTest": 0, "test": [],
+        "training": [{"image": f"./imagesTr/{n}", "label": f"./labelsTr/{n}"} for n in names]}))
+    return task
+
+
+def test_a_decathlon_task_is_converted_by_nnunets_converter(tmp_path, monkeypatch):
+    from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
+
+    monkeypatch.setenv("nnUNet_raw", str(tmp_path / "nnUNet_raw"))  # nnU-Net reads its paths when used
+    task = _as_decathlon_task(data.write_synthetic(tmp_path / "gen", cases=5, size=16), tmp_path / "Task09_Synth")
+    raw = data.convert_msd(task)
+    assert raw == tmp_path / "nnUNet_raw" / "Dataset600_Synth"
+    assert len(list((raw / "imagesTr").glob("*_0000.nii.gz"))) == 5
+    assert json.loads((raw / "dataset.json").read_text())["labels"] == data.LABELS
+    verify_dataset_integrity(str(raw), 1)
+
+
+def test_a_folder_that_is_no_decathlon_task_is_refused(tmp_path):
+    (tmp_path / "Task09_Synth" / "imagesTr").mkdir(parents=True)
+    with pytest.raises(data.DataError, match="missing: dataset.json, labelsTr, imagesTs"):
+        data.convert_msd(tmp_path / "Task09_Synth")
