@@ -110,6 +110,8 @@ def factor_tags(args: argparse.Namespace, det_tags: dict[str, str], predictor, d
             "repro.nnunet.augmenter": "SingleThreadedAugmenter (in process)" if aug == 0
             else f"NonDetMultiThreadedAugmenter ({aug} worker processes, unseeded)",
             "repro.nnunet.compile": "false (nnUNet_compile=false)",
+            "repro.nnunet.autocast": "float16 autocast and GradScaler (nnU-Net on cuda)" if device.type == "cuda"
+            else "off (cpu: float32)",
             "repro.nnunet.predict_threads": "1 (nnU-Net sets torch threads to nnUNet_def_n_proc=1 while predicting)"}
     seen = predictor.benchmark_seen
     if device.type != "cuda":

@@ -69,7 +69,7 @@ def test_two_runs_same_seed_finish_with_val_dice_and_agree_bit_for_bit(examples_
         assert tags["repro.det.torch.cudnn_benchmark"] == "false"
         assert tags["repro.det.augmentation_workers"] == "0"
         assert tags["repro.nnunet.augmenter"].startswith("SingleThreadedAugmenter")
-        assert tags["repro.nnunet.cudnn_benchmark"].startswith("n/a")
+        assert tags["repro.nnunet.cudnn_benchmark"].startswith("n/a") and tags["repro.nnunet.autocast"].startswith("off")
         assert tags["repro.sw.nnunetv2"].startswith("2.8")
         assert tags["repro.sw.device"] == "cpu"
         assert tags["repro.nnunet.configuration"] == "3d_fullres"
