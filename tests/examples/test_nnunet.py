@@ -54,7 +54,8 @@ def test_two_runs_same_seed_finish_with_val_dice_and_agree_bit_for_bit(examples_
     from mlflow.tracking import MlflowClient
 
     ids = [submit(examples_env, "nnunet_segmentation", seed=1, **QUICK) for _ in range(2)]
-    runs = wait(ids, timeout_s=600)
+    workers_id = submit(examples_env, "nnunet_segmentation", seed=1, **QUICK, augmentation_workers=1)
+    runs = wait([*ids, workers_id], timeout_s=900)
     a, b = (runs[i] for i in ids)
     for run in (a, b):
         finished(run)
@@ -91,6 +92,18 @@ def test_two_runs_same_seed_finish_with_val_dice_and_agree_bit_for_bit(examples_
     assert record["weights_final"] == da["repro.digest.weights"] and len(record["weights_epochs"]) == 1
     summary = json.loads(open(client.download_artifacts(a.info.run_id, "nnunet/validation_summary.json")).read())
     assert summary["foreground_mean"]["Dice"] == a.data.metrics["val_dice"]
+
+    # One background augmentation worker: nnU-Net's unseeded NonDetMultiThreadedAugmenter, recorded as such.
+    w = runs[workers_id]
+    finished(w)
+    assert w.data.tags["repro.det.augmentation_workers"] == "1"
+    assert w.data.tags["repro.nnunet.augmenter"].startswith("NonDetMultiThreadedAugmenter (1 worker")
+    assert 0.0 <= w.data.metrics["val_dice"] <= 1.0
+    dw = digests(w)
+    assert dw["repro.digest.data"] == da["repro.digest.data"]
+    assert dw["repro.digest.weights.initial"] == da["repro.digest.weights.initial"]
+    print(f"FINDING nnunet augmentation_workers=1 vs 0: weights "
+          f"{'same' if dw['repro.digest.weights'] == da['repro.digest.weights'] else 'differ'}")
 
 
 def test_msd_without_data_path_refused_before_a_run_exists(examples_env, tracking):
