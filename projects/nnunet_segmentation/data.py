@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +122,11 @@ def convert_msd(task_folder: Path, dataset_id: int = 600) -> Path:
         raise DataError(f"no Decathlon task at data_path {task_folder} (expected a TaskNN_Name folder with "
                         f"dataset.json, imagesTr/, labelsTr/, imagesTs/; missing: {', '.join(missing) or 'none'})")
     from nnunetv2.dataset_conversion.convert_MSD_dataset import convert_msd_dataset
-    from nnunetv2.paths import nnUNet_raw
+    from nnunetv2.paths import nnUNet_preprocessed, nnUNet_raw, nnUNet_results
 
+    for base in (nnUNet_raw, nnUNet_preprocessed, nnUNet_results):  # a retried job: the converter refuses a taken id
+        for old in Path(base).glob(f"Dataset{dataset_id:03d}_*") if base.is_set() else ():
+            shutil.rmtree(old)
     convert_msd_dataset(str(task_folder), overwrite_target_id=dataset_id, num_processes=1)
     found = sorted(Path(nnUNet_raw).glob(f"Dataset{dataset_id:03d}_*"))
     if not found:

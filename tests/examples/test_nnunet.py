@@ -155,6 +155,7 @@ def test_a_decathlon_task_is_converted_by_nnunets_converter(tmp_path, monkeypatc
     assert len(list((raw / "imagesTr").glob("*_0000.nii.gz"))) == 5
     assert json.loads((raw / "dataset.json").read_text())["labels"] == data.LABELS
     verify_dataset_integrity(str(raw), 1)
+    assert data.convert_msd(task) == raw  # a retried job converts again (the converter refuses a taken id)
 
 
 def test_a_folder_that_is_no_decathlon_task_is_refused(tmp_path):
