@@ -68,12 +68,12 @@ def make_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarr
     direction /= np.linalg.norm(direction)
     lesion_c = organ_c + direction * organ_r.mean() * rng.uniform(0.5, 1.1)
     lesion_c = np.clip(lesion_c, 0.15 * s, 0.85 * s)
-    lesion = _ellipsoid(size, lesion_c, rng.uniform(0.08, 0.14, 3) * s, _rotation(rng), rng.uniform(0.1, 0.4), rng)
+    lesion = _ellipsoid(size, lesion_c, rng.uniform(0.11, 0.18, 3) * s, _rotation(rng), rng.uniform(0.1, 0.4), rng)
     label = np.zeros((size,) * 3, dtype=np.uint8)
     label[organ] = 1
     label[lesion] = 2
     background, organ_i = rng.uniform(80, 120), rng.uniform(135, 175)
-    lesion_i = organ_i + rng.choice([-1, 1]) * rng.uniform(30, 55)  # darker or brighter than the organ
+    lesion_i = organ_i + rng.choice([-1, 1]) * rng.uniform(40, 70)  # darker or brighter than the organ
     image = np.full((size,) * 3, background)
     image[label == 1] = organ_i
     image[label == 2] = lesion_i
