@@ -28,7 +28,7 @@ want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "setup: installing Python packages into .venv (first time: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[framework,jax,torch,htcondor,aws,gpu,dev]"
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[framework,jax,torch,nnunet,htcondor,aws,gpu,dev]"
   echo "$want" > "$stamp"
 fi
 

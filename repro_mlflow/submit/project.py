@@ -1,9 +1,9 @@
 """Read an MLflow project, check parameters against their declared types, build the command.
 
 MLproject parameter types that MLflow knows (string, float, path, uri) are kept; repro adds
-`int`, `bool`, an optional `choices: [...]` and, for numbers, optional bounds `min` and `max`
-(inclusive), which MLflow itself ignores, so that bad input is
-refused before any run exists.
+`int`, `bool`, an optional `choices: [...]`, for numbers optional bounds `min` and `max`
+(inclusive), and `required_when: {other: value}` (this one must be non-empty when `other` has
+that value), which MLflow itself ignores, so that bad input is refused before any run exists.
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ def check_params(entry_point: str, declared: dict, params: dict[str, str]) -> di
         if choices and value not in [str(c) for c in choices]:
             raise ReproError(f"{entry_point}: parameter '{name}' must be one of {', '.join(map(str, choices))}, got '{value}'")
         out[name] = value
+    for name, decl in declared.items():
+        for other, wanted in ((decl.get("required_when") or {}) if isinstance(decl, dict) else {}).items():
+            if out.get(other) == str(wanted) and not out[name]:
+                raise ReproError(f"{entry_point}: parameter '{name}' is required when {other}={wanted}")
     for name, value in params.items():
         out.setdefault(name, str(value))  # undeclared: passed through as --name value, as MLflow does
     return out
