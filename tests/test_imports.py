@@ -102,7 +102,7 @@ LAYERS = [
     ["repro_mlflow", "repro_mlflow.errors", "repro_mlflow.tags"],
     ["repro_mlflow.fingerprint"],
     ["repro_mlflow.runtime"],
-    ["repro_mlflow.determinism", "repro_mlflow.evidence"],
+    ["repro_mlflow.affinity", "repro_mlflow.determinism", "repro_mlflow.evidence"],
     ["repro_mlflow.schedulers"],
     ["repro_mlflow.envs"],
     ["repro_mlflow.submit"],
