@@ -51,7 +51,6 @@ FRAMEWORKS = ("keras", "tensorflow", "torch", "jax", "numpy")
 XLA_CHOICES = ("auto", "true", "false")
 CUBLAS_WORKSPACE = ":4096:8"
 JAX_DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops=true"
-JAX_SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen"  # changes neither XLA:CPU's thread count nor its bits: removed
 LOADED = ("torch", "tensorflow", "jax")  # the frameworks `configure` can tell are imported
 EARLY = ("tensorflow", "keras", "jax")  # need their settings before import (env, XLA_FLAGS, backend choice)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -262,7 +261,7 @@ def prepare(s: Settings) -> dict[str, str]:
             os.environ["NVIDIA_TF32_OVERRIDE"] = "0"
     if s.engine == "jax":
         flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-                 if not f.startswith((JAX_SINGLE_THREAD_FLAG, "intra_op_parallelism_threads"))]
+                 if not f.startswith("intra_op_parallelism_threads")]  # not an XLA flag: XLA aborts on it
         if s.op_determinism and JAX_DETERMINISTIC_FLAG not in flags:
             flags.append(JAX_DETERMINISTIC_FLAG)
         if flags:
