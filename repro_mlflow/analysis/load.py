@@ -5,9 +5,9 @@ Columns: `run_id`, `experiment_id`, `status`, `start_time` (ms), `artifact_uri`,
 `params.<k>`, `tags.<k>` (every `repro.*` tag, `mlflow.project.entryPoint`, `mlflow.runName`, and
 any tag the filter names) and `metrics.<k>` (the final value: MLflow's latest metric; NaN stays NaN).
 
-SQL stores (sqlite, postgresql, mysql) are read straight from MLflow's own tables (`runs`, `tags`,
-`params`, `latest_metrics`): four set-based queries into Arrow (ADBC; SQLAlchemy's DBAPI for other
-dialects) and a dictionary-encoded pivot, no per-run calls and no Python object per cell. Anything else (an `http(s)://` tracking server, a file store) goes through the public
+SQL stores (sqlite, postgresql, mysql) whose schema revision `repro_mlflow.mlflow_sql` knows are read
+straight from MLflow's own tables (`runs`, `tags`, `params`, `latest_metrics`): four set-based queries into Arrow (ADBC; SQLAlchemy's DBAPI for other
+dialects) and a dictionary-encoded pivot, no per-run calls and no Python object per cell. Anything else (an `http(s)://` tracking server, a newer schema) goes through the public
 `MlflowClient.search_runs`, paginated.
 """
 
@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ReproError
+from ..mlflow_sql import REVISION_QUERY, is_known
+from ..reach import check_tracking_server
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
@@ -276,10 +278,20 @@ def _load_sql(uri: str, selection: Selection, comparisons: list[dict]) -> pd.Dat
             exps = reader.table("SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'")
         except Exception as e:  # noqa: BLE001
             raise ReproError(f"{_redact(uri)} is not an MLflow tracking store ({type(e).__name__})") from None
+        if not is_known(_revision(reader)):
+            return _load_api(uri, selection)  # a schema whose tables were not checked: MLflow's client
         exp_ids = _experiment_ids(exps.to_pylist(), selection.experiments)
         return _query_sql(reader, exp_ids, selection.sweep, comparisons)
     finally:
         reader.close()
+
+
+def _revision(reader: _Reader) -> str | None:
+    try:
+        rows = reader.table(REVISION_QUERY).to_pylist()
+    except Exception:  # noqa: BLE001 - no alembic table
+        return None
+    return rows[0]["version_num"] if rows else None
 
 
 def _experiment_ids(rows: list[dict], names: list[str]) -> list[int]:
@@ -408,7 +420,7 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
     from mlflow.tracking import MlflowClient
 
     if uri.startswith(("http://", "https://")):
-        _probe(uri)
+        check_tracking_server(uri)
     client = MlflowClient(uri)
     try:
         exps = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
@@ -450,19 +462,6 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
         if c.startswith(("params.", "tags.")):
             df[c] = df[c].astype(object).where(df[c].notna(), None)
     return _finish(df)
-
-
-def _probe(uri: str, timeout: float = 10.0) -> None:
-    """Fail at once, in one line, when the tracking server cannot be reached (MLflow itself retries for minutes)."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
-    except urllib.error.HTTPError:
-        pass  # it answers: the server (or a proxy in front of it) is there
-    except (OSError, ValueError) as e:
-        raise ReproError(f"cannot reach tracking server {uri}: {getattr(e, 'reason', e)}") from None
 
 
 # ---------------------------------------------------------------- MLflow filter strings, on the table

@@ -8,8 +8,12 @@ import time
 
 
 def _client(args: argparse.Namespace):
+    import mlflow
     from mlflow.tracking import MlflowClient
 
+    from ..reach import check_tracking_server
+
+    check_tracking_server(args.tracking_uri or mlflow.get_tracking_uri())
     return MlflowClient(args.tracking_uri) if args.tracking_uri else MlflowClient()
 
 

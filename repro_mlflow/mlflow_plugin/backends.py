@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from .. import tags as T
 from ..errors import ReproError
+from ..reach import check_tracking_server
 from ..envs import project_env
 from ..schedulers import get_scheduler
 from ..schedulers.config import load_backend_config
@@ -74,6 +75,7 @@ class ReproBackend(AbstractBackend):
     scheduler_name = "local"
 
     def run(self, project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id):
+        check_tracking_server(tracking_uri)  # before a venv is built or anything exists
         project_dir = Path(project_uri)
         if not project_dir.is_dir():
             raise ReproError(f"repro-{self.scheduler_name} runs local project directories; got {project_uri}")

@@ -18,6 +18,7 @@ from mlflow.utils.mlflow_tags import (
 )
 
 from .. import tags as T
+from ..mlflow_sql import sql_store, write_session
 from ..schedulers.protocol import RunSpec
 
 
@@ -35,11 +36,12 @@ def run_tags(spec: RunSpec, source: str) -> dict[str, str]:
 def create_runs(client: MlflowClient, experiment_id: str, specs: Sequence[RunSpec], source: str) -> list[str]:
     """Create one SCHEDULED run per spec with its tags and params; set and return the run ids.
 
-    On a SQL store this is one transaction through MLflow's own store models (about 1 ms a run);
-    elsewhere (a tracking server) it goes through the public client, run by run.
+    On a SQL store of a known schema revision this is one transaction through MLflow's own store
+    models (about 1 ms a run); elsewhere (a tracking server, a newer schema) it goes through the
+    public client, run by run.
     """
-    store = client._tracking_client.store
-    if type(store).__name__ == "SqlAlchemyStore":
+    store = sql_store(client)
+    if store is not None:
         ids = _create_runs_sql(store, experiment_id, specs, source)
     else:
         ids = []
@@ -82,7 +84,7 @@ def _create_runs_sql(store, experiment_id: str, specs: Sequence[RunSpec], source
         param_rows += [dict(run_uuid=rid, key=k, value=str(v)) for k, v in spec.params.items()]
         ids.append(rid)
     # Core executemany inserts: one statement per table instead of an ORM unit of work per run.
-    with store.ManagedSessionMaker(read_only=False) as session:
+    with write_session(store) as session:
         session.execute(SqlRun.__table__.insert(), runs)
         if tag_rows:
             session.execute(SqlTag.__table__.insert(), tag_rows)
@@ -92,9 +94,9 @@ def _create_runs_sql(store, experiment_id: str, specs: Sequence[RunSpec], source
 
 
 def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) -> None:
-    """Set tags on many runs (one transaction on a SQL store)."""
-    store = client._tracking_client.store
-    if type(store).__name__ == "SqlAlchemyStore":
+    """Set tags on many runs (one transaction on a SQL store of a known schema revision)."""
+    store = sql_store(client)
+    if store is not None:
         from mlflow.store.tracking.dbmodels.models import SqlTag
 
         rows = [dict(run_uuid=rid, key=k, value=str(v)) for rid, tg in run_tags_.items() for k, v in tg.items()]
@@ -103,7 +105,7 @@ def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) ->
         by_keys: dict[frozenset, list[str]] = {}
         for rid, tg in run_tags_.items():
             by_keys.setdefault(frozenset(tg), []).append(rid)
-        with store.ManagedSessionMaker(read_only=False) as session:
+        with write_session(store) as session:
             # replace = delete the (run, key) pairs being set, then one executemany insert
             for keys, ids in by_keys.items():
                 for i in range(0, len(ids), 500):

@@ -94,6 +94,9 @@ def _print_plan(plan: Plan, t_plan: float, console: Console) -> None:
 def _client(plan: Plan):
     from mlflow.tracking import MlflowClient
 
+    from ..reach import check_tracking_server
+
+    check_tracking_server(plan.tracking_uri)
     return MlflowClient(plan.tracking_uri or None)
 
 

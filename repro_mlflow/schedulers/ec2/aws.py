@@ -6,10 +6,7 @@ Every AWS error that reaches the user becomes a one-line `ReproError`.
 from __future__ import annotations
 
 import contextlib
-import io
-import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import boto3
@@ -18,10 +15,6 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ...errors import ReproError
 from .config import EC2Config
-
-# What never goes into a project upload.
-_EXCLUDE = {".git", ".venv", "venv", "__pycache__", "mlruns", "mlartifacts", ".repro", "outputs", "multirun",
-            ".pytest_cache", "mlflow.db", ".env", ".aws"}
 
 
 def session(region: str) -> boto3.session.Session:
@@ -141,21 +134,6 @@ def sse_args(sse: str, kms_key_id: str | None) -> dict[str, str]:
 def put_bytes(s3, bucket: str, key: str, body: bytes, sse: dict[str, str]) -> None:
     """Write one private, encrypted object (no ACL is ever set: bucket-owner only)."""
     s3.put_object(Bucket=bucket, Key=key, Body=body, **sse)
-
-
-def tar_dir(root: Path, arcroot: str = ".") -> bytes:
-    """A gzipped tarball of `root` without VCS, caches, stores and credential files."""
-    buf = io.BytesIO()
-
-    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        parts = Path(info.name).parts
-        if any(p in _EXCLUDE or p.endswith(".pyc") for p in parts):
-            return None
-        return info
-
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(str(root), arcname=arcroot, filter=keep)
-    return buf.getvalue()
 
 
 def list_keys(s3, bucket: str, prefix: str) -> list[dict]:

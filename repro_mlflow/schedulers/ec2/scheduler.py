@@ -31,6 +31,7 @@ from ...errors import ReproError
 from . import aws
 from .config import EC2Config, check_no_secrets, check_tracking_uri, is_remote_tracking
 from .userdata import MAX_USER_DATA, SlotRun, render
+from .. import staging
 from ..protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState
 
 TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = "repro.batch", "repro.slot", "repro.attempt", "repro.stop_reason"
@@ -124,9 +125,10 @@ class EC2Scheduler:
         self._dry_run(ec2, manifest["launch"])
         sse = aws.sse_args(cfg.sse, cfg.kms_key_id)
         with aws.aws_errors(f"uploading the batch to s3://{cfg.bucket}/{batch_key}"):
-            aws.put_bytes(s3, cfg.bucket, f"{batch_key}/project.tar.gz", aws.tar_dir(batch.project_dir), sse)
+            aws.put_bytes(s3, cfg.bucket, f"{batch_key}/project.tar.gz",
+                          staging.tar_bytes(batch.project_dir, exclude=batch.workdir), sse)
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/runtime.tar.gz",
-                          aws.tar_dir(Path(__file__).resolve().parents[2], "repro_mlflow"), sse)
+                          staging.tar_bytes(Path(__file__).resolve().parents[2], arcroot="repro_mlflow", quiet=True), sse)
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/batch.json", json.dumps(manifest, indent=1).encode(), sse)
         (batch.workdir / "ec2-batch.json").write_text(json.dumps(manifest, indent=1))
         launched: list[str] = []

@@ -29,7 +29,7 @@ from typing import ClassVar, Sequence
 from ...errors import ReproError
 from ..protocol import FAILED, FINISHED, KILLED, Batch, JobState
 from .config import SlurmConfig
-from .staging import stage_project
+from ..staging import stage_project
 from .states import SQUEUE_FORMAT, parse_sacct, parse_squeue
 
 POINTER = "slurm-jobdir"  # file in the batch workdir naming the job directory when jobs_dir is set
