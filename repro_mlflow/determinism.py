@@ -9,18 +9,26 @@ op determinism, TF32 and oneDNN. It returns the `repro.det.*` tags, read back fr
 and the OS where they can tell (`evidence.log_evidence` logs them). Frameworks: `tensorflow`,
 `torch`, `jax`, `numpy` (no framework), and `keras` with `keras_backend` tensorflow, jax or torch.
 
-`threads=N` (0 = the framework's default) confines the process to N of the CPUs it may use
-(`os.sched_setaffinity`, which every framework sizes its pools from) and sets each framework's own
-pools to N (TF intra/inter-op, torch intra/inter-op, OpenMP/MKL; XLA:CPU has no pool-size flag,
-so JAX gets the affinity and, for N = 1, `--xla_cpu_multi_thread_eigen=false`). `repro.det.threads`
-is the number of CPUs the process was granted (0: not limited); `repro.affinity.cpus` lists the CPUs
-it may run on and `repro.affinity.count` counts them (not `repro.det.*`: they differ per machine,
-and every `repro.det.*` tag is part of a run's config in `repro analyze`).
+`threads=N` (0 = the framework's default) confines every thread of the process to N of the CPUs it
+may use (`affinity.pin`: the threads already running too, NumPy's BLAS pool among them), sizes the
+BLAS/OpenMP pools loaded in the process to N (threadpoolctl) and each framework's own pools (TF
+intra/inter-op, torch intra/inter-op; XLA:CPU sizes its pool from the affinity), then reads back
+what holds: a thread or pool left with other CPUs or another size makes `configure` refuse.
+`repro.det.threads` is the number of CPUs granted (0: not limited); `repro.affinity.cpus` lists the
+CPUs the process's threads may run on (read back from every thread), `repro.affinity.count` counts
+them, `repro.affinity.pools` gives each BLAS/OpenMP pool's size read back; with a CPU slot
+(`REPRO_CPU_SLOT=k/m`, set by repro-local for a `parallel: m` batch) run k gets CPUs of its own,
+`repro.affinity.slot` says which slot and `repro.affinity.shared` whether other slots share its CPUs.
+(Not `repro.det.*`: they differ per machine, and every `repro.det.*` tag is part of a run's config
+in `repro analyze`.)
 
-Combinations that cannot be honoured are refused (`refusal`, `DeterminismError`): Keras on
-TensorFlow turns XLA off when op determinism is on, so `xla=true` with `op_determinism=true` is
-refused; XLA refuses MaxPool's gradient (select-and-scatter) under `--xla_gpu_deterministic_ops`,
-so JAX with op determinism on a GPU is refused for an entry point that declares `ops: [max_pool]`.
+Combinations that cannot be honoured are refused (`refusal`, `DeterminismError`), never dropped:
+Keras on TensorFlow turns XLA off when op determinism is on, so `xla=true` with
+`op_determinism=true` is refused; XLA refuses MaxPool's gradient (select-and-scatter) under
+`--xla_gpu_deterministic_ops`, so JAX with op determinism on a GPU is refused for an entry point
+that declares `ops: [max_pool]`; plain PyTorch runs eagerly (`xla=true` refused), JAX always
+compiles (`xla=false` refused), NumPy has neither XLA nor TF32. `tf32=None` (the default) leaves
+each framework's own TF32 setting; the setting in force is read back into the tags.
 This module imports no framework at import time.
 """
 
@@ -33,6 +41,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from . import affinity
+
 __all__ = ["Settings", "DeterminismError", "configure", "prepare", "apply", "refusal", "current_tags",
            "add_arguments", "jit_compile", "xla_tag", "FRAMEWORKS", "KERAS_BACKENDS"]
 
@@ -41,15 +51,19 @@ FRAMEWORKS = ("keras", "tensorflow", "torch", "jax", "numpy")
 XLA_CHOICES = ("auto", "true", "false")
 CUBLAS_WORKSPACE = ":4096:8"
 JAX_DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops=true"
-JAX_SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen"
+LOADED = ("torch", "tensorflow", "jax")  # the frameworks `configure` can tell are imported
 EARLY = ("tensorflow", "keras", "jax")  # need their settings before import (env, XLA_FLAGS, backend choice)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                "TF_NUM_INTEROP_THREADS")
 
 AFFINITY_TAG = "repro.affinity.cpus"  # the CPUs the process may run on, as Linux lists them: 0-3,8
 AFFINITY_COUNT_TAG = "repro.affinity.count"
+AFFINITY_POOLS_TAG = "repro.affinity.pools"  # each BLAS/OpenMP pool's size, read back: libgomp=1,libscipy_openblas=1
+AFFINITY_SLOT_TAG = "repro.affinity.slot"  # k/m: this run's CPU slot among the m runs of its batch running at once
+AFFINITY_SHARED_TAG = "repro.affinity.shared"  # true: other slots get some of this run's CPUs too
 
 _TAGS: dict[str, str] = {}
+_CPUS: list[list[int] | None] = [None]  # the CPUs `prepare` chose, for `apply` to hold and read back
 
 
 class DeterminismError(ValueError):
@@ -63,7 +77,7 @@ class Settings:
     seed: int = 1
     op_determinism: bool = True
     threads: int = 0  # 0 = the framework's default
-    tf32: bool = True
+    tf32: bool | None = None  # None = the framework's own setting (read back into the tags)
     onednn: bool = True
     xla: str = "auto"  # auto | true | false
     framework: str = "numpy"  # keras | tensorflow | torch | jax | numpy
@@ -79,9 +93,12 @@ class Settings:
         if str(self.xla) not in XLA_CHOICES:
             raise DeterminismError(f"xla must be one of {', '.join(XLA_CHOICES)}, got {self.xla!r}")
         why = refusal({"xla": str(self.xla), "op_determinism": _flag(self.op_determinism),
-                       "keras_backend": self.engine}, gpu=False)
+                       "framework": self.framework, "keras_backend": self.keras_backend}, gpu=False)
         if why:
             raise DeterminismError(why)
+        if self.framework == "numpy" and self.tf32 is not None:
+            raise DeterminismError(f"tf32={_flag(self.tf32)} cannot be honoured with framework=numpy: NumPy has no "
+                                   "TF32; leave tf32 unset")
 
     @property
     def engine(self) -> str:
@@ -111,10 +128,20 @@ def refusal(params: Mapping[str, object], *, gpu: bool, ops: Iterable[str] = ())
     Called by `configure`, by repro-sweep while planning and by the backends before any run exists.
     """
     engine = str(params.get("keras_backend") or params.get("framework") or "")
+    plain = "" if params.get("keras_backend") else str(params.get("framework") or "")  # a framework without Keras
     opdet = _true(params.get("op_determinism", "false"))
-    if engine == "tensorflow" and str(params.get("xla", "auto")).lower() == "true" and opdet:
+    xla = str(params.get("xla", "auto")).lower()
+    if engine == "tensorflow" and xla == "true" and opdet:
         return ("xla=true with op_determinism=true cannot be honoured on TensorFlow: Keras turns XLA off when op "
                 "determinism is on; use xla=auto or xla=false, or op_determinism=false")
+    if plain == "torch" and xla == "true":
+        return ("xla=true cannot be honoured with framework=torch: PyTorch runs eagerly (torch.compile is the "
+                "script's own call); use xla=auto, or framework=keras with keras_backend=torch")
+    if plain == "jax" and xla == "false":
+        return ("xla=false cannot be honoured with framework=jax: JAX always compiles with XLA; use xla=auto, or "
+                "framework=keras with keras_backend=jax (Keras can run it eagerly)")
+    if plain == "numpy" and xla != "auto":
+        return f"xla={xla} cannot be honoured with framework=numpy: NumPy has no XLA; use xla=auto"
     if engine == "jax" and opdet and gpu and "max_pool" in set(ops):
         return ("op_determinism=true with JAX on a GPU cannot run this model: XLA refuses MaxPool's gradient "
                 "(select-and-scatter) under --xla_gpu_deterministic_ops; use op_determinism=false, another "
@@ -136,7 +163,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--op_determinism", type=str2bool, default=True,
                    help="TF enable_op_determinism; torch use_deterministic_algorithms; JAX --xla_gpu_deterministic_ops")
     p.add_argument("--threads", type=int, default=0, help="CPUs (affinity) and intra/inter-op threads; 0 = framework default")
-    p.add_argument("--tf32", type=str2bool, default=True, help="allow TensorFloat-32 matmuls/convolutions on GPUs that have it")
+    p.add_argument("--tf32", type=str2bool, default=None,
+                   help="allow TensorFloat-32 matmuls/convolutions on GPUs that have it; unset = the framework's own setting")
     p.add_argument("--onednn", type=str2bool, default=True, help="oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS; torch mkldnn)")
     p.add_argument("--xla", choices=XLA_CHOICES, default="auto", help="XLA compilation (Keras jit_compile); auto = the framework's choice")
     p.add_argument("--keras_backend", choices=KERAS_BACKENDS, default="tensorflow")
@@ -144,27 +172,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _cpu_list(cpus: Iterable[int]) -> str:
     """Compact CPU list as Linux writes it: 0-3,8."""
-    out, run = [], []
-    for c in sorted(cpus):
-        if run and c == run[-1] + 1:
-            run.append(c)
-            continue
-        if run:
-            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [c]
-    if run:
-        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(out)
+    return affinity.cpu_list(cpus)
 
 
-def _confine(threads: int) -> list[int] | None:
-    """Restrict this process to `threads` of its allowed CPUs (0: leave it); return the CPUs now allowed."""
+def _slot() -> affinity.Slot | None:
+    try:
+        return affinity.parse_slot(os.environ.get(affinity.SLOT_VAR))
+    except ValueError as e:
+        raise DeterminismError(str(e)) from None
+
+
+def _confine(threads: int, slot: affinity.Slot | None = None) -> tuple[list[int], bool] | None:
+    """Bind every thread of this process to `threads` of its allowed CPUs (0: leave them), in `slot`.
+
+    Returns the CPUs chosen and whether other slots share them (None where the OS has no affinity).
+    """
     if not hasattr(os, "sched_getaffinity"):
         return None
-    allowed = sorted(os.sched_getaffinity(0))
+    cpus, shared = affinity.choose(os.sched_getaffinity(0), threads, slot)
     if threads > 0:
-        os.sched_setaffinity(0, allowed[:threads])
-    return sorted(os.sched_getaffinity(0))
+        affinity.pin(cpus)
+    return cpus, shared
+
+
+def _read_back(s: Settings, cpus: list[int] | None) -> dict[str, str]:
+    """Bind and size again (the framework's import may have started threads and loaded pools), then
+    read back every thread's CPUs and every pool's size; refuse what does not hold."""
+    tags: dict[str, str] = {}
+    if cpus is None:
+        return tags
+    if s.threads > 0:
+        affinity.pin(cpus)
+        affinity.limit_pools(len(cpus))
+    held = affinity.in_force()
+    if s.threads > 0 and held != cpus:
+        raise DeterminismError(f"threads={s.threads} cannot be honoured: a thread of this process keeps CPUs "
+                               f"{_cpu_list(set(held) - set(cpus))} (asked for {_cpu_list(cpus)})")
+    found = affinity.pools()
+    wrong = [f"{name}={n}" for name, n in found if s.threads > 0 and n != len(cpus)]
+    if wrong:
+        raise DeterminismError(f"threads={s.threads} cannot be honoured: the thread pool {', '.join(wrong)} "
+                               f"cannot be resized to {len(cpus)}")
+    tags[AFFINITY_TAG] = _cpu_list(held)
+    tags[AFFINITY_COUNT_TAG] = str(len(held))
+    tags[AFFINITY_POOLS_TAG] = affinity.pools_tag(found)
+    return tags
 
 
 def prepare(s: Settings) -> dict[str, str]:
@@ -175,7 +227,10 @@ def prepare(s: Settings) -> dict[str, str]:
     late = [m for m in EARLY if m in sys.modules and (m == s.engine or (m == "keras" and s.framework == "keras"))]
     if late:
         raise DeterminismError(f"determinism.configure must run before importing {', '.join(late)}")
-    cpus = _confine(s.threads)
+    slot = _slot()
+    confined = _confine(s.threads, slot)
+    cpus = confined[0] if confined else None
+    _CPUS[0] = cpus
     n = len(cpus) if cpus is not None else s.threads
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["PYTHONHASHSEED"] = str(s.seed)  # for child processes; this one's hash seed is fixed at start
@@ -185,12 +240,15 @@ def prepare(s: Settings) -> dict[str, str]:
         "repro.det.op_determinism": _flag(s.op_determinism),
         "repro.det.threads": str(n) if s.threads > 0 else "0",  # the CPUs granted (fewer if the machine has fewer)
         "repro.det.threads.requested": str(s.threads),
-        "repro.det.tf32": _flag(s.tf32),
+        "repro.det.tf32": "default" if s.tf32 is None else _flag(s.tf32),  # asked; read back per framework
         "repro.det.onednn": _flag(s.onednn) if s.engine in ("tensorflow", "torch") else "n/a",
     }
     if cpus is not None:  # which CPUs differs per machine: not a repro.det.* tag (those make the config)
-        tags[AFFINITY_TAG] = _cpu_list(cpus)
+        tags[AFFINITY_TAG] = _cpu_list(cpus)  # read back again, every thread, in `apply`
         tags[AFFINITY_COUNT_TAG] = str(len(cpus))
+        if slot is not None:
+            tags[AFFINITY_SLOT_TAG] = str(slot)
+            tags[AFFINITY_SHARED_TAG] = _flag(confined[1])
     if s.framework == "keras":
         os.environ["KERAS_BACKEND"] = s.keras_backend
         tags["repro.det.keras_backend"] = s.keras_backend
@@ -199,15 +257,13 @@ def prepare(s: Settings) -> dict[str, str]:
             os.environ[var] = str(n)
     if s.engine == "tensorflow":
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if s.onednn else "0"
-        if not s.tf32:
+        if s.tf32 is False:
             os.environ["NVIDIA_TF32_OVERRIDE"] = "0"
     if s.engine == "jax":
         flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-                 if not f.startswith((JAX_SINGLE_THREAD_FLAG, "intra_op_parallelism_threads"))]
+                 if not f.startswith("intra_op_parallelism_threads")]  # not an XLA flag: XLA aborts on it
         if s.op_determinism and JAX_DETERMINISTIC_FLAG not in flags:
             flags.append(JAX_DETERMINISTIC_FLAG)
-        if s.threads == 1:
-            flags.append(f"{JAX_SINGLE_THREAD_FLAG}=false")
         if flags:
             os.environ["XLA_FLAGS"] = " ".join(flags)
         else:
@@ -267,7 +323,8 @@ def _tensorflow(s: Settings, n: int) -> dict[str, str]:
         tf.config.threading.set_inter_op_parallelism_threads(n)
     if s.op_determinism:
         tf.config.experimental.enable_op_determinism()
-    tf.config.experimental.enable_tensor_float_32_execution(s.tf32)
+    if s.tf32 is not None:
+        tf.config.experimental.enable_tensor_float_32_execution(s.tf32)
     if s.framework == "tensorflow" and s.xla != "auto":
         tf.config.optimizer.set_jit(s.xla == "true")
     tags = {"repro.det.tf.tensor_float_32": _flag(tf.config.experimental.tensor_float_32_execution_enabled()),
@@ -290,8 +347,9 @@ def _torch(s: Settings, n: int) -> dict[str, str]:
     torch.use_deterministic_algorithms(s.op_determinism)
     torch.backends.cudnn.deterministic = s.op_determinism
     torch.backends.cudnn.benchmark = False
-    torch.backends.cuda.matmul.allow_tf32 = s.tf32
-    torch.backends.cudnn.allow_tf32 = s.tf32
+    if s.tf32 is not None:
+        torch.backends.cuda.matmul.allow_tf32 = s.tf32
+        torch.backends.cudnn.allow_tf32 = s.tf32
     torch.backends.mkldnn.enabled = s.onednn
     tags = {
         "repro.det.torch.deterministic_algorithms": _flag(torch.are_deterministic_algorithms_enabled()),
@@ -299,6 +357,8 @@ def _torch(s: Settings, n: int) -> dict[str, str]:
         "repro.det.torch.num_threads": str(torch.get_num_threads()),
         "repro.det.torch.num_interop_threads": str(torch.get_num_interop_threads()),
         "repro.det.torch.mkldnn": _flag(torch.backends.mkldnn.enabled),
+        "repro.det.torch.matmul_tf32": _flag(torch.backends.cuda.matmul.allow_tf32),
+        "repro.det.torch.cudnn_tf32": _flag(torch.backends.cudnn.allow_tf32),
     }
     if s.framework == "torch":
         tags["repro.det.xla"] = "false"  # eager PyTorch; torch.compile is the script's own choice
@@ -308,39 +368,54 @@ def _torch(s: Settings, n: int) -> dict[str, str]:
 def _jax(s: Settings, n: int) -> dict[str, str]:
     import jax
 
-    jax.config.update("jax_default_matmul_precision", "tensorfloat32" if s.tf32 else "float32")
-    flags = os.environ.get("XLA_FLAGS", "")
-    tags = {"repro.det.jax.matmul_precision": str(jax.config.jax_default_matmul_precision),
-            # XLA:CPU sizes its pool from the affinity; one thread only without the Eigen pool
-            "repro.det.jax.cpu_threads": "1" if f"{JAX_SINGLE_THREAD_FLAG}=false" in flags else str(n if s.threads else 0)}
+    if s.tf32 is not None:
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if s.tf32 else "float32")
+    precision = jax.config.jax_default_matmul_precision
+    tags = {"repro.det.jax.matmul_precision": "default" if precision is None else str(precision),
+            # XLA:CPU sizes its pool from the CPUs the thread creating its client may use: the affinity
+            "repro.det.jax.cpu_threads": str(n if s.threads else 0)}
     if s.framework == "jax":
         tags["repro.det.xla"] = "true"  # JAX always compiles with XLA
     return tags
 
 
 def apply(s: Settings) -> dict[str, str]:
-    """After `prepare`: import the framework, seed every generator, set pools, op determinism, TF32, oneDNN."""
+    """After `prepare`: import the framework, seed every generator, set pools, op determinism, TF32, oneDNN;
+    then hold every thread and pool to the CPUs `prepare` chose and read back what is in force."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else s.threads
     if s.framework == "keras":
         import keras  # noqa: F401  (after KERAS_BACKEND is set)
     _seed(s)
     engine = {"tensorflow": _tensorflow, "torch": _torch, "jax": _jax}.get(s.engine)
-    return engine(s, n) if engine else {}
+    tags = engine(s, n) if engine else {}
+    tags.update(_read_back(s, _CPUS[0]))
+    return tags
 
 
-def configure(seed: int = 1, *, op_determinism: bool = True, threads: int = 0, tf32: bool = True, onednn: bool = True,
-              xla: str = "auto", framework: str | None = None, keras_backend: str | None = None,
+def _framework(keras_backend: str | None) -> str:
+    """The framework `configure` was not told: keras with a backend, else the one imported, else refuse."""
+    if keras_backend:
+        return "keras"
+    loaded = [m for m in LOADED if m in sys.modules]
+    if len(loaded) == 1:
+        return loaded[0]
+    which = "none of " + ", ".join(LOADED) + " is" if not loaded else " and ".join(loaded) + " are"
+    raise DeterminismError(f"configure() needs framework=: {which} imported (choose from: {', '.join(FRAMEWORKS)})")
+
+
+def configure(seed: int = 1, *, op_determinism: bool = True, threads: int = 0, tf32: bool | None = None,
+              onednn: bool = True, xla: str = "auto", framework: str | None = None, keras_backend: str | None = None,
               settings: Settings | None = None) -> dict[str, str]:
     """Apply the determinism settings to this process; return (and remember for `log_evidence`) the `repro.det.*` tags.
 
     framework: keras | tensorflow | torch | jax | numpy; default: keras if `keras_backend` is given,
-    else the one framework among torch, tensorflow, jax already imported, else numpy.
-    Raises DeterminismError (one line) for a setting that cannot be honoured or comes too late.
+    else the one framework among torch, tensorflow, jax already imported (none or several: refused).
+    tf32: None leaves each framework's own setting. Raises DeterminismError (one line) for a setting
+    that cannot be honoured or comes too late.
     """
     if settings is None:
         if framework is None:
-            loaded = [m for m in ("torch", "tensorflow", "jax") if m in sys.modules]
-            framework = "keras" if keras_backend else (loaded[0] if len(loaded) == 1 else "numpy")
+            framework = _framework(keras_backend)
         settings = Settings(seed, op_determinism, threads, tf32, onednn, str(xla).lower() if isinstance(xla, bool) else xla,
                             framework, keras_backend)
     tags = prepare(settings)

@@ -11,7 +11,12 @@ artifacts `repro/digests.json`, `repro/predictions.npz` and (for the L2 distance
 
 `digest_weights` takes a Keras model, a PyTorch `nn.Module` or `state_dict`, a JAX/Flax pytree
 (nested dicts, lists, tuples of arrays) or NumPy arrays. No framework is imported by this module:
-each is used only when the object handed in is one of its own. Epochs are numbered from 1.
+each is used only when the object handed in is one of its own. Epochs are numbered from 1; epoch 0
+is the initial weights (before training).
+
+Digests are canonical: the weights of a container (a state_dict, a mapping, a pytree) in the order
+of their names, whatever order the container holds them in; every value in little-endian byte
+order; each dtype digested as its own bytes under its own name (bfloat16 as bfloat16, never widened).
 """
 
 from __future__ import annotations
@@ -27,29 +32,58 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 __all__ = ["Digests", "digest_arrays", "digest_weights", "digest_predictions", "weight_arrays", "first_divergent_epoch",
-           "keras_callback", "log_epoch", "log_evidence", "current", "reset"]
+           "divergence", "keras_callback", "log_epoch", "log_evidence", "current", "reset"]
 
 MAX_TAGS_PER_BATCH = 100  # MLflow's log_batch limit
 
 
 def _to_numpy(x: Any) -> np.ndarray:
-    """One array as NumPy, bit for bit (torch tensors detached and moved to the CPU; bfloat16 widened exactly)."""
+    """One array as NumPy, its values exact (torch tensors detached and moved to the CPU; torch's
+    bfloat16 widened to float32, which holds every bfloat16 value: for `repro/weights.npz`, not digests)."""
     if type(x).__module__.startswith("torch"):
         t = x.detach().cpu()
         if str(t.dtype) == "torch.bfloat16":
-            t = t.float()  # every bfloat16 value is exact in float32
+            t = t.float()
         return t.numpy()
     if _from(x, "tensorflow") or _from(x, "keras"):
         return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
     return np.asarray(x)
 
 
+_BITS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _canonical(x: Any) -> tuple[str, np.ndarray]:
+    """(dtype name, array of the same bytes in little-endian order, C-contiguous): what a digest hashes.
+
+    A standard NumPy dtype is named by its little-endian `dtype.str` (`<f4`); one NumPy has not (torch's
+    or ml_dtypes' bfloat16, float8) by its own name (`bfloat16`), its bits taken as unsigned integers.
+    """
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        t = x.detach().cpu()
+        if t.dtype == torch.bfloat16 or t.dtype.is_floating_point and t.element_size() == 1:  # no NumPy dtype
+            ints = {1: torch.uint8, 2: torch.int16}[t.element_size()]
+            bits = t.contiguous().view(ints).numpy().view(_BITS[t.element_size()])
+            return str(t.dtype).removeprefix("torch."), np.ascontiguousarray(bits.astype(bits.dtype.newbyteorder("<")))
+        a = t.numpy()
+    else:
+        a = _to_numpy(x)
+    name = None
+    if a.dtype.kind == "V" and a.dtype.names is None and a.dtype.itemsize in _BITS:  # ml_dtypes (JAX's bfloat16)
+        name, a = a.dtype.name, a.view(_BITS[a.dtype.itemsize])
+    if a.dtype.itemsize > 1 and a.dtype.kind in "biufcmM":
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+    return name or a.dtype.str, np.ascontiguousarray(a)
+
+
 def digest_arrays(arrays: Iterable[Any]) -> str:
-    """sha256 over the raw bytes of each array, in order (dtype and shape included)."""
+    """sha256 over each array's dtype, shape and bytes (little-endian), in order."""
     h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(_to_numpy(a))
-        h.update(f"{a.dtype.str}{a.shape}".encode())
+    for x in arrays:
+        dtype, a = _canonical(x)
+        h.update(f"{dtype}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
 
@@ -83,21 +117,26 @@ def _flatten(obj: Any, path: str, out: list[tuple[str, Any]]) -> None:
         raise TypeError(f"cannot digest a {type(obj).__name__}: pass a model, a state_dict, a pytree or arrays")
 
 
+def _weights(model: Any) -> list[tuple[str, Any]]:
+    """(name, framework array) of every weight, in the canonical order (see `weight_arrays`)."""
+    if _is_keras_model(model):
+        return [(f"{i:04d}", w) for i, w in enumerate(model.get_weights())]
+    if _from(model, "torch") and callable(getattr(model, "state_dict", None)):
+        model = model.state_dict()
+    if isinstance(model, Mapping) and model and all(_from(v, "torch") for v in model.values()):
+        return sorted((str(k), v) for k, v in model.items())  # a state_dict: by name, not its insertion order
+    leaves: list[tuple[str, Any]] = []
+    _flatten(model, "", leaves)
+    return leaves
+
+
 def weight_arrays(model: Any) -> list[tuple[str, np.ndarray]]:
     """(name, array) of every weight of `model`, in a stable order.
 
     Keras: `model.get_weights()` in layer order (names are indices); PyTorch: the `state_dict`
-    (parameters and buffers, in its order); pytrees and mappings: leaves by sorted key path.
+    (parameters and buffers) by name; pytrees and mappings: leaves by sorted key path.
     """
-    if _is_keras_model(model):
-        return [(f"{i:04d}", _to_numpy(w)) for i, w in enumerate(model.get_weights())]
-    if _from(model, "torch") and callable(getattr(model, "state_dict", None)):
-        model = model.state_dict()
-    if isinstance(model, Mapping) and model and all(_from(v, "torch") for v in model.values()):
-        return [(str(k), _to_numpy(v)) for k, v in model.items()]  # a state_dict: its own (the module's) order
-    leaves: list[tuple[str, Any]] = []
-    _flatten(model, "", leaves)
-    return [(k, _to_numpy(v)) for k, v in leaves]
+    return [(k, _to_numpy(v)) for k, v in _weights(model)]
 
 
 def digest_weights(model: Any) -> str:
@@ -109,9 +148,9 @@ def digest_weights(model: Any) -> str:
     if _is_keras_model(model):
         return digest_arrays(model.get_weights())
     h = hashlib.sha256()
-    for name, a in weight_arrays(model):
-        a = np.ascontiguousarray(a)
-        h.update(f"{name}:{a.dtype.str}{a.shape}".encode())
+    for name, x in _weights(model):
+        dtype, a = _canonical(x)
+        h.update(f"{name}:{dtype}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
 
@@ -138,15 +177,29 @@ class Digests:
         tags = {"repro.digest.data": self.data, "repro.digest.weights.initial": self.weights_initial,
                 "repro.digest.weights": self.weights_final, "repro.digest.predictions": self.predictions}
         tags.update({f"repro.digest.weights.epoch.{i}": d for i, d in enumerate(self.weights_epochs, start=1)})
+        if self.weights_epochs:  # epoch 0: the weights before training, so the per-epoch series starts there
+            tags["repro.digest.weights.epoch.0"] = self.weights_initial
         return {k: v for k, v in tags.items() if v}
 
 
-def first_divergent_epoch(a: Sequence[str], b: Sequence[str]) -> int | None:
-    """The first epoch (from 1) whose weight digests differ between two runs, or None if none does."""
+def first_divergent_epoch(a: Sequence[str], b: Sequence[str], initial: tuple[str, str] | None = None) -> int | None:
+    """The first epoch whose weight digests differ between two runs, or None if none does.
+
+    a, b: per-epoch digests (epoch 1 first); initial: the two runs' initial weight digests, where
+    taken: 0 when they differ (the runs part before training: a seed or initialisation difference).
+    """
+    if initial and all(initial) and initial[0] != initial[1]:
+        return 0
     for i, (x, y) in enumerate(zip(a, b), start=1):
         if x != y:
             return i
     return None if len(a) == len(b) else min(len(a), len(b)) + 1
+
+
+def divergence(a: Digests, b: Digests) -> str:
+    """Where two runs' weights part, in words: "differ before training", "epoch <n>" or "never"."""
+    e = first_divergent_epoch(a.weights_epochs, b.weights_epochs, (a.weights_initial, b.weights_initial))
+    return "never" if e is None else "differ before training" if e == 0 else f"epoch {e}"
 
 
 _CURRENT = Digests()

@@ -102,7 +102,7 @@ LAYERS = [
     ["repro_mlflow", "repro_mlflow.errors", "repro_mlflow.tags", "repro_mlflow.mlflow_sql", "repro_mlflow.reach"],
     ["repro_mlflow.fingerprint"],
     ["repro_mlflow.runtime"],
-    ["repro_mlflow.determinism", "repro_mlflow.evidence"],
+    ["repro_mlflow.affinity", "repro_mlflow.determinism", "repro_mlflow.evidence"],
     ["repro_mlflow.schedulers.staging"],  # the one staging rule: below every scheduler, knows none of them
     ["repro_mlflow.schedulers"],
     ["repro_mlflow.envs"],

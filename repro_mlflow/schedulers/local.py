@@ -2,7 +2,8 @@
 
 A batch is one detached driver process (`python -m repro_mlflow.schedulers.local MANIFEST`) that
 runs the batch's runs, at most `parallel` at a time, each under the worker runtime in its own
-process group. Per run it leaves in the batch directory: `<i>.pid` (pid and start time while it
+process group; with more than one at a time each running run gets a CPU slot of its own
+(`REPRO_CPU_SLOT=k/m`: `determinism.configure(threads=N)` then gives it CPUs the others do not get). Per run it leaves in the batch directory: `<i>.pid` (pid and start time while it
 runs), `<i>.rc` (exit code), `<i>/output.log`; a `<i>.cancel` marker stops a run not yet started.
 Job ids are `<host>:<batch dir>:<i>`.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Sequence
 
+from ..affinity import SLOT_VAR
 from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState
 
 
@@ -145,11 +147,14 @@ def _drive(workdir: Path) -> int:
     m = json.loads((workdir / "manifest.json").read_text())
     pending = list(enumerate(m["runs"]))
     running: dict[int, subprocess.Popen] = {}
+    slots: dict[int, int] = {}  # run index -> its CPU slot while it runs
+    width = min(m["parallel"], len(pending))  # runs at the same time: the slots to share the CPUs among
     while pending or running:
         for i, p in list(running.items()):
             if p.poll() is not None:
                 (workdir / f"{i}.rc").write_text(str(p.returncode))
                 del running[i]
+                slots.pop(i, None)
         while pending and len(running) < m["parallel"]:
             i, run = pending.pop(0)
             if (workdir / f"{i}.cancel").exists():
@@ -158,6 +163,9 @@ def _drive(workdir: Path) -> int:
             rundir.mkdir(exist_ok=True)
             env = {**os.environ, **m["env"], **run["env"], "REPRO_LOG_FILE": str(rundir / "output.log"),
                    "REPRO_OFFLINE_DIR": str(rundir / "offline")}  # a run's own PATH overrides the batch's
+            if width > 1:
+                slots[i] = min(set(range(width)) - set(slots.values()))
+                env[SLOT_VAR] = f"{slots[i]}/{width}"
             with open(rundir / "output.log", "ab") as log:
                 p = subprocess.Popen(
                     [m["python"], "-m", "repro_mlflow.runtime", "--run-id", run["run_id"], "--", run["command"]],

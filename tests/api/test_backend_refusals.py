@@ -35,3 +35,28 @@ def test_unhonourable_factors_are_refused_before_any_run(cli_env, backend, args,
     assert proc.returncode != 0 and len(errors) == 1 and message in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert all_runs() == []
+
+
+PLAIN_PROJECT = """
+name: plain
+entry_points:
+  main:
+    parameters:
+      framework: {type: string, default: torch}
+      xla: {type: string, default: auto}
+    command: "python -c 'print({framework} {xla})'"
+"""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-P", "framework=torch", "-P", "xla=true"], "xla=true cannot be honoured with framework=torch"),
+    (["-P", "framework=jax", "-P", "xla=false"], "xla=false cannot be honoured with framework=jax"),
+])
+def test_a_plain_framework_project_asking_what_its_framework_ignores_is_refused(cli_env, tmp_path, args, message):
+    (tmp_path / "MLproject").write_text(PLAIN_PROJECT)
+    proc = subprocess.run([str(BIN / "mlflow"), "run", str(tmp_path), "-e", "main", *args, "--env-manager", "local",
+                           "--backend", "repro-local"], cwd=tmp_path, env=cli_env, capture_output=True, text=True,
+                          timeout=120)
+    errors = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln]
+    assert proc.returncode != 0 and len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and all_runs() == []

@@ -99,3 +99,73 @@ def test_numpy_digest_is_bitwise_and_ordered():
     assert evidence.digest_weights(w2) != evidence.digest_weights(w)
     assert evidence.digest_weights(w[::-1]) != evidence.digest_weights(w)
     assert evidence.digest_predictions(np.array([0.25, 0.75])) == evidence.digest_predictions(np.array([0.25, 0.75], np.float32))
+
+
+def test_a_state_dict_digests_the_same_whatever_order_it_holds_its_keys_in():
+    torch = pytest.importorskip("torch")
+    from collections import OrderedDict
+
+    torch.manual_seed(0)
+    sd = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 1)).state_dict()
+    reversed_sd = OrderedDict(reversed(list(sd.items())))
+    assert list(reversed_sd) != list(sd)
+    assert evidence.digest_weights(reversed_sd) == evidence.digest_weights(sd)
+    assert [k for k, _ in evidence.weight_arrays(reversed_sd)] == sorted(sd)
+    swapped = OrderedDict(sd)  # the same names, one value reordered: another digest
+    swapped["0.bias"] = sd["0.bias"].flip(0)
+    assert evidence.digest_weights(swapped) != evidence.digest_weights(sd)
+
+
+def test_byte_order_is_not_part_of_the_digest():
+    w = {"w": np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), "n": np.arange(5, dtype=np.int64)}
+    big = {k: a.astype(a.dtype.newbyteorder(">")) for k, a in w.items()}
+    assert big["w"].tobytes() != w["w"].tobytes() and np.array_equal(big["w"], w["w"])
+    assert evidence.digest_weights(big) == evidence.digest_weights(w)
+    assert evidence.digest_arrays(big.values()) == evidence.digest_arrays(w.values())
+    assert evidence.digest_predictions(big["w"]) == evidence.digest_predictions(w["w"])
+
+
+def test_bfloat16_is_digested_as_bfloat16_not_widened():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([1.0, -2.5, 3.140625, 1e-3], dtype=torch.bfloat16)
+    widened = x.float()  # the same values, exactly, as float32
+    assert evidence.digest_weights({"w": x}) != evidence.digest_weights({"w": widened})
+    assert evidence.digest_arrays([x]) != evidence.digest_arrays([widened])
+    assert evidence.digest_arrays([x]) == evidence.digest_arrays([x.clone()])
+    nudged = x.clone()
+    nudged.view(torch.int16)[0] += 1  # one bfloat16 ulp
+    assert evidence.digest_arrays([nudged]) != evidence.digest_arrays([x])
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    same_bits = x.view(torch.int16).numpy().view(ml_dtypes.bfloat16)  # JAX's bfloat16: the same bytes, the same name
+    assert evidence.digest_arrays([same_bits]) == evidence.digest_arrays([x])
+    assert evidence.digest_weights({"w": same_bits}) == evidence.digest_weights({"w": x})
+    # weights.npz keeps the exact values NumPy can store
+    assert evidence.weight_arrays({"w": x})[0][1].dtype == np.float32
+
+
+def test_seeds_1_and_2_differ_before_training_a_late_change_names_its_epoch():
+    torch = pytest.importorskip("torch")
+
+    def run(seed: int, perturb_at: int = 0) -> evidence.Digests:
+        torch.manual_seed(seed)
+        model = torch.nn.Linear(4, 2)
+        d = evidence.Digests(weights_initial=evidence.digest_weights(model))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x = torch.linspace(-1, 1, 32).reshape(8, 4)
+        for epoch in range(1, 4):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+            if epoch == perturb_at:
+                with torch.no_grad():
+                    model.weight[0, 0] += 1e-6
+            evidence.log_epoch(model, d)
+        return d
+
+    one, two, again, late = run(1), run(2), run(1), run(1, perturb_at=2)
+    assert evidence.first_divergent_epoch(one.weights_epochs, two.weights_epochs,
+                                          (one.weights_initial, two.weights_initial)) == 0
+    assert evidence.divergence(one, two) == "differ before training"
+    assert evidence.divergence(one, late) == "epoch 2" and evidence.divergence(one, again) == "never"
+    assert one.to_tags()["repro.digest.weights.epoch.0"] == one.weights_initial  # the series starts at epoch 0
+    assert one.to_tags()["repro.digest.weights.epoch.0"] != two.to_tags()["repro.digest.weights.epoch.0"]
