@@ -106,7 +106,7 @@ class Settings:
         return self.keras_backend if self.framework == "keras" else self.framework
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, framework: str = "keras") -> "Settings":
+    def from_args(cls, args: argparse.Namespace, framework: str = "keras") -> Settings:
         """From the arguments `add_arguments` declares."""
         return cls(args.seed, args.op_determinism, args.threads, args.tf32, args.onednn, args.xla, framework,
                    getattr(args, "keras_backend", None) if framework == "keras" else None)

@@ -77,7 +77,7 @@ def add_keys(df: pd.DataFrame, by: str, config_cols: list[str]) -> pd.DataFrame:
     code = df.groupby(keys, dropna=False, sort=True).ngroup() if config_cols else df.groupby("example").ngroup()
     firsts = df.assign(_code=code).drop_duplicates("_code").set_index("_code")
     labels = {}
-    for ex, sub in firsts.groupby("example"):
+    for _, sub in firsts.groupby("example"):
         varying = [c for c in config_cols if sub[c].astype(str).nunique(dropna=False) > 1]
         for idx, row in sub.iterrows():
             parts, seen = [], {}

@@ -504,7 +504,7 @@ def apply_filter(df: pd.DataFrame, comparisons: list[dict]) -> pd.DataFrame:
             pat = re.compile(fnmatch.translate(str(v).replace("*", "[*]").replace("?", "[?]")
                                                .replace("%", "*").replace("_", "?")),
                              re.IGNORECASE if op == "ILIKE" else 0)
-            m = s.astype(object).map(lambda x: isinstance(x, str) and bool(pat.match(x)))
+            m = s.astype(object).map(lambda x, pat=pat: isinstance(x, str) and bool(pat.match(x)))
         elif op == "IN":
             m = s.isin(list(v))
         elif op == "NOT IN":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 SIZE_COLUMNS = ("n_test", "n_val", "test_size", "n_eval")

@@ -38,7 +38,7 @@ class Software:
     image: str | None = None
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Software":
+    def from_dict(cls, d: dict | None) -> Software:
         d = dict(d or {})
         unknown = set(d) - {"name", "pins", "image"}
         if unknown:

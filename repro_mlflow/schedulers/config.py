@@ -8,11 +8,11 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mlflow.projects import utils as _pu
+
 from ..errors import ReproError
 
 C = TypeVar("C")
-
-from mlflow.projects import utils as _pu
 
 # Keys that `mlflow run` itself adds to every backend config.
 _MLFLOW_KEYS = {
@@ -58,7 +58,7 @@ def parse_config(cls: type[C], values: dict[str, Any], backend: str) -> C:
 def _check_type(key: str, value: Any, hint: Any, backend: str) -> None:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    allowed = args if origin in (typing.Union, getattr(__import__("types"), "UnionType")) else (hint,)
+    allowed = args if origin in (typing.Union, __import__("types").UnionType) else (hint,)
     for a in allowed:
         base = typing.get_origin(a) or a
         if a is type(None) and value is None:

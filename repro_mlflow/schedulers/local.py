@@ -19,7 +19,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
+from collections.abc import Sequence
 
 from ..affinity import SLOT_VAR
 from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState

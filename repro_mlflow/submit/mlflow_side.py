@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import time
 import uuid
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from mlflow.entities import Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient

@@ -3,7 +3,6 @@ in headless Chromium, and the analysis run's artifacts served by a real `mlflow 
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time

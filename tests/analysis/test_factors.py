@@ -62,7 +62,7 @@ def test_eta_squared_ranked():
 
     def eta(labels):
         labels = np.asarray(labels)
-        ssb = sum((labels == l).sum() * (y[labels == l].mean() - y.mean()) ** 2 for l in set(labels))
+        ssb = sum((labels == lab).sum() * (y[labels == lab].mean() - y.mean()) ** 2 for lab in set(labels))
         return ssb / ((y - y.mean()) ** 2).sum()
 
     by = {s["factor"]: s for s in shares}

@@ -104,7 +104,7 @@ def test_not_a_tracking_store_is_one_line(tmp_path):
     with pytest.raises(ReproError, match="not an MLflow tracking store"):
         load.load_runs(f"sqlite:///{tmp_path / 'x.db'}", load.Selection())
     with pytest.raises(ReproError, match="cannot reach"):
-        load.load_runs(f"http://127.0.0.1:1", load.Selection())
+        load.load_runs("http://127.0.0.1:1", load.Selection())
 
 
 def test_http_server_gives_the_same_table_and_analysis(tracking, tmp_path):

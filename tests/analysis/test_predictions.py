@@ -77,7 +77,7 @@ def test_prediction_evidence_from_artifacts(tracking, tmp_path):
     assert pe["max_pairwise_churn"] == pytest.approx(max(pairs))
     l2 = [np.linalg.norm(weights[i] - weights[j]) for i, j in itertools.combinations(range(3), 2)]
     assert pe["mean_pairwise_l2"] == pytest.approx(np.mean(l2))
-    accs = np.array([[np.mean(l[labels == k] == k) for k in range(3)] for l in labs])
+    accs = np.array([[np.mean(lab[labels == k] == k) for k in range(3)] for lab in labs])
     assert [c["range"] for c in pe["per_class"]] == pytest.approx(list(np.ptp(accs, axis=0)))
     assert ex["divergence"] == [{"example": "ex", "config": "all runs", "n_runs": 3, "first_divergent_epoch": 1,
                                  "note": None}]

@@ -49,7 +49,7 @@ class DelayProxy:
         self._loop.run_forever()
         server.close()
 
-    def __enter__(self) -> "DelayProxy":
+    def __enter__(self) -> DelayProxy:
         self._thread.start()
         self._ready.wait(10)
         return self

@@ -34,7 +34,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -323,7 +323,7 @@ MOUNT_UNDER_SCRATCH =
 
     @classmethod
     @contextmanager
-    def start(cls, root: Path | None = None, cpus: int | None = None) -> Iterator["CondorPool"]:
+    def start(cls, root: Path | None = None, cpus: int | None = None) -> Iterator[CondorPool]:
         """Start the pool and wait until the slot is in the collector and the schedd answers; stop it
         (every daemon and job process) on exit, also on failure. `start_s` says how long it took."""
         reason = missing_reason()

@@ -16,7 +16,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -81,7 +81,7 @@ class MlflowServer:
 
     @classmethod
     @contextmanager
-    def start(cls, root: Path) -> Iterator["MlflowServer"]:
+    def start(cls, root: Path) -> Iterator[MlflowServer]:
         server = cls(root)
         try:
             server.restart()

@@ -23,7 +23,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -177,7 +177,7 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
     # ---- life cycle ---------------------------------------------------------------------------
     @classmethod
     @contextmanager
-    def start(cls, root: Path | None = None, max_array_size: int = MAX_ARRAY_SIZE) -> Iterator["SlurmCluster"]:
+    def start(cls, root: Path | None = None, max_array_size: int = MAX_ARRAY_SIZE) -> Iterator[SlurmCluster]:
         """Start munged, slurmctld and slurmd; stop them (and cancel every job) on exit, also on failure."""
         reason = missing_reason()
         if reason:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 import boto3
 from botocore.config import Config as BotoConfig

@@ -21,9 +21,10 @@ import shutil
 import tarfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
+from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
@@ -266,7 +267,7 @@ class EC2Scheduler:
         by_region: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         for g in groups:
             by_region[g[0]].append(g)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for region, gs in by_region.items():
             manifests = {g: self._manifest(*g) for g in gs}
             ids = sorted({m["batch_id"] for m in manifests.values() if m})
@@ -391,9 +392,9 @@ class EC2Scheduler:
     def describe(self, job_ids: Sequence[str]) -> list[dict[str, str]]:
         """Live instances of these jobs' batches, one row each (for `repro status`)."""
         rows: list[dict[str, str]] = []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         by_region: dict[str, set[str]] = defaultdict(set)
-        for region, bucket, bk in self._group(job_ids):
+        for region, _bucket, bk in self._group(job_ids):
             by_region[region].add(bk.rsplit("/", 1)[-1])
         for region, batch_ids in by_region.items():
             for bid, slots in self._instances(region, sorted(batch_ids)).items():

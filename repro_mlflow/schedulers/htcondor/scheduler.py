@@ -23,7 +23,8 @@ import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
 
 from ...errors import ReproError
 from . import submit as hs
