@@ -139,3 +139,23 @@ def test_wait_polls_the_recorded_scheduler(tracking, tmp_path, polled):
     client, _exp, [rid] = _submit(tracking, tmp_path)
     assert ReproSubmittedRun(rid, client=client).wait(poll_s=0.3) is True  # made from the run id alone
     assert polled and set(map(repr, polled)) == {repr(CONFIG)}
+
+
+def test_a_slurm_batch_with_requeue_is_rebuilt_with_requeue(tracking, tmp_path):
+    """The bug the record fixes: a batch submitted with requeue: true was polled as requeue=False."""
+    from repro_mlflow.schedulers.protocol import Batch
+    from repro_mlflow.schedulers.slurm import SlurmConfig, SlurmScheduler
+    from repro_mlflow.submit.batch import batch_record
+    from repro_mlflow.submit.rebuild import Rebuilder
+
+    cfg = SlurmConfig(requeue=True, time="10", extra_args=["--exclusive"], env={"A": "1"})
+    spec = RunSpec("main", {"x": "1"}, "true", {"repro.attempt": "2"}, run_id="r" * 32)
+    batch = Batch([spec], tmp_path, tracking, "1", tmp_path, layout={"job_dirs": str(tmp_path / "jobs")})
+    path = R.write(tmp_path / R.RECORD_FILE, batch_record(SlurmScheduler(cfg), batch, ["17_0"]))
+    client = MlflowClient(tracking)
+    run = client.create_run(client.create_experiment("slurm-record"),
+                            tags={"repro.backend": "slurm", "repro.record": str(path), "repro.job_id": "17_0"})
+    sched = Rebuilder().scheduler(run)
+    assert isinstance(sched, SlurmScheduler) and sched.config == cfg
+    rec = R.read(path)
+    assert rec.layout["job_dirs"] == str(tmp_path / "jobs") and rec.runs[0].attempt == 2
