@@ -53,14 +53,12 @@ def _wait(cond, timeout: float, what: str):
 
 def _submit_running(project: Path, tracking: str, requeue: bool, gate: Path) -> tuple[MlflowClient, str, str]:
     """Submit one run; return once the real run has its points 0..5 (the job waits at step 5 for `gate`)."""
-    t0 = time.monotonic()
     client = MlflowClient(tracking)
     exp = client.create_experiment(f"requeue-{requeue}")
     sched = SlurmScheduler(SlurmConfig(requeue=requeue, time="10"))
     spec = make_spec(project, "main", {"n": STEPS, "gate": str(gate)})
     [rid] = submit_batch(client, sched, [spec], project, exp, tracking)
     _wait(lambda: len(client.get_metric_history(rid, "loss")) >= 6, 120, "points 0..5 mirrored")
-    print(f"mid-run after {time.monotonic() - t0:.1f} s")
     return client, rid, client.get_run(rid).data.tags["repro.job_id"]
 
 
@@ -76,7 +74,6 @@ def _sync_until_terminal(client: MlflowClient, rid: str, timeout: float) -> str:
 
 def test_requeued_run_finishes_on_attempt_2_with_every_step_once(slurm_cluster, project, tracking, tmp_path):
     gate = tmp_path / "gate"
-    t0 = time.monotonic()
     client, rid, job = _submit_running(project, tracking, requeue=True, gate=gate)
     slurm_cluster.run("scontrol", "requeue", job)
     gate.touch()  # attempt 2 runs straight through
@@ -88,10 +85,8 @@ def test_requeued_run_finishes_on_attempt_2_with_every_step_once(slurm_cluster, 
     # Slurm holds a requeued job back (BeginTime) for a while; once it is pending, let it start now
     _wait(lambda: slurm_cluster.run("squeue", "-h", "-j", job, "-O", "State", check=False).stdout.strip() == "PENDING",
           60, "the job pending again")
-    print(f"pending again after {time.monotonic() - t0:.1f} s")
     slurm_cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
     status = _sync_until_terminal(client, rid, 180)
-    print(f"ended after {time.monotonic() - t0:.1f} s")
     run = client.get_run(rid)
     assert status == "FINISHED", run.data.tags.get("repro.status_reason")
     assert run.data.tags["repro.attempt"] == "2"
