@@ -41,8 +41,13 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     print(f"checked {report.checked} unfinished run(s); ended {len(report.ended)}; replayed {len(report.replayed)}")
     for rid, status in report.ended.items():
         print(f"  {rid} -> {status}")
+    for note in report.notes:
+        print(f"repro sync: {note}", file=sys.stderr)
     for backend, why in report.errors.items():
-        what = f"run {backend}" if why.startswith("could not replay") else f"could not poll {backend}:"
+        if why.startswith("could not replay") or why.startswith("batch record") or "batch-record" in why:
+            what = f"run {backend}"
+        else:
+            what = f"could not poll {backend}:"
         print(f"repro sync: {what} {why} (left as it is; sync again)", file=sys.stderr)
     return 1 if report.errors else 0
 
@@ -90,16 +95,20 @@ def _machine_tables(runs) -> list:
 
     from rich.table import Table
 
-    from ..schedulers import get_scheduler
+    from ..submit.rebuild import Rebuilder
 
+    rebuilder = Rebuilder()  # each batch's scheduler from its record, never the defaults
     jobs = defaultdict(list)
     for r in runs:
         if r.info.status not in ("FINISHED", "FAILED", "KILLED") and r.data.tags.get("repro.job_id"):
-            jobs[r.data.tags.get("repro.backend")].append(r.data.tags["repro.job_id"])
+            try:
+                jobs[rebuilder.key(r)].append((r, r.data.tags["repro.job_id"]))
+            except ValueError:
+                continue  # a record refused: `repro sync` says why
     tables = []
-    for backend, ids in jobs.items():
-        describe = getattr(get_scheduler(backend, {}), "describe", None)
-        rows = describe(ids) if describe else []
+    for (backend, _config), items in jobs.items():
+        describe = getattr(rebuilder.scheduler(items[0][0]), "describe", None)
+        rows = describe([j for _r, j in items]) if describe else []
         if rows:
             t = Table(title=f"{backend}: {len(rows)} machine(s) up")
             for col in rows[0]:
@@ -140,6 +149,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     from ..submit.outage import ServerWatch, tracking_uri
 
+    from ..submit.rebuild import Rebuilder
+
+    rebuilder = Rebuilder()  # the schedulers from the batch records, each record read once
+    said: set[str] = set()
     with Live(console=console, refresh_per_second=2) as live:
         server = ServerWatch(tracking_uri(client), say=lambda msg: live.console.print(f"[yellow]{msg}[/]"))
         while True:
@@ -150,7 +163,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 pending = [r for r in runs if r.info.status not in ("FINISHED", "FAILED", "KILLED")]
                 if not pending:
                     return 0
-                server.call(lambda: sync_runs(client, pending))
+                ok, report = server.call(lambda: sync_runs(client, pending, rebuilder=rebuilder))
+                for line in (report.notes + list(report.errors.values())) if ok and report else []:
+                    if line not in said:
+                        said.add(line)
+                        live.console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
             time.sleep(args.interval)
 
 
@@ -160,7 +177,8 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     from ..errors import ReproError
 
     client = _client(args)
-    tags = client.get_run(args.run_id).data.tags
+    run = client.get_run(args.run_id)
+    tags = run.data.tags
     job = tags.get("repro.job_id", "")
     backend = tags.get("repro.backend")
     if backend == "local" and ":" in job:
@@ -168,9 +186,9 @@ def _cmd_logs(args: argparse.Namespace) -> int:
         d, i = rest.rsplit(":", 1)
         path = Path(d) / i / "output.log"
     else:
-        from ..schedulers import get_scheduler
+        from ..submit.rebuild import scheduler_of
 
-        scheduler = get_scheduler(backend, {}) if backend else None
+        scheduler = scheduler_of(run) if backend else None  # from the batch record
         if scheduler is None or not hasattr(scheduler, "log_path") or not job:
             raise ReproError("repro logs reads the output of local and Slurm runs; for other backends open the run's repro/output.log artifact")
         path = scheduler.log_path(job, Path(tags.get("repro.workdir", ".")))

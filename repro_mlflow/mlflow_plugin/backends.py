@@ -35,12 +35,24 @@ PROJECT_ENV_KEY = "project_env"  # backend-config key: local | virtualenv | cond
 
 
 class ReproSubmittedRun(SubmittedRun):
-    """A run submitted through a repro scheduler; status comes from the tracking store."""
+    """A run submitted through a repro scheduler; status comes from the tracking store.
 
-    def __init__(self, run_id: str, scheduler, job_id: str, client: MlflowClient | None = None):
+    `wait()` and `cancel()` rebuild the scheduler from the run's batch record (`submit/rebuild.py`),
+    so a `ReproSubmittedRun(run_id)` made later, in another process, acts as the submitting one.
+    """
+
+    def __init__(self, run_id: str, scheduler=None, job_id: str | None = None, client: MlflowClient | None = None):
         super().__init__()
-        self._run_id, self.scheduler, self.job_id = run_id, scheduler, job_id
+        self._run_id, self.job_id = run_id, job_id
         self.client = client or MlflowClient()
+        self._given = scheduler  # what `run()` submitted with; the record's is used to act
+
+    @property
+    def scheduler(self):
+        """The run's scheduler, rebuilt from its batch record."""
+        from ..submit.rebuild import scheduler_of
+
+        return scheduler_of(self.client.get_run(self._run_id))
 
     @property
     def run_id(self) -> str:
@@ -54,17 +66,24 @@ class ReproSubmittedRun(SubmittedRun):
         from ..submit.outage import ServerWatch, tracking_uri
         from ..submit.sync import sync_runs
 
+        from ..submit.rebuild import Rebuilder
+
         watch = ServerWatch(tracking_uri(self.client))  # a server away for a while: said, and waited out
+        rebuilder = Rebuilder()  # the scheduler from the batch record, read once
         while True:
             ok, status = watch.call(self.get_status)
             if ok and status in TERMINAL:
                 return status == "FINISHED"
             if ok:
-                watch.call(lambda: sync_runs(self.client, [self.client.get_run(self._run_id)], replay=True, quiet=True))
+                watch.call(lambda: sync_runs(self.client, [self.client.get_run(self._run_id)], replay=True, quiet=True,
+                                             rebuilder=rebuilder))
             time.sleep(poll_s)
 
     def cancel(self) -> None:
-        self.scheduler.cancel([self.job_id])
+        run = self.client.get_run(self._run_id)
+        from ..submit.rebuild import scheduler_of
+
+        scheduler_of(run).cancel([self.job_id or run.data.tags.get(T.JOB_ID, "")])
         if self.get_status() not in TERMINAL:
             mlflow_side.end_run(self.client, self._run_id, "KILLED", "cancelled")
 

@@ -3,7 +3,7 @@
 A manifest is the JSON file a scheduler writes once per batch:
 
     {"cwd": "<staged project>", "env": {...common...}, "rundir": "<batch job dir>",
-     "extra_tags": {"repro.slurm.job_id": "${SLURM_JOB_ID}", ...},
+     "extra_tags": {"repro.slurm.job_id": "${SLURM_JOB_ID}", ...}, "requeue": false,
      "runs": [{"run_id": "...", "command": "...", "env": {...}}, ...]}
 
 `python -m repro_mlflow.runtime --manifest FILE --index I` runs entry I with, unless already set,
@@ -26,6 +26,7 @@ class ManifestRun:
     cwd: str | None
     env: dict[str, str] = field(default_factory=dict)
     extra_tags: dict[str, str] = field(default_factory=dict)
+    requeue: bool = False  # the scheduler may requeue the job: a requeue's SIGTERM is not a kill
 
 
 def load(path: str | Path, index: int) -> ManifestRun:
@@ -41,7 +42,8 @@ def load(path: str | Path, index: int) -> ManifestRun:
                 "REPRO_STATUS_FILE": rundir / "status.json"}
     for key, value in defaults.items():
         env.setdefault(key, os.environ.get(key) or str(value))
-    return ManifestRun(run["run_id"], run["command"], m.get("cwd"), env, dict(m.get("extra_tags") or {}))
+    return ManifestRun(run["run_id"], run["command"], m.get("cwd"), env, dict(m.get("extra_tags") or {}),
+                       bool(m.get("requeue", False)))
 
 
 def expand_tags(templates: dict[str, str], environ: dict[str, str]) -> dict[str, str]:

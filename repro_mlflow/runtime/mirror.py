@@ -132,6 +132,25 @@ class Mirror(threading.Thread):
         if self.is_alive():
             self.join()
 
+    def requeue(self, grace_s: float = 3.0) -> bool:
+        """Deliver what was logged and mark the real run SCHEDULED, attempt + 1; try for `grace_s` s
+        (the scheduler kills the job soon after its SIGTERM). True if done."""
+        self.stop()
+        if not self.live:
+            return False
+        deadline = time.monotonic() + min(grace_s, max(0.0, _float_env("REPRO_MIRROR_GRACE", 60)))
+        while True:
+            if self.tick(final=True):
+                try:
+                    self.replayer.requeue()
+                    return True
+                except Exception:  # noqa: BLE001 - retried until the deadline; else `repro sync` does it
+                    pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self.interval, left))
+
     def finish(self, status: str, reason: str | None, end_time: int, aborted=lambda: False) -> bool:
         """Deliver the rest and end the real run, for up to REPRO_MIRROR_GRACE s; True if done."""
         self.stop()

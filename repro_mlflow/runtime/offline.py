@@ -81,8 +81,12 @@ def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -
     now = int(time.time() * 1000)
     if (d / BUNDLE_FILE).is_file():  # a requeued job: keep logging into the same local run
         meta = read_bundle(d)
-        if meta.get("run_id") == real_run_id and (exp_dir / meta["offline_run_id"] / "meta.yaml").is_file():
-            meta.update(status=None, reason=None, end_time=None)
+        run_dir = exp_dir / meta["offline_run_id"]
+        if meta.get("run_id") == real_run_id and (run_dir / "meta.yaml").is_file():
+            # where this attempt's points begin, per metric: a step an earlier attempt logged is kept once
+            starts = list(meta.get("attempt_starts") or [])
+            starts.append(metric_sizes(run_dir / "metrics"))
+            meta.update(status=None, reason=None, end_time=None, attempt_starts=starts)
             write_bundle(d, meta)
             return store_uri(d), meta["offline_run_id"]
     run_id = uuid.uuid4().hex
@@ -102,6 +106,24 @@ def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -
                      "tracking_uri": tracking_uri, "status": None, "reason": None, "start_time": now,
                      "end_time": None})
     return store_uri(d), run_id
+
+
+def metric_sizes(metrics_dir: Path) -> dict[str, int]:
+    """{metric key: bytes of its file} of a local run's `metrics/` (complete lines only)."""
+    out: dict[str, int] = {}
+    for dirpath, _dirs, files in os.walk(metrics_dir):
+        for name in files:
+            p = Path(dirpath) / name
+            data = p.read_bytes()
+            out[p.relative_to(metrics_dir).as_posix()] = data.rfind(b"\n") + 1
+    return out
+
+
+def requeued(offline_dir: str | Path) -> None:
+    """Record in bundle.json that this attempt was stopped for a requeue (the run is not over)."""
+    data = read_bundle(offline_dir)
+    data.update(status=None, reason=None, end_time=None, requeued=int(data.get("requeued") or 0) + 1)
+    write_bundle(offline_dir, data)
 
 
 def read_bundle(offline_dir: str | Path) -> dict:

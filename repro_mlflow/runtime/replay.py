@@ -41,6 +41,11 @@ class LocalRun:
         self.meta = meta or offline.read_bundle(self.bundle)
         self.dir = self.bundle / offline.STORE_DIR / str(self.meta.get("experiment_id", "0")) / self.meta["offline_run_id"]
         self.offsets: dict[str, int] = {}  # metric key -> bytes of its file already read
+        # a requeued job logs on into the same local run: per later attempt, where its points begin
+        # ({key: byte offset}); a point of a later attempt at a step an earlier attempt logged is left
+        # out (every step once: the earlier point stays), so an attempt that starts over duplicates nothing
+        self.attempt_starts: list[dict[str, int]] = [dict(s) for s in self.meta.get("attempt_starts") or []]
+        self.steps: dict[str, list[set[int]]] = {}  # metric key -> steps read, per attempt
 
     def _files(self, sub: str) -> dict[str, Path]:
         root = self.dir / sub
@@ -85,14 +90,30 @@ class LocalRun:
                 continue
             self.offsets[k] = max(self.offsets.get(k, 0), start + end)
             points = []
-            for line in data[:end].decode().splitlines():
-                parts = line.split()
+            pos = start
+            for raw in data[:end].split(b"\n")[:-1]:
+                at, pos = pos, pos + len(raw) + 1
+                parts = raw.decode().split()
                 if len(parts) < 2:
                     continue
-                points.append(Metric(k, float(parts[1]), int(parts[0]), int(parts[2]) if len(parts) > 2 else 0))
+                m = Metric(k, float(parts[1]), int(parts[0]), int(parts[2]) if len(parts) > 2 else 0)
+                if self._earlier_step(k, at, m.step):
+                    continue
+                points.append(m)
             if points:
                 out[k] = points
         return out
+
+    def _earlier_step(self, key: str, at: int, step: int) -> bool:
+        """Whether the point at byte `at` of `key`'s file repeats a step of an earlier attempt (and note its step)."""
+        if not self.attempt_starts:
+            return False
+        attempt = sum(1 for s in self.attempt_starts if at >= s.get(key, 0))
+        seen = self.steps.setdefault(key, [set() for _ in range(len(self.attempt_starts) + 1)])
+        if any(step in seen[a] for a in range(attempt)):
+            return True
+        seen[attempt].add(step)
+        return False
 
     def set_tag(self, key: str, value: str) -> None:
         """Write a tag into the local run (as MLflow's file store does: one file per tag)."""
@@ -240,6 +261,19 @@ class Replayer:
             self.client.log_artifact(self.run_id, str(file), artifact_path=None if parent == "." else parent)
             self.artifacts[path] = (size, mtime)
             self.added = True
+
+    def requeue(self) -> None:
+        """The job was requeued: the real run SCHEDULED again, `repro.attempt` + 1 (unless terminal already)."""
+        real = self.client.get_run(self.run_id)
+        if real.info.status in TERMINAL:
+            return
+        try:
+            attempt = int(real.data.tags.get(T.ATTEMPT) or 1)
+        except ValueError:
+            attempt = 1
+        self.client.set_tag(self.run_id, T.ATTEMPT, str(attempt + 1))
+        self.tags[T.ATTEMPT] = str(attempt + 1)
+        self.client.update_run(self.run_id, status="SCHEDULED")
 
     def end(self, status: str, reason: str | None, end_time: int | None) -> bool:
         """End the real run with the command's status unless it is terminal already; True if this ended it."""

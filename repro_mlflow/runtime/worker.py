@@ -7,6 +7,8 @@ Local-first: the entry point command logs to the run's local MLflow store in `$R
 fingerprint into the local store and mirrors the store into the real run every second or two.
 When the command ends, the mirror delivers the rest and ends the real run FINISHED, FAILED (with
 `repro.status_reason`) or KILLED (on SIGTERM/SIGINT), for up to `REPRO_MIRROR_GRACE` seconds;
+a SIGTERM sent by the scheduler to requeue the job (a manifest with `"requeue": true`, and
+`runtime/requeue.py` says so) leaves the run SCHEDULED with `repro.attempt` + 1 instead;
 if the tracking server is still away, `repro sync` replays what is left. `REPRO_OFFLINE=1`: no
 mirror from the worker at all (its results come back with the job's outputs).
 
@@ -34,6 +36,7 @@ from . import offline, registry
 from .mirror import Mirror, client_settings
 from .replay import LocalRun
 from .reason import explain
+from .requeue import requeued
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -48,6 +51,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.command and args.command[0] == "--":
         args.command = args.command[1:]
     args.extra_tags = {}
+    args.requeue = False
     if args.manifest is not None:
         if args.index is None:
             p.error("--manifest needs --index")
@@ -56,6 +60,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         if entry.cwd:
             os.chdir(entry.cwd)
         args.run_id, args.command, args.extra_tags = entry.run_id, [entry.command], entry.extra_tags
+        args.requeue = entry.requeue
         args.log_file = os.environ.get("REPRO_LOG_FILE")
     if not args.command:
         p.error("no command given (put it after --)")
@@ -124,8 +129,24 @@ def main(argv: list[str] | None = None) -> int:
 
     rc = proc.wait()
     ended = len(stopped)
+    # the scheduler's SIGTERM reaches every process of the job: the command may die of it first
+    terminated = (stopped[:1] == [signal.SIGTERM]) or (not stopped and rc in (-signal.SIGTERM, 128 + signal.SIGTERM))
+    if args.requeue and terminated and requeued(snapshot):
+        _requeue(mirror, bundle)
+        return rc
     _finish(mirror, args, bundle, temporary, rc, stopped, aborted=lambda: len(stopped) > ended)
     return rc
+
+
+def _requeue(mirror: Mirror, bundle: Path) -> bool:
+    """The scheduler stopped this attempt to start the job again: deliver what was logged, leave the run
+    SCHEDULED with `repro.attempt` + 1 (never KILLED); no status file, the bundle stays open for the next attempt."""
+    offline.requeued(bundle)
+    mirror.stop()
+    done = mirror.requeue()
+    print("repro runtime: stopped for a requeue; the run waits for its next attempt"
+          + ("" if done else " (the tracking server did not answer: `repro sync` sets it)"), file=sys.stderr)
+    return done
 
 
 def outcome(rc: int, stopped: list[int]) -> tuple[str, str | None]:

@@ -37,6 +37,9 @@ class Batch:
     tracking_uri: str
     experiment_id: str
     workdir: Path  # submit-side directory of this batch: staging, logs, returned outputs
+    # where the batch's files are, for its record (runtime/record.py): a scheduler's `submit` sets
+    # what differs from the defaults ("job_dirs", "project" as the jobs see it, "python")
+    layout: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""The batch API: N runs become N MLflow runs and one scheduler submission."""
+"""The batch API: N runs become N MLflow runs, one scheduler submission and one batch record."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -11,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from .. import tags as T
 from ..errors import ReproError
+from ..runtime import record as R
 from . import mlflow_side
 from ..schedulers.protocol import Batch, RunSpec, Scheduler
 
@@ -39,7 +42,8 @@ def submit_batch(
     target: str | None = None,
     source: str | None = None,
 ) -> list[str]:
-    """Create the runs, submit them in one scheduler call, tag each with its job; return the run ids.
+    """Create the runs, submit them in one scheduler call, write the batch record, tag each run with
+    its job and the record; return the run ids.
 
     If the scheduler refuses the batch, the runs just created are deleted and the error is raised:
     a refused batch leaves nothing behind.
@@ -59,8 +63,23 @@ def submit_batch(
     except BaseException:
         mlflow_side.delete_runs(client, run_ids)
         raise
+    path = R.write(workdir / R.RECORD_FILE, batch_record(scheduler, batch, job_ids))
     mlflow_side.set_tags_bulk(client, {
-        rid: {T.JOB_ID: jid, T.ARRAY_INDEX: str(i), T.WORKDIR: str(workdir)}
+        rid: {T.JOB_ID: jid, T.ARRAY_INDEX: str(i), T.WORKDIR: str(workdir), T.RECORD: str(path)}
         for i, (rid, jid) in enumerate(zip(run_ids, job_ids))
     })
     return run_ids
+
+
+def batch_record(scheduler: Scheduler, batch: Batch, job_ids: Sequence[str]) -> R.BatchRecord:
+    """The record of a submitted batch: the scheduler's full validated config, the runs, the layout."""
+    config = getattr(scheduler, "config", None)
+    layout = {"workdir": str(batch.workdir), "job_dirs": str(batch.workdir), "project": str(batch.project_dir),
+              "source": str(batch.project_dir), "python": str(getattr(config, "python", None) or sys.executable),
+              **{k: str(v) for k, v in batch.layout.items()}}
+    runs = [R.RecordRun(index=i, run_id=str(spec.run_id), job_id=str(jid), entry_point=spec.entry_point,
+                        params={k: str(v) for k, v in spec.params.items()},
+                        attempt=int(spec.tags.get(T.ATTEMPT, "1") or 1), command=spec.command, env=dict(spec.env))
+            for i, (spec, jid) in enumerate(zip(batch.runs, job_ids))]
+    return R.BatchRecord(scheduler=scheduler.name, config=dataclasses.asdict(config) if config is not None else {},
+                         tracking_uri=batch.tracking_uri, experiment_id=str(batch.experiment_id), layout=layout, runs=runs)

@@ -2,7 +2,8 @@
 after its job is gone, offline results replayed into their runs.
 
 For every unfinished run (status not FINISHED/FAILED/KILLED, tag `repro.backend` set), grouped by
-backend, `sync_runs`:
+scheduler as its batch record gives it (name and full config, `submit/rebuild.py`: never the
+defaults; runs of batches with the same config share one poll), `sync_runs`:
 
 1. calls `Scheduler.poll` ONCE with all the group's job ids (a poll that fails is reported in
    `SyncReport.errors` and changes nothing: an unreachable scheduler is not a vanished job);
@@ -28,8 +29,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from .. import tags as T
-from ..schedulers import get_scheduler
 from . import mlflow_side
+from .rebuild import Rebuilder, legacy_note
 from ..schedulers.protocol import RUNNING, SCHEDULED, TERMINAL, JobState
 
 VANISHED = "job vanished from the scheduler"
@@ -41,6 +42,7 @@ class SyncReport:
     ended: dict[str, str] = field(default_factory=dict)  # run id -> new status
     replayed: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # backend (or run id) -> why it could not be polled (replayed)
+    notes: list[str] = field(default_factory=list)  # e.g. runs without a batch record, polled with default configs
 
 
 def unfinished_runs(client: MlflowClient, experiment_ids: list[str], extra_filter: str = "") -> list[Run]:
@@ -58,29 +60,44 @@ def unfinished_runs(client: MlflowClient, experiment_ids: list[str], extra_filte
 
 
 def sync_runs(client: MlflowClient, runs: Iterable[Run], replay: bool = True, quiet: bool = False,
-              schedulers: dict | None = None) -> SyncReport:
+              schedulers: dict | None = None, rebuilder: Rebuilder | None = None) -> SyncReport:
     """Poll each scheduler once for all its runs' jobs; end runs whose jobs ended or vanished.
 
-    `schedulers` (backend name -> scheduler) overrides the default-configured ones.
+    Each run's scheduler is rebuilt from its batch record (`rebuilder`, shared by a watcher across
+    ticks so each record is read once); `schedulers` (backend name -> scheduler) overrides that.
     """
     report = SyncReport()
-    by_backend: dict[str, list[Run]] = defaultdict(list)
+    rebuilder = rebuilder or Rebuilder()
+    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
         if run.info.status in TERMINAL or T.BACKEND not in run.data.tags:
             continue
-        by_backend[run.data.tags[T.BACKEND]].append(run)
-    for backend, group in by_backend.items():
+        backend = run.data.tags[T.BACKEND]
         try:
-            scheduler = (schedulers or {}).get(backend) or get_scheduler(backend, {})
+            key = (backend, "") if backend in (schedulers or {}) else rebuilder.key(run)
+        except Exception as e:  # noqa: BLE001 - a record refused (one line): this run is left as it is
+            report.errors[run.info.run_id] = _line(e)
+            continue
+        groups[key].append(run)
+    for (backend, _config), group in groups.items():
+        try:
+            scheduler = (schedulers or {}).get(backend) or rebuilder.scheduler(group[0])
             jobs = {r.data.tags.get(T.JOB_ID): r for r in group if r.data.tags.get(T.JOB_ID)}
             states = scheduler.poll(list(jobs)) if jobs else {}
         except Exception as e:  # noqa: BLE001 - one scheduler down must not stop the others
-            report.errors[backend] = str(e).splitlines()[0] if str(e) else type(e).__name__
+            report.errors[backend] = _line(e)
             continue
         for job_id, run in jobs.items():
             report.checked += 1
             _sync_one(client, scheduler, run, job_id, states.get(job_id), replay, report)
+    note = legacy_note(rebuilder.legacy)
+    if note:
+        report.notes.append(note)
     return report
+
+
+def _line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobState | None, replay: bool,

@@ -1,7 +1,7 @@
 """Live progress of a submitted sweep (rich): counts per target, failures as they happen, statuses reconciled.
 
 Each tick reads the watched runs from MLflow, calls `sync_runs` on the unfinished ones (one
-scheduler poll per backend) so a job that died ends its run, and prints a line for every run that
+scheduler poll per scheduler, each rebuilt from its batch record) so a job that died ends its run, and prints a line for every run that
 newly ended FAILED or KILLED (run id, target, status reason). Ctrl-C stops watching, never the runs.
 A tracking server that goes away is said and waited out (`submit/outage.py`).
 """
@@ -75,7 +75,11 @@ def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequenc
           done_before: int = 0, console: Console | None = None) -> Outcome:
     """Show progress until every watched run is terminal; report each failure when it happens."""
     from ..submit.outage import ServerWatch, tracking_uri
+    from ..submit.rebuild import Rebuilder
     from ..submit.sync import sync_runs
+
+    rebuilder = Rebuilder()  # each batch's scheduler from its batch record, each record read once
+    said: set[str] = set()
 
     console = console or Console(stderr=True)
     ids = set(run_ids)
@@ -104,7 +108,11 @@ def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequenc
                 if not pending:
                     out.counts = Counter(r.info.status for r in runs)
                     break
-                server.call(lambda: sync_runs(client, pending))
+                ok, report = server.call(lambda: sync_runs(client, pending, rebuilder=rebuilder))
+                for line in (report.notes + list(report.errors.values())) if ok and report else []:
+                    if line not in said:  # a record refused, a poll that failed: said once
+                        said.add(line)
+                        live.console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
                 time.sleep(poll_interval)
         console.line()
         return out

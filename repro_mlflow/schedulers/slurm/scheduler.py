@@ -115,9 +115,12 @@ class SlurmScheduler:
             "env": {"MLFLOW_TRACKING_URI": batch.tracking_uri, "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id),
                     **{k: str(v) for k, v in (self.config.env or {}).items()}},
             "extra_tags": SLURM_TAGS,
+            "requeue": bool(self.config.requeue),  # the runtime tells a requeue's SIGTERM from a kill
             "runs": [{"run_id": r.run_id, "command": r.command, "env": r.env} for r in batch.runs],
         }
         (jobdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        batch.layout.update(job_dirs=str(jobdir), project=str(jobdir / "project"), python=python,
+                            manifest=str(jobdir / "manifest.json"))
         script = jobdir / "job.sh"
         script.write_text(self.job_script(jobdir, python))
         script.chmod(0o755)
@@ -204,6 +207,7 @@ i=$(( ${{SLURM_ARRAY_TASK_ID:-0}} + ${{1:-0}} ))  # $1: the array's offset in th
 d={q(str(jobdir))}/$i
 mkdir -p "$d"
 if [[ ${{1:-0}} != 0 ]]; then exec >>"$d/output.log" 2>&1; fi
+rm -f "$d/rc" "$d/status.json"  # left by an earlier attempt of a requeued job
 export PATH={q(str(Path(python).parent))}:"${{PATH:-/usr/local/bin:/usr/bin:/bin}}"
 export PYTHONPATH={q(pythonpath)}
 {setup}
