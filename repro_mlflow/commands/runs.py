@@ -163,7 +163,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 pending = [r for r in runs if r.info.status not in ("FINISHED", "FAILED", "KILLED")]
                 if not pending:
                     return 0
-                ok, report = server.call(lambda: sync_runs(client, pending, rebuilder=rebuilder))
+                ok, report = server.call(lambda pending=pending: sync_runs(client, pending, rebuilder=rebuilder))
                 for line in (report.notes + list(report.errors.values())) if ok and report else []:
                     if line not in said:
                         said.add(line)

@@ -61,7 +61,7 @@ def _expand(template: str, environ: dict[str, str]) -> str | None:
 
     missing = False
 
-    def sub(m: "re.Match[str]") -> str:
+    def sub(m: re.Match[str]) -> str:
         nonlocal missing
         name = m.group(1) or m.group(2)
         if name not in environ:

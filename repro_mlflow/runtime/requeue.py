@@ -10,7 +10,7 @@ it again, and the run waits for its next attempt (SCHEDULED) instead of ending K
 from __future__ import annotations
 
 import subprocess
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def slurm_requeued(environ: Mapping[str, str], timeout: float = 5.0) -> bool:

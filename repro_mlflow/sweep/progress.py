@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from collections.abc import Sequence
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -108,7 +108,7 @@ def watch(client: MlflowClient, experiment_id: str, sweep: str, run_ids: Sequenc
                 if not pending:
                     out.counts = Counter(r.info.status for r in runs)
                     break
-                ok, report = server.call(lambda: sync_runs(client, pending, rebuilder=rebuilder))
+                ok, report = server.call(lambda pending=pending: sync_runs(client, pending, rebuilder=rebuilder))
                 for line in (report.notes + list(report.errors.values())) if ok and report else []:
                     if line not in said:  # a record refused, a poll that failed: said once
                         said.add(line)

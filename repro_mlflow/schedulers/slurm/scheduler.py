@@ -26,7 +26,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
+from collections.abc import Sequence
 
 from ...errors import ReproError
 from ..protocol import FAILED, FINISHED, KILLED, Batch, JobState
