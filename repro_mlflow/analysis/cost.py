@@ -17,6 +17,10 @@ its ratio must be 1 within noise. `placebo_ratio` / `placebo_ci` are computed ov
 placebo). When a placebo's interval excludes 1, the timings of that example and environment are not
 to be trusted (machines shared, runs overlapping): `reliable` is False on every row of it, and the
 verdict says so instead of giving a cost.
+
+A timing from runs that overlapped in time on one machine (tag `repro.host`, start and end times) is not
+a cost: such runs are left out before anything is compared (`n_overlapping_excluded` per row). Where the
+runs do not record their end times (an older `runs.csv`), `overlap` says "not recorded".
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 METRIC = "metrics.train_seconds"
+HOST = "tags.repro.host"
 # factor → the deterministic value (as text, lower case); threads: "1"
 FACTORS = {"op_determinism": "true", "tf32": "false", "onednn": "false", "xla": "false", "threads": "1"}
 
@@ -59,6 +64,32 @@ def _ratio_ci(pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int
     return [lo, hi] if np.isfinite(lo) and np.isfinite(hi) else None
 
 
+def overlapping(runs: pd.DataFrame) -> pd.Series | None:
+    """True for each run whose [start, end] overlaps another run's on the same host; None when not recorded."""
+    if HOST not in runs.columns or "end_time" not in runs.columns:
+        return None
+    start = pd.to_numeric(runs["start_time"], errors="coerce")
+    end = pd.to_numeric(runs["end_time"], errors="coerce")
+    if end.isna().all():
+        return None
+    out = pd.Series(False, index=runs.index)
+    for _, idx in runs.groupby(runs[HOST].astype(str), sort=False).groups.items():
+        s, e = start.loc[idx], end.loc[idx]
+        order = s.sort_values(kind="stable").index
+        latest_end = -np.inf
+        prev = None
+        for i in order:
+            if pd.isna(s[i]) or pd.isna(e[i]):
+                continue
+            if s[i] < latest_end:  # starts before an earlier run ended: both overlapped
+                out[i] = True
+                if prev is not None:
+                    out[prev] = True
+            if e[i] > latest_end:
+                latest_end, prev = e[i], i
+    return out
+
+
 def _strata_columns(df: pd.DataFrame, col: str, name: str) -> list[str]:
     """What must be equal for two runs to be compared: every param but the repeat and the factor itself."""
     return sorted(c for c in df.columns if c.startswith("params.") and c not in ("params.repeat", col, f"params.{name}"))
@@ -82,6 +113,9 @@ def determinism_cost(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, conf
         return []
     rows = []
     have = runs[runs[METRIC].notna()]
+    over = overlapping(have)
+    excluded = over if over is not None else pd.Series(False, index=have.index)
+    have_all, have = have, have[~excluded]
     for name, det_value in FACTORS.items():
         col = _column(have, name)
         if col is None:
@@ -114,6 +148,9 @@ def determinism_cost(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, conf
                          "median_other": float(np.median(np.concatenate(oth_all))),
                          "ratio": ratio, "ratio_ci": ci, "placebo_ratio": p_ratio, "placebo_ci": p_ci,
                          "placebo_ok": None if p_ci is None else bool(p_ci[0] <= 1.0 <= p_ci[1]),
+                         "overlap": "not recorded" if over is None else "excluded",
+                         "n_overlapping_excluded": int(excluded[(have_all["example"] == ex)
+                                                                & (have_all["_env"] == env)].sum()),
                          "reliable": None,
                          "note": None if ci else "too few runs (or no spread) for an interval"})
     bad = {(r["example"], r["environment"]) for r in rows if r["placebo_ok"] is False}

@@ -1,6 +1,6 @@
 """Runs → one pandas table: one row per run, columns named as `mlflow.search_runs` names them.
 
-Columns: `run_id`, `experiment_id`, `status`, `start_time` (ms), `artifact_uri`, `example`
+Columns: `run_id`, `experiment_id`, `status`, `start_time` and `end_time` (ms), `artifact_uri`, `example`
 (the entry point, tag `mlflow.project.entryPoint`, else the run name's prefix-free "(none)"),
 `params.<k>`, `tags.<k>` (every `repro.*` tag, `mlflow.project.entryPoint`, `mlflow.runName`, and
 any tag the filter names) and `metrics.<k>` (the final value: MLflow's latest metric; NaN stays NaN).
@@ -311,14 +311,14 @@ def _experiment_ids(rows: list[dict], names: list[str]) -> list[int]:
 
 
 def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, comparisons: list[dict]) -> pd.DataFrame:
-    base_cols = ["run_id", "experiment_id", "status", "start_time", "artifact_uri", "run_name"]
+    base_cols = ["run_id", "experiment_id", "status", "start_time", "end_time", "artifact_uri", "run_name"]
     if not exp_ids:
         return pd.DataFrame(columns=base_cols + ["example"])
     exp_in = ",".join(str(int(e)) for e in exp_ids)  # ints: safe to inline
     run_where = f"r.lifecycle_stage = 'active' AND r.experiment_id IN ({exp_in})"
     if sweep is not None:
         run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = 'repro.sweep' AND s.value = {_lit(sweep)})"
-    runs = reader.table(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.artifact_uri, r.name "
+    runs = reader.table(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.name "
                         f"FROM runs r WHERE {run_where}")
     if runs.num_rows == 0:
         return pd.DataFrame(columns=base_cols + ["example"])
@@ -406,6 +406,7 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
     ep = "tags." + ENTRY_POINT_TAG
     df["example"] = df[ep].fillna("(none)") if ep in df.columns else "(none)"
     df["start_time"] = pd.to_numeric(df["start_time"], errors="coerce")
+    df["end_time"] = pd.to_numeric(df["end_time"], errors="coerce") if "end_time" in df.columns else float("nan")
     for c in df.columns:
         if c.startswith("metrics."):
             df[c] = df[c].astype(float)
@@ -444,7 +445,8 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
                                   page_token=token)
         for r in page:
             row = {"run_id": r.info.run_id, "experiment_id": str(r.info.experiment_id), "status": r.info.status,
-                   "start_time": r.info.start_time, "artifact_uri": r.info.artifact_uri, "run_name": r.info.run_name}
+                   "start_time": r.info.start_time, "end_time": r.info.end_time, "artifact_uri": r.info.artifact_uri,
+                   "run_name": r.info.run_name}
             row.update({"params." + k: v for k, v in r.data.params.items()})
             row.update({"tags." + k: v for k, v in r.data.tags.items()
                         if (k.startswith("repro.") and k not in SKIP_TAGS) or not k.startswith(("repro.", "mlflow."))
@@ -454,7 +456,7 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
         token = page.token
         if not token:
             break
-    base = ["run_id", "experiment_id", "status", "start_time", "artifact_uri", "run_name"]
+    base = ["run_id", "experiment_id", "status", "start_time", "end_time", "artifact_uri", "run_name"]
     df = pd.DataFrame(rows, columns=None if rows else base)
     other = sorted(c for c in df.columns if c not in base)
     df = df[base + other]

@@ -124,7 +124,10 @@ def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str
         out["explanation"] = explain.explain(out["equivalence"], runs, desc)
         out["hardware_count"] = _hardware_count(desc, out["environments"])
         out["software_count"] = _software_count(runs)
-    out["cost"] = cost.determinism_cost(runs if runs is not None else sub, opt.n_boot, opt.seed)
+    timed = runs if runs is not None else sub
+    out["cost"] = cost.determinism_cost(timed, opt.n_boot, opt.seed)
+    over = cost.overlapping(timed[timed[cost.METRIC].notna()]) if cost.METRIC in timed.columns else None
+    out["timings_overlapping"] = None if over is None else int(over.sum())
     for c in out["cost"]:
         c["label"] = lab(c["environment"])
     return {"verdict": verdict.example_verdict(out, env_labels), **out}

@@ -185,6 +185,9 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
         pairs = ", ".join(f"{c['terms'][0]} x {c['terms'][1]}" for c in nc[:2]) + (f", +{len(nc) - 2}" if len(nc) > 2 else "")
         out.append(fit(f"not crossed (shares rest on the additive model): {pairs}"))
     cost = v["cost"]
+    if not cost and v.get("timings_overlapping"):
+        out.append(fit(f"no cost given: {v['timings_overlapping']} timings came from runs that overlapped on one "
+                       "machine"))
     if v.get("timings_unreliable"):
         bad = next(c for c in cost if c.get("placebo_ci") and not (c["placebo_ci"][0] <= 1 <= c["placebo_ci"][1]))
         lo, hi = bad["placebo_ci"]

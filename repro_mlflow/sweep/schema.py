@@ -90,6 +90,7 @@ class SweepConf:
     onednn: Optional[bool] = None
     xla: Any = None  # auto | true | false: the examples take a string, a bool would read "True"
     keras_backend: Optional[str] = None
+    augmentation_workers: Optional[int] = None  # nnU-Net's nnUNet_n_proc_DA (example nnunet_segmentation)
     params: Dict[str, Any] = field(default_factory=dict)
     detach: bool = False
     force: bool = False

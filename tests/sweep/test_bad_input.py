@@ -11,7 +11,7 @@ from .conftest import echo_args, sweep
 CASES = [
     # Hydra's own words (the config's schema is repro_mlflow/sweep/schema.py), on one line
     (["example=mnist_convnet,nope"], "Could not find 'example/nope' (available options in 'example': "
-                                     "imbalanced_classification, imdb_bilstm, mnist_convnet)"),
+                                     "imbalanced_classification, imdb_bilstm, mnist_convnet, nnunet_segmentation)"),
     (["hardware=moon"], "Could not find 'hardware/moon' (available options in 'hardware': ec2_c7a,"),
     (["software=tf0_1"], "Could not find 'software/tf0_1' (available options in 'software': current,"),
     (["seeds=1,2"], "Could not override 'seeds'. To append to your config use +seeds=1: Key 'seeds' not in 'SweepConf'"),
