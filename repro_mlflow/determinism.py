@@ -40,6 +40,7 @@ import random
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from . import affinity
 
@@ -70,6 +71,31 @@ class DeterminismError(ValueError):
     """A setting that cannot be honoured (one line, says why)."""
 
 
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _boolean(name: str, value: Any) -> bool:
+    """A switch given as a bool, 0/1 or one of true/false/1/0/yes/no/on/off; anything else refused."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise DeterminismError(f"{name} must be true or false, got {value!r}")
+
+
+def _integer(name: str, value: Any) -> int:
+    """An integer given as an int or its digits; a bool, a float with a fraction, None or text refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise DeterminismError(f"{name} must be an integer, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The determinism factors of one run (the examples' MLproject parameters of the same names)."""
@@ -84,6 +110,13 @@ class Settings:
     keras_backend: str | None = None  # with framework=keras
 
     def __post_init__(self) -> None:
+        # a string or number is read as what it says, never by truthiness ("false" is not True)
+        object.__setattr__(self, "seed", _integer("seed", self.seed))
+        object.__setattr__(self, "threads", _integer("threads", self.threads))
+        for name in ("op_determinism", "onednn", "tf32"):
+            value = getattr(self, name)
+            if not (name == "tf32" and value is None):
+                object.__setattr__(self, name, _boolean(name, value))
         if self.framework not in FRAMEWORKS:
             raise DeterminismError(f"unknown framework '{self.framework}' (choose from: {', '.join(FRAMEWORKS)})")
         if self.framework == "keras" and self.keras_backend not in KERAS_BACKENDS:

@@ -32,7 +32,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["Digests", "digest_arrays", "digest_weights", "digest_predictions", "weight_arrays", "first_divergent_epoch",
+
+class EvidenceError(RuntimeError):
+    """Evidence that cannot be logged as asked (one line, says why)."""
+
+
+__all__ = ["Digests", "EvidenceError", "digest_arrays", "digest_weights", "digest_predictions", "weight_arrays", "first_divergent_epoch",
            "divergence", "keras_callback", "log_epoch", "log_evidence", "current", "reset"]
 
 MAX_TAGS_PER_BATCH = 100  # MLflow's log_batch limit
@@ -283,7 +288,9 @@ def log_evidence(model: Any | None = None, *, predictions: Any | None = None, la
                  data: Sequence[Any] | None = None, initial: Any | None = None, digests: Digests | None = None,
                  primary_metric: str | None = None, save_weights: bool = True,
                  tags: dict[str, str] | None = None) -> Digests:
-    """Log a run's evidence to the active MLflow run (starting one if none is active).
+    """Log a run's evidence to the active MLflow run, or the one `mlflow run` started (`MLFLOW_RUN_ID`).
+
+    Outside both it refuses (EvidenceError, one line) rather than create a store and a run silently.
 
     model: the trained model (final weights digest, and `repro/weights.npz` unless save_weights=False);
     predictions, labels: test-set probabilities and true labels (`repro/predictions.npz`, churn);
@@ -292,8 +299,13 @@ def log_evidence(model: Any | None = None, *, predictions: Any | None = None, la
     (`log_epoch`, `keras_callback`) and the `repro.det.*` tags of `determinism.configure` in
     this process are logged with them. Returns the digests logged.
     """
+    import os
+
     import mlflow
 
+    if mlflow.active_run() is None and not os.environ.get("MLFLOW_RUN_ID"):
+        raise EvidenceError("log_evidence needs an MLflow run: call it inside mlflow.start_run(), or run the "
+                            "script with mlflow run")
     d = digests if digests is not None else _CURRENT
     if data is not None:
         d.data = digest_arrays(data)
