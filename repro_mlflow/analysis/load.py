@@ -120,6 +120,15 @@ def _load_table(path: str, selection: Selection) -> pd.DataFrame:
     return _finish(df)
 
 
+def _check_file_store(store: str) -> None:
+    """A folder named as a store must be one MLflow wrote (experiments with meta.yaml), not a new one."""
+    path = Path(store.removeprefix("file://"))
+    if not path.is_dir():
+        raise ReproError(f"no tracking store at {store} (no such folder or runs.csv)")
+    if not any(path.glob("*/meta.yaml")):
+        raise ReproError(f"{store} is not an MLflow tracking store (no experiment folder with meta.yaml)")
+
+
 def load_stores(stores: list[str], selection: Selection) -> pd.DataFrame:
     """The selected runs of several stores (tracking URIs or runs.csv files) as one table; a run id
     found in two stores is one run (the first store's copy)."""
@@ -130,6 +139,7 @@ def load_stores(stores: list[str], selection: Selection) -> pd.DataFrame:
             df = apply_filter(_load_table(store, selection), comparisons)
         else:
             if not is_sql_uri(store) and not store.startswith(("http://", "https://")):
+                _check_file_store(store)  # MLflow would create an empty store where none is
                 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # a file store the user named: read it
             df = load_runs(store, selection)
         frames.append(df)

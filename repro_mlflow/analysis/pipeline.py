@@ -78,6 +78,8 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
         notes.append(f"no run has {opt.by}: every run is in one environment '{groups.UNKNOWN_ENV}' (use --by)")
     extra = [groups.resolve_column(df, f) for f in opt.factors]
     metric_cols = _metric_cols(df, opt.metrics)
+    if opt.primary:
+        _metric_cols(df, [opt.primary])  # a primary metric no selected run has: refused, as --metric
     if not metric_cols:
         raise ReproError("the selected runs have no metrics")
     keyed = groups.add_keys(df, by, groups.config_columns(df, by))

@@ -77,12 +77,25 @@ def test_report_folder_and_analysis_run(store, tmp_path, capsys):
     (["--metric", "nope"], "no selected run has the metric 'nope'"),
     (["--filter", "params.x ~ 1"], "bad filter string"),
     (["--n-boot", "0"], "--n-boot must be at least 1"),
+    (["--primary", "nope"], "no selected run has the metric 'nope'"),
+    (["--store", "/nonexistent/dir"], "no tracking store at /nonexistent/dir (no such folder or runs.csv)"),
 ])
 def test_bad_input_is_one_line_and_exit_1(store, capsys, args, message):
     assert main(["analyze", "--no-report", *args]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("repro analyze: error:")
     assert MlflowClient(store).search_runs(["1"], "tags.`repro.analysis_of` != ''") == []  # no analysis run
+
+
+def test_a_store_that_is_not_one_is_refused_and_not_created(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emptydir").mkdir()
+    assert main(["analyze", "--store", "notastore"]) == 1
+    assert main(["analyze", "--store", "emptydir"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["repro analyze: error: no tracking store at notastore (no such folder or runs.csv)",
+                   "repro analyze: error: emptydir is not an MLflow tracking store (no experiment folder with meta.yaml)"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["emptydir"]
 
 
 @pytest.mark.parametrize("columns", ["80", "40", None])
