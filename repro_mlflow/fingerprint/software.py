@@ -25,6 +25,7 @@ FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "jax": ("jax",),
     "jaxlib": ("jaxlib",),
     "torch": ("torch",),
+    "nnunetv2": ("nnunetv2",),
     "mlflow": ("mlflow", "mlflow-skinny"),
 }
 # Distributions whose version moves numerics: CUDA/cuDNN/BLAS wheels and accelerator plugins.
