@@ -8,7 +8,7 @@ Submit side, per batch directory `<REPRO_HOME>/batches/htcondor-...`:
     cluster.log            the cluster's one event log: every status comes from here
     runs/<i>/              proc i's initialdir: job.out, job.err and `repro_out/` (output.log,
                            offline/ = the run's offline MLflow store), transferred back by HTCondor
-    batch.json             cluster id, schedd, hold policy (so `repro sync` needs no backend config)
+    htcondor.json          cluster id, schedd, hold policy (beside the batch record, batch.json)
 
 Job ids are `<cluster>.<proc>@<batch directory>` (`dry-run.<proc>@...` before a dry run is submitted
 by hand). Status comes from the event log (`events.py`); the schedd is asked only about held
@@ -37,6 +37,7 @@ from ..protocol import FAILED, SCHEDULED, Batch, JobState
 # object with htcondor2.Schedd's submit/query/act. None: the real htcondor2.Schedd.
 SCHEDD_FACTORY: Callable[[str | None, str | None], Any] | None = None
 
+INFO = "htcondor.json"  # in the batch workdir: what polling needs (the batch record is batch.json)
 USER_HOLD = 1  # HoldReasonCode of condor_hold: never released by policy
 
 
@@ -111,7 +112,7 @@ class HTCondorScheduler:
                 except Exception as e:  # noqa: BLE001
                     raise ReproError(f"htcondor: the schedd refused the batch: {str(e).strip() or type(e).__name__}") from None
                 cluster = int(result.cluster())
-            (wd / "batch.json").write_text(json.dumps({
+            (wd / INFO).write_text(json.dumps({
                 "cluster": cluster, "schedd": cfg.schedd, "collector": cfg.collector,
                 "max_releases": cfg.max_releases, "run_ids": [r.run_id for r in batch.runs],
             }, indent=1))
@@ -267,10 +268,14 @@ def _rewrite(meta: Path, key: str, target: Path) -> None:
 
 
 def _load_info(wd: Path) -> dict | None:
-    try:
-        return json.loads((Path(wd) / "batch.json").read_text())
-    except (OSError, ValueError):
-        return None
+    for name in (INFO, "batch.json"):  # batch.json: a batch submitted before the batch record took that name
+        try:
+            info = json.loads((Path(wd) / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and "max_releases" in info:
+            return info
+    return None
 
 
 def _repro_home(wd: Path) -> Path:
