@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from ..errors import ReproError
 from ..mlflow_sql import REVISION_QUERY, is_known
-from ..reach import check_tracking_server
+from ..reach import check_tracking_server, redact
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
@@ -189,7 +189,7 @@ class _Reader:
         except ImportError:
             pass
         except Exception as e:  # noqa: BLE001
-            raise ReproError(f"cannot open tracking store {_redact(uri)}: {str(e).splitlines()[0][:200]}") from None
+            raise ReproError(f"cannot open tracking store {redact(uri)}: {str(e).splitlines()[0][:200]}") from None
 
     def table(self, sql: str) -> pa.Table:
         if self._adbc is not None:
@@ -256,7 +256,7 @@ class _Reader:
                 self._engine = sqlalchemy.create_engine(uri)
                 self._dbapi = self._engine.raw_connection()
             except Exception as e:  # noqa: BLE001
-                raise ReproError(f"cannot open tracking store {_redact(uri)}: {str(e).splitlines()[0][:200]}") from None
+                raise ReproError(f"cannot open tracking store {redact(uri)}: {str(e).splitlines()[0][:200]}") from None
         return self._dbapi
 
     def close(self) -> None:
@@ -272,10 +272,6 @@ def _missing_table(e: Exception) -> bool:
     return "no such table" in m or ("relation" in m and "does not exist" in m)
 
 
-def _redact(uri: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
-
-
 def _lit(value: str) -> str:
     """A SQL string literal (standard quoting: the same in sqlite, postgresql and mysql's ANSI mode)."""
     return "'" + str(value).replace("'", "''") + "'"
@@ -287,7 +283,7 @@ def _load_sql(uri: str, selection: Selection, comparisons: list[dict]) -> pd.Dat
         try:
             exps = reader.table("SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'")
         except Exception as e:  # noqa: BLE001
-            raise ReproError(f"{_redact(uri)} is not an MLflow tracking store ({type(e).__name__})") from None
+            raise ReproError(f"{redact(uri)} is not an MLflow tracking store ({type(e).__name__})") from None
         if not is_known(_revision(reader)):
             return _load_api(uri, selection)  # a schema whose tables were not checked: MLflow's client
         exp_ids = _experiment_ids(exps.to_pylist(), selection.experiments)
