@@ -22,6 +22,18 @@ from tests.services import free_port  # noqa: E402  (after the sys.path insert a
 __all__ = ["BIN", "FIXTURES", "ROOT", "free_port"]
 
 
+@pytest.fixture(autouse=True)
+def _environ_restored():
+    """Each test starts from the environment the session started with: code under test that sets
+    determinism variables in-process (determinism.apply, an entry point's main) must not leak them
+    into a later test's fingerprint."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def tracking(tmp_path, monkeypatch) -> str:
     """A fresh sqlite store in tmp_path, set as MLFLOW_TRACKING_URI, with REPRO_HOME beside it."""

@@ -15,11 +15,13 @@ from repro_mlflow.fingerprint.gpu import finish, parse_smi_xml
 
 from .helpers import BIN, ROOT, fixture_text
 
-ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT))  # at call time: the same environ as capture() below
 
 
 def repro(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "repro"), "fingerprint", *args], env=ENV, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(BIN / "repro"), "fingerprint", *args], env=_env(), capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_prints_the_record_and_tags(tmp_path):
@@ -40,7 +42,7 @@ def test_prints_the_record_and_tags(tmp_path):
 def test_module_entry_point_needs_no_mlflow():
     code = ("import sys, runpy; sys.modules['mlflow'] = None; sys.argv = ['x', '--tags'];"
             "runpy.run_module('repro_mlflow.fingerprint', run_name='__main__')")
-    p = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "repro.fp.hw" in json.loads(p.stdout)
 
