@@ -108,3 +108,28 @@ def test_cross_cpu_study_verdict_table_is_the_reports():
     total = sum(ex["verdict"]["reproducible"]["reproducible"] for ex in report.values())
     configs = sum(ex["verdict"]["reproducible"]["configs"] for ex in report.values())
     assert f"only {total} of the {configs} configs" in readme
+
+
+NNUNET = ROOT / "analysis/nnunet_study"
+
+
+def test_nnunet_study_findings_are_the_reports():
+    readme = " ".join((NNUNET / "README.md").read_text().split())
+    ex = _report(NNUNET / "report")["nnunet_segmentation"]
+    v = ex["verdict"]
+    r = v["repeatable"]
+    assert f"Repeatable: {r['answer']}, {r['repeatable']} of {r['groups']} groups bit-identical" in readme
+    s = v["spread"]
+    assert f"{_g(s['min'])} to {_g(s['max'])} (range {_g(s['range'])}), {s['n']} runs, {s['n_independent']} independent" in readme
+    assert f"std {_g(s['std'])}" in readme
+    # repeatable exactly where augmentation runs in process, whatever op determinism is
+    for g in ex["groups"]:
+        in_process = "augmentation_workers=0" in g["config"]
+        assert g["repeatable"] == in_process, g["config"]
+        for x in {g["min"], g["max"]}:
+            assert _g(x) in readme
+    terms = {t["names"][0]: t for t in v["variance"]["terms"]}
+    assert _g(terms["op_determinism"]["share"]) in readme
+    assert _g(terms["augmentation_workers"]["share"]) in readme
+    assert _g(v["variance"]["residual_share"]) in readme
+    assert v["noise"] is None and "no test-set sampling noise" in readme
