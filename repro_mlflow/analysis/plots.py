@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 
 MAX_ROWS = 40  # heat-map rows (config · environment) shown; the rows with the largest spread first
 MAX_ENVS = 30
+MAX_LABELLED = 12  # equivalence matrix: per-cell text labels only up to this many environments
 
 
 def _png(fig) -> bytes:
@@ -102,7 +103,7 @@ def equivalence_matrix(matrix: pd.DataFrame, title: str) -> bytes:
     im = ax.imshow(m.to_numpy(dtype=float), vmin=0, vmax=1, cmap="RdYlGn")
     ax.set_xticks(range(n), m.columns, rotation=45, ha="right")
     ax.set_yticks(range(n), m.index)
-    for i in range(n):
+    for i in range(n if n <= MAX_LABELLED else 0):
         for j in range(n):
             v = m.iat[i, j]
             ax.text(j, i, "–" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)

@@ -46,7 +46,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json, soft_wrap=True)  # a line is never wrapped: scripts read them
     if not args.no_report:
         out = Path(args.out or f"repro-analysis-{report.slug(label)}")
-        figs = report.make_figures(result, keyed)
+        figs = {} if args.no_figures else report.make_figures(result, keyed)
         paths = report.write_outputs(out, result, keyed, figs, f"repro analyze: {label}")
         if not args.no_log and uri is not None:
             exp_id = keyed["experiment_id"].mode().iloc[0]
@@ -94,6 +94,7 @@ def register(sub) -> None:
                         "the same now (exit status 1 if one differs on the same environment)")
     a.add_argument("--out", help="output folder (default: ./repro-analysis-<sweep>)")
     a.add_argument("--no-report", action="store_true", help="no files, no MLflow run: statistics only")
+    a.add_argument("--no-figures", action="store_true", help="write the report without figures (no PNG)")
     a.add_argument("--no-log", action="store_true", help="write the files but log no analysis run to MLflow")
     a.add_argument("--json", action="store_true", help="print every statistic as JSON on stdout (schema: docs/analysis.md)")
     a.set_defaults(func=_cmd_analyze)
