@@ -90,4 +90,53 @@ def create(store_dir: str | Path, cache_dir: str | Path | None = None) -> tuple[
     return uri, exp_id, run.info.run_id
 
 
-__all__ = ["create", "db_uri", "template"]
+class SqlLocalRun:
+    """Incremental reader of the one run of a SQLite local store, through `MlflowClient` only
+    (the reading side of `runtime/replay.py:LocalRun`, for the store `create()` makes)."""
+
+    def __init__(self, uri: str, run_id: str):
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+        self.client, self.run_id = MlflowClient(tracking_uri=uri), run_id
+        self.seen: dict[str, dict[tuple, int]] = {}  # metric key -> {(value, step, timestamp): times read}
+
+    def params(self) -> dict[str, str]:
+        return dict(self.client.get_run(self.run_id).data.params)
+
+    def tags(self) -> dict[str, str]:
+        return {k: v for k, v in self.client.get_run(self.run_id).data.tags.items() if not k.startswith("mlflow.")}
+
+    def new_points(self) -> dict[str, list]:
+        """Points logged since the last call ({key: [Metric]}), each returned once."""
+        out: dict[str, list] = {}
+        for key in self.client.get_run(self.run_id).data.metrics:
+            seen = self.seen.setdefault(key, {})
+            left = dict(seen)
+            for m in sorted(self.client.get_metric_history(self.run_id, key), key=lambda m: (m.timestamp, m.step)):
+                p = (m.value, m.step, m.timestamp)
+                if left.get(p, 0) > 0:
+                    left[p] -= 1
+                    continue
+                seen[p] = seen.get(p, 0) + 1
+                out.setdefault(key, []).append(m)
+        return out
+
+    def artifacts(self) -> dict[str, tuple[int, int, Path]]:
+        """{artifact path: (size, mtime in ns, file)} of the run's artifact folder (a local folder)."""
+        from urllib.parse import urlparse  # noqa: PLC0415
+        from urllib.request import url2pathname  # noqa: PLC0415
+
+        root = Path(url2pathname(urlparse(self.client.get_run(self.run_id).info.artifact_uri).path))
+        out = {}
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                p = Path(dirpath) / name
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                out[p.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns, p)
+        return out
+
+
+__all__ = ["SqlLocalRun", "create", "db_uri", "template"]

@@ -45,3 +45,25 @@ def test_per_run_store_is_a_fast_copy_written_by_mlflow(tmp_path):
     # a second run's store is its own copy: nothing of the first run in it
     uri2, _exp2, run2 = localstore.create(tmp_path / "run2", cache)
     assert [r.info.run_id for r in MlflowClient(tracking_uri=uri2).search_runs([_exp2])] == [run2]
+
+
+def test_reader_returns_each_point_once_through_the_client(tmp_path):
+    uri, exp_id, run_id = localstore.create(tmp_path / "run", tmp_path / "cache")
+    writer = MlflowClient(tracking_uri=uri)
+    reader = localstore.SqlLocalRun(uri, run_id)
+    writer.log_param(run_id, "lr", "0.1")
+    writer.set_tag(run_id, "user.tag", "x")
+    for s in range(3):
+        writer.log_metric(run_id, "loss", 1.0 / (s + 1), step=s, timestamp=1000 + s)
+    first = reader.new_points()
+    assert [(m.step, m.value) for m in first["loss"]] == [(0, 1.0), (1, 0.5), (2, 1.0 / 3)]
+    assert reader.new_points() == {}  # nothing new: nothing again
+    writer.log_metric(run_id, "loss", 0.25, step=3, timestamp=1003)
+    writer.log_metric(run_id, "acc", 0.9, step=3, timestamp=1003)
+    second = reader.new_points()
+    assert {k: [(m.step, m.value) for m in v] for k, v in second.items()} == {"loss": [(3, 0.25)], "acc": [(3, 0.9)]}
+    assert reader.params() == {"lr": "0.1"} and reader.tags() == {"user.tag": "x"}
+    (tmp_path / "f.txt").write_text("abc")
+    writer.log_artifact(run_id, str(tmp_path / "f.txt"), artifact_path="out")
+    arts = reader.artifacts()
+    assert list(arts) == ["out/f.txt"] and arts["out/f.txt"][0] == 3
