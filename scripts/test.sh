@@ -11,6 +11,6 @@ rc=0
 # The worker side and the analysis again under the oldest MLflow supported (pyproject: mlflow>=3.10).
 echo "== the same worker-side and analysis tests under $(.venv-mlflow-oldest/bin/python -c 'import mlflow; print("MLflow", mlflow.__version__)')"
 .venv-mlflow-oldest/bin/python -m pytest -p no:cacheprovider --durations=5 -m "not slow" \
-  tests/test_mlflow_sql.py tests/test_offline.py tests/mirror/test_local_first.py tests/mirror/test_replay.py \
+  tests/test_mlflow_sql.py tests/test_offline.py tests/mirror/test_local_first.py tests/mirror/test_replay.py tests/mirror/test_localstore.py \
   tests/analysis/test_load.py tests/analysis/test_stores.py tests/analysis/test_stats.py tests/analysis/test_baseline.py || rc=$?
 exit $rc
