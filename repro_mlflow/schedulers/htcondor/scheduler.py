@@ -31,7 +31,7 @@ from . import submit as hs
 from .config import HTCondorConfig
 from .events import HELD, ProcState, hold_text, import_htcondor, last_cluster, read_log
 from .pack import install_wrapper, pack_project, pack_runtime
-from ..protocol import FAILED, SCHEDULED, Batch, JobState
+from ..protocol import FAILED, SCHEDULED, Batch, JobState, SchedulerBase
 
 # Tests (and embedders) plug in another schedd here: called with (schedd name, collector), returns an
 # object with htcondor2.Schedd's submit/query/act. None: the real htcondor2.Schedd.
@@ -70,7 +70,8 @@ def split_job_id(job_id: str) -> tuple[str, int, Path]:
     return cluster, int(proc), Path(workdir)
 
 
-class HTCondorScheduler:
+class HTCondorScheduler(SchedulerBase):
+    config_class: ClassVar[type | None] = HTCondorConfig
     name: ClassVar[str] = "htcondor"
 
     def __init__(self, config: HTCondorConfig | None = None, schedd: Any = None):
