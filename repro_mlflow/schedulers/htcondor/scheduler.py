@@ -75,6 +75,7 @@ class HTCondorScheduler(SchedulerBase):
     name: ClassVar[str] = "htcondor"
 
     def __init__(self, config: HTCondorConfig | None = None, schedd: Any = None):
+        self._pending: list[tuple[Any, int, list[int], list[int]]] = []  # holds decided by poll, for reconcile
         self.config = config or HTCondorConfig()
         self._schedd_obj = schedd
 
@@ -176,8 +177,8 @@ class HTCondorScheduler(SchedulerBase):
         return out
 
     def _settle_holds(self, info: dict, cluster: int, held: dict[int, ProcState]) -> dict[int, JobState]:
-        """Release a held proc while the policy allows (`max_releases`), else fail it and remove it from the queue."""
-        htcondor2 = import_htcondor()
+        """Decide each held proc: released while the policy allows (`max_releases`), else FAILED and removed
+        from the queue; the schedd is acted on later, by `reconcile`."""
         try:
             schedd = self._schedd(info.get("schedd"), info.get("collector"))
             ads = schedd.query(constraint=f"ClusterId == {cluster} && JobStatus == 5",
@@ -201,6 +202,14 @@ class HTCondorScheduler(SchedulerBase):
                 remove.append(p)
                 out[p] = JobState(FAILED, hold_text(st), st.attempt)
         if schedd is not None:
+            self._pending.append((schedd, cluster, release, remove))  # acted on by `reconcile`, not here
+        return out
+
+    def reconcile(self, job_ids: Sequence[str], states: dict[str, JobState]) -> None:
+        """Release or remove the held procs the last `poll` decided on (poll itself only reads)."""
+        htcondor2 = import_htcondor() if self._pending else None
+        pending, self._pending = self._pending, []
+        for schedd, cluster, release, remove in pending:
             for action, procs, why in ((htcondor2.JobAction.Release, release, "repro: release policy"),
                                        (htcondor2.JobAction.Remove, remove, "repro: held, run marked FAILED")):
                 if procs:
@@ -208,7 +217,6 @@ class HTCondorScheduler(SchedulerBase):
                         schedd.act(action, [f"{cluster}.{p}" for p in procs], reason=why)
                     except Exception as e:  # noqa: BLE001
                         print(f"repro: htcondor: {action.name} of {cluster}.{procs} failed: {e}", file=sys.stderr)
-        return out
 
     def _procs_in_queue(self, info: dict, cluster: int) -> set[int] | None:
         """Procs of `cluster` the schedd still has; None when the schedd cannot be asked."""
