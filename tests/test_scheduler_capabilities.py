@@ -13,6 +13,7 @@ def test_each_scheduler_declares_its_capabilities():
     shared = {name: scheduler_class(name).shared_fs for name in SCHEDULERS if scheduler_class(name)}
     assert shared["local"] is True and shared["slurm"] is True
     assert shared.get("htcondor", False) is False and shared.get("ec2", False) is False
+    assert scheduler_class("local").runs_here is True and scheduler_class("slurm").runs_here is False
     assert "python" in scheduler_class("local").config_fields()
     assert "parallel" in scheduler_class("local").config_fields()
 

@@ -64,6 +64,7 @@ class LocalScheduler(SchedulerBase):
     name: ClassVar[str] = "local"
     config_class: ClassVar[type | None] = LocalConfig
     shared_fs: ClassVar[bool] = True
+    runs_here: ClassVar[bool] = True
 
     def gives_gpu(self) -> bool:
         d = Path("/proc/driver/nvidia/gpus")  # runs on this machine: whether the driver lists a GPU

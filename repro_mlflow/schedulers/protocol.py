@@ -76,6 +76,7 @@ class SchedulerBase:
     name: ClassVar[str]
     config_class: ClassVar[type | None] = None  # its config dataclass (which fields it takes)
     shared_fs: ClassVar[bool] = False  # whether its jobs see the submitting machine's files (an env cache there)
+    runs_here: ClassVar[bool] = False  # whether its jobs run on the submitting machine (its GPU is theirs)
     config: object = None
 
     @classmethod
