@@ -181,17 +181,12 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     tags = run.data.tags
     job = tags.get("repro.job_id", "")
     backend = tags.get("repro.backend")
-    if backend == "local" and ":" in job:
-        _host, rest = job.split(":", 1)
-        d, i = rest.rsplit(":", 1)
-        path = Path(d) / i / "output.log"
-    else:
-        from ..submit.rebuild import scheduler_of
+    from ..submit.rebuild import scheduler_of
 
-        scheduler = scheduler_of(run) if backend else None  # from the batch record
-        if scheduler is None or not hasattr(scheduler, "log_path") or not job:
-            raise ReproError("repro logs reads the output of local and Slurm runs; for other backends open the run's repro/output.log artifact")
-        path = scheduler.log_path(job, Path(tags.get("repro.workdir", ".")))
+    scheduler = scheduler_of(run) if backend else None  # from the batch record
+    path = scheduler.log_path(job, Path(tags.get("repro.workdir", "."))) if scheduler is not None and job else None
+    if path is None:
+        raise ReproError("repro logs reads the output of local and Slurm runs; for other backends open the run's repro/output.log artifact")
     if not path.exists():
         raise ReproError(f"no output yet at {path} (the job may not have started)")
     with open(path, "rb") as f:

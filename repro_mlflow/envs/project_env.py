@@ -10,7 +10,7 @@
 
 The runtime itself stays in repro's interpreter; the entry point's `python` is the env's, through
 PATH (and VIRTUAL_ENV / CONDA_PREFIX), which only schedulers whose nodes see this machine's files
-can use (`SHARED_FS`). Anything that cannot be built is a one-line ReproError naming the way out.
+can use (`shared_fs`, a scheduler's capability). Anything that cannot be built is a one-line ReproError naming the way out.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 from .. import tags as T
 from ..errors import ReproError
 
-SHARED_FS = ("local", "slurm")  # schedulers whose jobs see the submitting machine's files (the env cache)
 MANAGERS = ("local", "virtualenv", "conda")
 WAY_OUT = "to run in the current interpreter instead: --env-manager local"
 
@@ -135,7 +134,7 @@ def _conda_env(project_dir: Path, declared: str, log) -> ProjectEnv:
     return ProjectEnv("conda", str(prefix), declared)
 
 
-def resolve(project_dir: Path, manager: str | None = None, scheduler: str = "local", log=None) -> ProjectEnv:
+def resolve(project_dir: Path, manager: str | None = None, scheduler: str = "local", log=None, shared_fs: bool = True) -> ProjectEnv:
     """The project's environment, built (or found in the cache) now; `manager` as `mlflow run --env-manager`."""
     from mlflow.projects import env_type
     from mlflow.projects._project_spec import load_project
@@ -151,7 +150,7 @@ def resolve(project_dir: Path, manager: str | None = None, scheduler: str = "loc
                          f"with a container image, or {WAY_OUT}")
     if not declared:
         return ProjectEnv("local")  # nothing declared: the current interpreter
-    if scheduler not in SHARED_FS:
+    if not shared_fs:  # the scheduler's jobs do not see this machine's env cache
         raise ReproError(f"the project declares {Path(declared).name}, which repro-{scheduler} cannot build on its "
                          f"workers: use a target with a container image, or {WAY_OUT}")
     from mlflow.utils.environment import _PythonEnv

@@ -107,31 +107,20 @@ class ReproBackend(AbstractBackend):
         check_factors(entry_point, load_entry_points(project_dir)[entry_point], spec.params, gets_gpu(scheduler))
         if hasattr(scheduler, "preflight"):
             scheduler.preflight()  # checks that need the scheduler (a partition, a command on PATH), before any run exists
-        env = project_env.resolve(project_dir, manager, self.scheduler_name, log=lambda m: print(f"repro: {m}", file=sys.stderr))
+        env = project_env.resolve(project_dir, manager, self.scheduler_name, shared_fs=scheduler.shared_fs, log=lambda m: print(f"repro: {m}", file=sys.stderr))
         spec.env.update(env.run_env())
         spec.tags.update(env.tags())
         client = MlflowClient(tracking_uri)
         [run_id] = submit_batch(client, scheduler, [spec], project_dir, str(experiment_id), tracking_uri)
         run_tags = client.get_run(run_id).data.tags
         job_id = run_tags.get(T.JOB_ID, "")
-        shown = job_id.rsplit(":", 1)[-1] if self.scheduler_name == "local" else job_id
-        if self.scheduler_name == "local":
-            log = _log_path(job_id)
-        elif hasattr(scheduler, "log_path"):
-            log = str(scheduler.log_path(job_id, Path(run_tags.get(T.WORKDIR, "."))))
-        else:
-            log = None
+        shown = scheduler.show_job_id(job_id)
+        log = scheduler.log_path(job_id, Path(run_tags.get(T.WORKDIR, ".")))
         print(f"repro: run {run_id} submitted to {self.scheduler_name} (job {shown})", file=sys.stderr)
         if log:
             print(f"repro: output: {log}   follow: repro logs -f {run_id}", file=sys.stderr)
         print("repro: status: repro status   browse: mlflow ui", file=sys.stderr)
         return ReproSubmittedRun(run_id, scheduler, job_id, client)
-
-
-def _log_path(job_id: str) -> str:
-    _host, rest = job_id.split(":", 1)
-    d, i = rest.rsplit(":", 1)
-    return str(Path(d) / i / "output.log")
 
 
 def _backend(name: str) -> AbstractBackend:

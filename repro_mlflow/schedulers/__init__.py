@@ -14,6 +14,17 @@ SCHEDULERS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def scheduler_class(name: str):
+    """The scheduler class `name` (its capabilities: `shared_fs`, `config_fields()`), or None when it cannot be imported."""
+    if name not in SCHEDULERS:
+        return None
+    mod, cls, _cfg = SCHEDULERS[name]
+    try:
+        return getattr(importlib.import_module(mod), cls)
+    except ModuleNotFoundError:
+        return None
+
+
 def get_scheduler(name: str, config: dict[str, Any] | None = None):
     """Build the scheduler `name` from a backend-config dict (validated strictly)."""
     from ..errors import ReproError

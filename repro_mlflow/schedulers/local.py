@@ -23,7 +23,7 @@ from typing import ClassVar
 from collections.abc import Sequence
 
 from ..affinity import SLOT_VAR
-from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState
+from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState, SchedulerBase
 
 
 @dataclass
@@ -60,8 +60,22 @@ def _alive(pid_file: Path) -> int | None:
     return pid if _start_time(pid) == start else None
 
 
-class LocalScheduler:
+class LocalScheduler(SchedulerBase):
     name: ClassVar[str] = "local"
+    config_class: ClassVar[type | None] = LocalConfig
+    shared_fs: ClassVar[bool] = True
+    runs_here: ClassVar[bool] = True
+
+    def gives_gpu(self) -> bool:
+        d = Path("/proc/driver/nvidia/gpus")  # runs on this machine: whether the driver lists a GPU
+        return d.is_dir() and any(d.iterdir())
+
+    def show_job_id(self, job_id: str) -> str:
+        return job_id.rsplit(":", 1)[-1]
+
+    def log_path(self, job_id: str, workdir: Path) -> Path | None:
+        d, i = self._split(job_id)
+        return d / str(i) / "output.log"
 
     def __init__(self, config: LocalConfig | None = None):
         self.config = config or LocalConfig()

@@ -68,3 +68,40 @@ class Scheduler(Protocol):
 
     def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
         """Bring the job's outputs to the submit side; return its offline bundle directory, if any."""
+
+
+class SchedulerBase:
+    """What callers ask of a scheduler beyond the protocol, with defaults; a scheduler overrides what differs."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type | None] = None  # its config dataclass (which fields it takes)
+    shared_fs: ClassVar[bool] = False  # whether its jobs see the submitting machine's files (an env cache there)
+    runs_here: ClassVar[bool] = False  # whether its jobs run on the submitting machine (its GPU is theirs)
+    config: object = None
+
+    @classmethod
+    def config_fields(cls) -> frozenset[str]:
+        """Names of the config fields this scheduler takes (e.g. "python", "container", "image")."""
+        import dataclasses
+
+        c = cls.config_class
+        return frozenset(f.name for f in dataclasses.fields(c)) if c and dataclasses.is_dataclass(c) else frozenset()
+
+    def gives_gpu(self) -> bool:
+        """Whether a run gets a GPU: by default, whether the config asks for one."""
+        cfg = self.config
+        if getattr(cfg, "gpus", None) or "gpu" in str(getattr(cfg, "gres", "") or "") or getattr(cfg, "request_gpus", 0):
+            return True
+        itype = str(getattr(cfg, "instance_type", "") or "")
+        return itype[:1] in ("g", "p") and "." in itype
+
+    def show_job_id(self, job_id: str) -> str:
+        """The job id as a user knows it from the scheduler's own tools."""
+        return job_id
+
+    def log_path(self, job_id: str, workdir: Path) -> Path | None:
+        """Where the job's output is readable on the submit side, if anywhere."""
+        return None
+
+    def reconcile(self, job_ids: Sequence[str], states: dict[str, JobState]) -> None:
+        """Act on what `poll` read (release a held job, stop an idle machine); by default nothing."""

@@ -20,16 +20,8 @@ def local_gpu() -> bool:
 
 
 def gets_gpu(scheduler) -> bool:
-    """Whether a run of this scheduler gets a GPU (its config asks for one; locally: this machine has one)."""
-    cfg = getattr(scheduler, "config", None)
-    if scheduler.name == "local":
-        return local_gpu()
-    if getattr(cfg, "gpus", None) or "gpu" in str(getattr(cfg, "gres", "") or ""):
-        return True
-    if getattr(cfg, "request_gpus", 0):
-        return True
-    itype = str(getattr(cfg, "instance_type", "") or "")
-    return itype[:1] in ("g", "p") and "." in itype
+    """Whether a run of this scheduler gets a GPU (the scheduler says: `SchedulerBase.gives_gpu`)."""
+    return bool(scheduler.gives_gpu())
 
 
 def check(entry_point: str, declaration: dict, params: dict[str, str], gpu: bool) -> None:

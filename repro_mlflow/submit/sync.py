@@ -83,7 +83,9 @@ def sync_runs(client: MlflowClient, runs: Iterable[Run], replay: bool = True, qu
         try:
             scheduler = (schedulers or {}).get(backend) or rebuilder.scheduler(group[0])
             jobs = {r.data.tags.get(T.JOB_ID): r for r in group if r.data.tags.get(T.JOB_ID)}
-            states = scheduler.poll(list(jobs)) if jobs else {}
+            states = scheduler.poll(list(jobs)) if jobs else {}  # reads only
+            if jobs and hasattr(scheduler, "reconcile"):
+                scheduler.reconcile(list(jobs), states)  # acts: release a held job, stop an idle machine
         except Exception as e:  # noqa: BLE001 - one scheduler down must not stop the others
             report.errors[backend] = _line(e)
             continue

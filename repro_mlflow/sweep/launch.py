@@ -130,6 +130,7 @@ def _project_envs(plan: Plan, console: Console) -> None:
     """The environment the project declares (python_env.yaml, conda.yaml), built once, for the runs of
     software `current` (a software entry with pins is an env of its own); before any MLflow run exists."""
     from ..envs.project_env import resolve
+    from ..schedulers import scheduler_class
 
     envs: dict = {}
     for run in plan.runs:
@@ -137,7 +138,9 @@ def _project_envs(plan: Plan, console: Console) -> None:
             continue
         key = (run.project_dir, run.target.backend)
         if key not in envs:
-            envs[key] = resolve(run.project_dir, None, run.target.backend, log=console.print)
+            cls = scheduler_class(run.target.backend)
+            envs[key] = resolve(run.project_dir, None, run.target.backend, log=console.print,
+                                shared_fs=bool(cls and cls.shared_fs))
         run.env, run.env_tags = envs[key].run_env(), envs[key].tags()
 
 

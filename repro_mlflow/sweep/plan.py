@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import tags as T
 from ..submit.factors import check as check_factors
+from ..schedulers import scheduler_class
 from ..submit.factors import local_gpu
 from ..submit.project import check_params, load_entry_points
 from ..schedulers.protocol import RunSpec
@@ -169,7 +170,8 @@ class Planner:
         command = project.get_entry_point(ep).compute_command(checked, None)
         software = Software.from_dict(job.get("software"))
         target = Target.from_dict(job.get("target"))
-        check_factors(ep, entry_points[ep], checked, gpu=bool(target.gpu) or (target.backend == "local" and local_gpu()))
+        cls = scheduler_class(target.backend)
+        check_factors(ep, entry_points[ep], checked, gpu=bool(target.gpu) or bool(cls and cls.runs_here and local_gpu()))
         try:
             repeat = int(job.get("repeat") or 0)
         except (TypeError, ValueError):

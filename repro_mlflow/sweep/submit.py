@@ -65,15 +65,14 @@ def _existing(client: MlflowClient, exp_id: str, targets: set[str]) -> dict[tupl
 
 def scheduler_config(target: Target, python: str | None, image: str | None) -> dict:
     """The target's backend config plus, where the scheduler takes them, the software env's python and image."""
-    import dataclasses
     import importlib
 
     cfg = target.config()
-    mod, _cls, conf = SCHEDULERS[target.backend]
+    mod, cls, _conf = SCHEDULERS[target.backend]
     try:
-        fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(mod), conf))}
+        fields = getattr(importlib.import_module(mod), cls).config_fields()
     except ModuleNotFoundError:
-        fields = set()
+        fields = frozenset()
     if python:
         if "python" not in fields:
             raise ReproError(f"target {target.name}: the {target.backend} backend cannot run a software virtualenv; use a container image")

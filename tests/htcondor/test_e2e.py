@@ -130,8 +130,11 @@ def test_held_job_fails_with_its_hold_reason_or_is_released_by_policy(tracking, 
     double.faults[0] = [Fault("hold", reason, 13, 2), Fault("hold", reason, 13, 2)]  # held twice
     double.faults[1] = [Fault("hold", reason, 13, 2)]  # held once
     double.run_all()
-    assert [s.state for s in _poll(client, sched, ids)] == ["SCHEDULED", "SCHEDULED"]  # both released (1st hold)
-    assert {j.status for j in double.jobs.values()} == {1}
+    assert [s.state for s in _poll(client, sched, ids)] == ["SCHEDULED", "SCHEDULED"]  # both to be released (1st hold)
+    assert {j.status for j in double.jobs.values()} == {5}  # poll only reads: both still held
+    jobs = [client.get_run(i).data.tags["repro.job_id"] for i in ids]
+    sched.reconcile(jobs, {})
+    assert {j.status for j in double.jobs.values()} == {1}  # reconcile released them
 
     double.run_all()  # proc 0 is held again, proc 1 runs
     _sync(client, ids)

@@ -33,7 +33,7 @@ from . import aws
 from .config import EC2Config, check_no_secrets, check_tracking_uri, is_remote_tracking
 from .userdata import MAX_USER_DATA, SlotRun, render
 from .. import staging
-from ..protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState
+from ..protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState, SchedulerBase
 
 TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = "repro.batch", "repro.slot", "repro.attempt", "repro.stop_reason"
 LIVE = ("pending", "running")
@@ -68,7 +68,8 @@ def _fmt_age(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{int(seconds % 60):02d}s"
 
 
-class EC2Scheduler:
+class EC2Scheduler(SchedulerBase):
+    config_class: ClassVar[type | None] = EC2Config
     """The EC2 scheduler (see the module docstring)."""
 
     name: ClassVar[str] = "ec2"

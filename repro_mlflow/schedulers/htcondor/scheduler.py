@@ -31,7 +31,7 @@ from . import submit as hs
 from .config import HTCondorConfig
 from .events import HELD, ProcState, hold_text, import_htcondor, last_cluster, read_log
 from .pack import install_wrapper, pack_project, pack_runtime
-from ..protocol import FAILED, SCHEDULED, Batch, JobState
+from ..protocol import FAILED, SCHEDULED, Batch, JobState, SchedulerBase
 
 # Tests (and embedders) plug in another schedd here: called with (schedd name, collector), returns an
 # object with htcondor2.Schedd's submit/query/act. None: the real htcondor2.Schedd.
@@ -70,10 +70,12 @@ def split_job_id(job_id: str) -> tuple[str, int, Path]:
     return cluster, int(proc), Path(workdir)
 
 
-class HTCondorScheduler:
+class HTCondorScheduler(SchedulerBase):
+    config_class: ClassVar[type | None] = HTCondorConfig
     name: ClassVar[str] = "htcondor"
 
     def __init__(self, config: HTCondorConfig | None = None, schedd: Any = None):
+        self._pending: list[tuple[Any, int, list[int], list[int]]] = []  # holds decided by poll, for reconcile
         self.config = config or HTCondorConfig()
         self._schedd_obj = schedd
 
@@ -175,8 +177,8 @@ class HTCondorScheduler:
         return out
 
     def _settle_holds(self, info: dict, cluster: int, held: dict[int, ProcState]) -> dict[int, JobState]:
-        """Release a held proc while the policy allows (`max_releases`), else fail it and remove it from the queue."""
-        htcondor2 = import_htcondor()
+        """Decide each held proc: released while the policy allows (`max_releases`), else FAILED and removed
+        from the queue; the schedd is acted on later, by `reconcile`."""
         try:
             schedd = self._schedd(info.get("schedd"), info.get("collector"))
             ads = schedd.query(constraint=f"ClusterId == {cluster} && JobStatus == 5",
@@ -200,6 +202,14 @@ class HTCondorScheduler:
                 remove.append(p)
                 out[p] = JobState(FAILED, hold_text(st), st.attempt)
         if schedd is not None:
+            self._pending.append((schedd, cluster, release, remove))  # acted on by `reconcile`, not here
+        return out
+
+    def reconcile(self, job_ids: Sequence[str], states: dict[str, JobState]) -> None:
+        """Release or remove the held procs the last `poll` decided on (poll itself only reads)."""
+        htcondor2 = import_htcondor() if self._pending else None
+        pending, self._pending = self._pending, []
+        for schedd, cluster, release, remove in pending:
             for action, procs, why in ((htcondor2.JobAction.Release, release, "repro: release policy"),
                                        (htcondor2.JobAction.Remove, remove, "repro: held, run marked FAILED")):
                 if procs:
@@ -207,7 +217,6 @@ class HTCondorScheduler:
                         schedd.act(action, [f"{cluster}.{p}" for p in procs], reason=why)
                     except Exception as e:  # noqa: BLE001
                         print(f"repro: htcondor: {action.name} of {cluster}.{procs} failed: {e}", file=sys.stderr)
-        return out
 
     def _procs_in_queue(self, info: dict, cluster: int) -> set[int] | None:
         """Procs of `cluster` the schedd still has; None when the schedd cannot be asked."""

@@ -30,7 +30,7 @@ from typing import ClassVar
 from collections.abc import Sequence
 
 from ...errors import ReproError
-from ..protocol import FAILED, FINISHED, KILLED, Batch, JobState
+from ..protocol import FAILED, FINISHED, KILLED, Batch, JobState, SchedulerBase
 from .config import SlurmConfig
 from ..staging import stage_project
 from .states import SQUEUE_FORMAT, parse_sacct, parse_squeue
@@ -75,7 +75,9 @@ def _first_line(p: subprocess.CompletedProcess) -> str:
     return text.splitlines()[-1] if text else f"exit code {p.returncode}"
 
 
-class SlurmScheduler:
+class SlurmScheduler(SchedulerBase):
+    config_class: ClassVar[type | None] = SlurmConfig
+    shared_fs: ClassVar[bool] = True  # jobs see the submit side's files (a cluster filesystem)
     name: ClassVar[str] = "slurm"
 
     def __init__(self, config: SlurmConfig | None = None):
