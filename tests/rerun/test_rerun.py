@@ -30,6 +30,12 @@ def test_rerun_twice_on_its_own_backend_all_finished_same_config_hash(cli_env):
         assert r.data.tags.get("repro.config_hash") == run.data.tags.get("repro.config_hash")
         assert r.data.params == run.data.params
         assert r.data.tags["mlflow.project.entryPoint"] == "mnist_convnet"
+    verdict = repro(cli_env, "analyze", "--rerun-of", orig, "--no-report", "--primary", "test_accuracy")
+    assert verdict.returncode == 0, verdict.stderr
+    [line] = [ln for ln in verdict.stdout.splitlines() if ln.startswith(f"rerun of {orig}:")]
+    assert "2 rerun(s)" in line
+    same = len({r.data.metrics["test_accuracy"] for r in [run, *reruns]}) == 1
+    assert ("bit-identical to the original" if same else "differs from the original") in line
 
 
 def test_run_without_source_is_refused_in_one_line_nothing_created(cli_env):
