@@ -15,6 +15,7 @@ SOFTWARE = "repro.software"
 OFFLINE = "repro.offline"  # "1" when part of the run came through `repro sync` (its local store replayed after the job)
 REPLAYED = "repro.replayed"  # digest of the offline bundle already replayed into this run
 WORKDIR = "repro.workdir"  # where the job's files (log, offline store) live on the submit side
+RERUN_OF = "repro.rerun_of"  # the run id this run re-runs (`repro rerun`), same config hash
 RECORD = "repro.record"  # path of the run's batch record (runtime/record.py), written at submit
 
 FP_HW = "repro.fp.hw"

@@ -1,3 +1,3 @@
 """`repro` subcommands, one module each; every module has `register(subparsers)`."""
 
-MODULES = ("fingerprint", "runs", "analyze")
+MODULES = ("fingerprint", "runs", "analyze", "rerun")

@@ -30,7 +30,23 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter)
     t0 = time.perf_counter()
+    if args.rerun_of:  # the one config: the original and its reruns
+        from mlflow.tracking import MlflowClient
+
+        from .. import tags as T
+
+        orig = MlflowClient(stores[0]).get_run(args.rerun_of)
+        chash = orig.data.tags.get(T.CONFIG_HASH)
+        # a bare `mlflow run` has no config hash: its experiment is read, then the original and reruns kept
+        sel = load.Selection(experiments=[orig.info.experiment_id], sweep=None,
+                             filter_string=f"tags.`{T.CONFIG_HASH}` = '{chash}'" if chash else None)
     df = load.load_stores(stores, sel)
+    if args.rerun_of:
+        col = f"tags.{T.RERUN_OF}"
+        keep = (df["run_id"] == args.rerun_of) | ((df[col] == args.rerun_of) if col in df.columns else False)
+        df = df[keep].reset_index(drop=True)
+        if col not in df.columns or not (df[col] == args.rerun_of).any():
+            raise ReproError(f"run {args.rerun_of} has no reruns yet: `repro rerun {args.rerun_of}` makes them")
     t_load = time.perf_counter() - t0
     opt = pipeline.Options(by=args.by, metrics=args.metric or [], primary=args.primary, factors=args.factor or [],
                            statuses=() if args.all_statuses else ("FINISHED",), n_boot=args.n_boot, seed=args.seed,
@@ -42,7 +58,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}
     if base is not None:
         result["baseline"] = baseline.compare(keyed, *base, path=args.baseline)
-    label = args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
+    label = (f"rerun-of-{args.rerun_of}" if args.rerun_of else None) or args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
     console = Console(stderr=args.json, soft_wrap=True)  # a line is never wrapped: scripts read them
     if not args.no_report:
         out = Path(args.out or f"repro-analysis-{report.slug(label)}")
@@ -59,6 +75,17 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1, default=str))
     else:
         report.print_summary(result, console, metrics=args.metric or [], wide=args.wide)
+    if args.rerun_of:
+        orig_row = df[df["run_id"] == args.rerun_of]
+        metric = args.primary or next((c[len("metrics."):] for c in df.columns if c.startswith("metrics.")), None)
+        if metric and f"metrics.{metric}" in df.columns:
+            vals = df[f"metrics.{metric}"]
+            same = vals.nunique(dropna=False) == 1
+            o = orig_row[f"metrics.{metric}"].iloc[0] if len(orig_row) else None
+            report.print_line(console, f"rerun of {args.rerun_of}: "
+                              f"{len(df) - len(orig_row)} rerun(s); {metric} "
+                              f"{'bit-identical to the original' if same else 'differs from the original'}: "
+                              f"original {o!r}, reruns {sorted(vals[df['run_id'] != args.rerun_of].tolist())}")
     # a result the baseline found repeatable is now different, on the same fingerprint
     return 1 if base is not None and result["baseline"]["same_environment"]["differs"] else 0
 
@@ -72,6 +99,8 @@ def register(sub) -> None:
                         "stores counts once); an earlier report's runs.csv counts as a store (default: the tracking URI)")
     a.add_argument("--experiment", action="append", help="experiment name or id (repeatable; default: all)")
     a.add_argument("--sweep", help="only runs tagged repro.sweep=SWEEP")
+    a.add_argument("--rerun-of", metavar="RUN_ID",
+                   help="the one config of RUN_ID: the original and its `repro rerun` runs (tag repro.rerun_of)")
     a.add_argument("--filter", help="an MLflow search filter string, e.g. \"params.threads = '2'\"")
     a.add_argument("--by", default="tags.repro.fp.env",
                    help="tag or param whose value names the environment (default: repro.fp.env), e.g. repro.site, "
