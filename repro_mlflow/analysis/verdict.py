@@ -108,7 +108,8 @@ def example_verdict(ex: dict, labels: dict[str, str]) -> dict:
                           "single_environment": len(eq) - len(multi), "n_environments": ex.get("n_environments", 0)},
          "classes": classes, "explanation": (ex.get("explanation") or {}).get("summary"),
          "spread": spread, "noise": ex.get("noise"), "factor": factor,
-         "variance": {k: var.get(k) for k in ("terms", "confounded", "not_crossed", "n_independent", "residual_share",
+         "variance": {k: var.get(k) for k in ("terms", "confounded", "not_crossed", "interactions", "n_independent",
+                                              "residual_share",
                                               "residual_df", "note")},
          "cost": cost, "timings_unreliable": bool(unreliable)}
     v["lines"] = [fit(x) for x in lines(v, [lab(e) for e in ex.get("environments", [])], ex)]
@@ -174,7 +175,8 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
         shares = ", ".join(f"{t['term']} {t['share']:.2f}" for t in big[:4])
         res = var.get("residual_share")
         tail = (f", +{rest} under 0.01" if rest else "") + (f", residual {res:.2f}" if res is not None else "")
-        out.append(fit(f"variance (additive model, type-II SS): {shares or 'no term'}{tail}"))
+        model = "with interactions" if (var.get("interactions") or {}).get("fitted") else "additive model"
+        out.append(fit(f"variance ({model}, type-II SS): {shares or 'no term'}{tail}"))
         if var.get("residual_df") and (res or 0) > 1e-6:
             out.append(fit("partial omega^2: " + ", ".join(dec.share_text(t) for t in var["terms"][:4])))
     if var.get("confounded"):
