@@ -73,6 +73,17 @@ def per_class_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndar
         return np.where(total > 0, right / total, np.nan)
 
 
+def bootstrap_se(correct: np.ndarray, n_boot: int = 200, seed: int = 0) -> float | None:
+    """Standard error of an accuracy by the bootstrap over its test examples (`correct`: one bool per example)."""
+    n = len(correct)
+    if n < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    c = np.asarray(correct, dtype=np.float64)
+    means = np.array([c[rng.integers(0, n, n)].mean() for _ in range(n_boot)])
+    return float(means.std(ddof=1))
+
+
 def per_class_spread(accuracies: list[np.ndarray]) -> list[dict]:
     """Per class: min, max, range and std (ddof=1, None for one run) of accuracy across runs."""
     a = np.vstack(accuracies)
@@ -171,7 +182,7 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
             continue
         row = {"example": ex, "config": cfg, "n_runs_predictions": len(ids), "n_runs_weights": len(wids),
                "mean_pairwise_churn": None, "max_pairwise_churn": None, "mean_pairwise_l2": None,
-               "per_class": None, "n_examples": None}
+               "per_class": None, "n_examples": None, "test_se": None}
         if len(ids) >= 2:
             sizes = {len(preds[r]["probs"]) for r in ids}
             row["n_examples"] = sizes.pop() if len(sizes) == 1 else None
@@ -180,6 +191,10 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
             row["mean_pairwise_churn"], row["max_pairwise_churn"] = float(np.mean(pair)), float(np.max(pair))
             if all(preds[r]["labels"] is not None for r in ids):
                 row["per_class"] = per_class_spread([per_class_accuracy(preds[r]["probs"], preds[r]["labels"]) for r in ids])
+                if row["n_examples"]:  # the test set's own noise, resampling its examples (noise.py)
+                    ses = [bootstrap_se(predicted_labels(preds[r]["probs"]) == np.asarray(preds[r]["labels"]))
+                           for r in ids]
+                    row["test_se"] = float(np.mean([x for x in ses if x is not None])) if any(ses) else None
         if len(wids) >= 2:
             shapes = {weights[r].shape for r in wids}
             if len(shapes) == 1:
