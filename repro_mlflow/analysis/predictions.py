@@ -154,8 +154,6 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
     """Per (example, config) with ≥2 runs carrying predictions/weights: churn, L2, per-class spread."""
     notes: list[str] = []
     rows: list[dict] = []
-    if len(runs) > max_runs:
-        notes.append(f"prediction-level evidence read for the first {max_runs} of {len(runs)} runs (--max-artifact-runs)")
     sel = runs.sort_values(["example", "_config", "_env", "_repeat"]).head(max_runs)
     preds: dict[str, dict] = {}
     weights: dict[str, np.ndarray] = {}
@@ -175,6 +173,8 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
             weights[rid] = np.concatenate([np.ravel(z[k]).astype(np.float64) for k in sorted(z)]) if z else np.array([])
     if not preds and not weights:
         return [], notes + ["no run carries repro/predictions.npz or repro/weights.npz: no prediction-level evidence"]
+    if len(runs) > max_runs:
+        notes.append(f"prediction-level evidence read for the first {max_runs} of {len(runs)} runs (--max-artifact-runs)")
     for (ex, cfg), sub in sel.groupby(["example", "_config"], sort=True):
         ids = [r for r in sub["run_id"] if r in preds]
         wids = [r for r in sub["run_id"] if r in weights]

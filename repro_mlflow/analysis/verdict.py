@@ -165,7 +165,7 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
         nz = v.get("noise")
         if nz and nz.get("se") is not None and s.get("std") is not None:
             where = "within it" if nz["within"] else f"{nz['ratio']:.1f}x beyond it"
-            out.append(f"{std}; the test set's own noise: SE {nz['se']:.3g} (n_test {nz['n_test']}), {where}")
+            out.append(f"{std}; test-set noise: SE {nz['se']:.3g} (n_test {nz['n_test']}), {where}")
         elif s.get("range"):
             out.append(std + ("; test-set size not recorded: no sampling noise to compare" if nz else ""))
     var = v.get("variance") or {}

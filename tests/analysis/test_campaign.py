@@ -181,3 +181,23 @@ def test_without_replication_no_interaction_is_fitted(study):
     # the 55-environment campaign: hardware and software not crossed (the 55th environment), no interaction either
     var = study["examples"][0]["variance"]
     assert var["interactions"] == {"fitted": [], "note": "no crossed pair of terms"}
+
+
+def test_repro_analyze_prints_the_campaign_answer_in_40_lines_whatever_the_terminal(tmp_path, capsys, monkeypatch):
+    # the command itself, on the campaign as an earlier report's runs.csv, at 100 columns and at 40: the same lines
+    from repro_mlflow.cli import main
+
+    monkeypatch.chdir(tmp_path)  # relative paths: the printed lines do not depend on where the test runs
+    campaign_frame().to_csv("runs.csv", index=False)
+    printed = []
+    for columns in ("100", "40"):
+        monkeypatch.setenv("COLUMNS", columns)
+        assert main(["analyze", "--store", "runs.csv", "--no-log", "--no-figures", "--out", "out"]) == 0
+        printed.append(capsys.readouterr().out.splitlines())
+    out = printed[0]
+    assert out == printed[1]
+    assert len(out) <= 40 and max(map(len, out)) <= 200, out
+    text = "\n".join(out)
+    assert text.count("classes follow CPU vendor + logical CPU count") == 3
+    for e in environments():
+        assert e["repro.host"] not in text and e["repro.site"] not in text
