@@ -9,7 +9,7 @@ from rich.console import Console
 
 from repro_mlflow.analysis import pipeline, report
 
-from .campaign import campaign_frame, effects, environments
+from .campaign import campaign_frame, class_of, effects, environments
 from .store import frame
 
 
@@ -201,3 +201,29 @@ def test_repro_analyze_prints_the_campaign_answer_in_40_lines_whatever_the_termi
     assert text.count("classes follow CPU vendor + logical CPU count") == 3
     for e in environments():
         assert e["repro.host"] not in text and e["repro.site"] not in text
+
+
+def test_the_report_leads_with_the_answer_then_the_partition_picture():
+    from html import escape
+
+    df = campaign_frame(examples={"imdb_bilstm": 0.81}, repeats=1)
+    res, keyed = pipeline.analyse(df, pipeline.Options(artifacts=False))
+    figs = report.make_figures(res, keyed)
+    page = report.render_html(res, figs, "campaign")
+    (ex,) = res["examples"]
+    verdict = page[page.index('<section id="verdict">'):page.index("</section>")]
+    assert page.index('<section id="verdict">') < page.index("<h2>imdb_bilstm</h2>")  # the answer first
+    for line in ex["verdict"]["lines"]:  # the same lines as the terminal
+        assert f"<li>{escape(line)}</li>" in verdict
+    # then, right after the spread, the partition as a picture: hardware x software image, coloured by class
+    assert page.index("<h3>Spread</h3>") < page.index("<h3>Equivalence classes by hardware</h3>") < page.index(
+        "<h3>Heat map</h3>")
+    name, png = figs["imdb_bilstm"]["partition"]
+    assert name == "partition_imdb_bilstm.png" and png.startswith(b"\x89PNG")
+    # what it draws: under each of the 6 images the hardware split by CPU vendor + logical CPU count
+    by_hw = {e["repro.fp.hw"]: class_of(e, "vendor+count") for e in environments()}
+    scopes = [s for s in ex["explanation"]["scopes"] if s["n_classes"] > 1]
+    assert len(scopes) == 6
+    for s in scopes:
+        assert all(len({by_hw[h] for h in c}) == 1 for c in s["partition"])
+        assert len(s["partition"]) == len({by_hw[h] for c in s["partition"] for h in c})
