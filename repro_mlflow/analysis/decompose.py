@@ -212,9 +212,11 @@ def omega_interval(ss: float, df: int, rss: float, df_res: int, n: int,
                    confidence: float = 0.95) -> list[float] | None:
     """Noncentral-F interval of a partial omega squared (Steiger 2004): the noncentrality parameters lambda for
     which the observed F = (SS/df) / (SS_res/df_res) sits at the upper and lower tail, as lambda / (lambda + N).
-    None without residual degrees of freedom or residual variance."""
-    if df <= 0 or df_res <= 0 or rss <= 0:
+    None without residual degrees of freedom; [1, 1] for a term with variance where the residual has none."""
+    if df <= 0 or df_res <= 0:
         return None
+    if rss <= 0:
+        return [1.0, 1.0] if ss > 0 else None
     f = (ss / df) / (rss / df_res)
     a = (1 - confidence) / 2
 
