@@ -105,6 +105,8 @@ def test_cross_cpu_study_verdict_table_is_the_reports():
             flat = " ".join(readme.split())
             assert f"{v['spread']['std']:.2g} against" in flat and f"{v['noise']['se']:.2g}" in flat, name
             assert v["noise"]["within"], name  # the README says: within the sampling noise
+            if v["noise"]["source"].startswith("bootstrap"):  # the README says where the SE came from
+                assert "bootstrap over the test examples in the AMD runs' `repro/predictions.npz`" in flat, name
     total = sum(ex["verdict"]["reproducible"]["reproducible"] for ex in report.values())
     configs = sum(ex["verdict"]["reproducible"]["configs"] for ex in report.values())
     assert f"only {total} of the {configs} configs" in readme

@@ -8,11 +8,19 @@ fingerprints). Columns that split the outcomes the same way are aliased: merged 
 with all their names. Each term gets its type-II sum of squares (the residual sum of squares gained by
 adding it to all the others), its degrees of freedom, its `share` SS / SS_total (the type-II shares and the residual's need not
 add up to 1 when terms overlap), partial eta squared SS/(SS + SS_res) and
-partial omega squared (SS - df MS_res) / (SS + (N - df) MS_res), with a percentile-bootstrap interval
-over the outcomes. A term that the others determine (df 0: e.g. a setting swept only together with
+partial omega squared (SS - df MS_res) / (SS + (N - df) MS_res), with the noncentral-F interval of the
+latter (exact for normal residuals; its lower end 0 when the term's F is within chance). A term that the others determine (df 0: e.g. a setting swept only together with
 another) is `confounded` and gets no share (a recorded `repro.det.*` setting that the swept ones
 determine is left out and counted). Pairs of terms of which not every combination was run
 are listed as `not_crossed`: their shares rest on the additive model alone.
+
+Interactions: where some cell of the main terms holds more than one outcome (replication, so a residual
+that is not itself an interaction), every crossed pair of terms gets a two-way interaction term
+(`hardware x seed`), so an effect of the seed that differs by hardware is named instead of swelling the
+residual. Type-II as usual: a main term's SS is taken over the terms that do not contain it (its
+interactions left out), an interaction's over everything else. Without replication (every cell of the main
+terms seen once, e.g. repeatable runs of a full factorial) the residual is the interactions themselves
+(Tukey's one outcome per cell), so none is fitted and `interactions` says why.
 """
 
 from __future__ import annotations
@@ -21,13 +29,13 @@ import itertools
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
+from scipy.optimize import brentq
 
 from . import labels
 
 FP_HW, FP_SW = "tags.repro.fp.hw", "tags.repro.fp.sw"
-N_BOOT = 200
 MAX_CELLS = 500_000  # outcomes x model columns fitted at most (larger: not fitted, a note says so)
-BOOT_CELLS = 40_000_000  # outcomes x columns x fits spent on the bootstrap at most (fewer resamples beyond)
 NOT_FACTORS = ("params.repeat", "tags.repro.det.seed.global")
 
 
@@ -80,21 +88,36 @@ def _fit(X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
 TOL = 1e-12  # sums of squares below TOL x SS_total are rounding, not variance
 
 
-def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, float, float, float, int]]:
-    """Per term: (SS, df, SS_res, partial eta², partial omega², df_res)."""
+def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The codes of the cells of two terms (their interaction)."""
+    return pd.factorize(a.astype(np.int64) * (int(b.max()) + 1) + b, sort=True)[0]
+
+
+def _shares(y: np.ndarray, codes: list[np.ndarray],
+            pairs: list[tuple[int, int]] = ()) -> list[tuple[float, int, float, float, float, int]]:
+    """Per term, main terms then the interactions `pairs` (indices into `codes`): (SS, df, SS_res, partial eta²,
+    partial omega², df_res), type II: each term over the terms that do not contain it."""
     n = len(y)
-    full = _design(codes)
+    inter = [_pair(codes[i], codes[j]) for i, j in pairs]
+    full = _design(codes + inter)
     rss, rank = _fit(full, y)
     tol = TOL * float(((y - y.mean()) ** 2).sum())
     rss = 0.0 if rss <= tol else rss
     df_res = n - rank
     ms_res = rss / df_res if df_res > 0 else 0.0
     out = []
-    for i in range(len(codes)):
-        red = _design(codes[:i] + codes[i + 1:])
-        rss_i, rank_i = _fit(red, y)
-        df = rank - rank_i
-        ss = max(rss_i - rss, 0.0)
+    for i in range(len(codes) + len(pairs)):
+        if i < len(codes):  # a main term: against the terms that do not contain it, with and without it
+            others = [c for k, c in enumerate(codes) if k != i] + [c for (a, b), c in zip(pairs, inter) if i not in (a, b)]
+            rss_i, rank_i = _fit(_design(others), y)
+            rss_w, rank_w = _fit(_design(others + [codes[i]]), y) if pairs else (rss, rank)
+        else:  # an interaction: against everything else
+            k = i - len(codes)
+            rss_i, rank_i = _fit(_design(codes + inter[:k] + inter[k + 1:]), y)
+            rss_w, rank_w = rss, rank
+        rss_w = 0.0 if rss_w <= tol else rss_w
+        df = rank_w - rank_i
+        ss = max(rss_i - rss_w, 0.0)
         ss = 0.0 if ss <= tol else ss
         eta = ss / (ss + rss) if (ss + rss) > 0 else None
         omega = (ss - df * ms_res) / (ss + (n - df) * ms_res) if df > 0 and (ss + (n - df) * ms_res) > 0 else None
@@ -102,13 +125,12 @@ def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, fl
     return out
 
 
-def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int = 0,
-              confidence: float = 0.95, extra: list[str] = ()) -> dict:
+def decompose(runs: pd.DataFrame, primary: str, confidence: float = 0.95, extra: list[str] = ()) -> dict:
     """The model of one example's primary metric: terms with their shares, confounded and aliased names."""
     units = runs.drop_duplicates(["_config", "_env", primary])
     y = units[primary].to_numpy(dtype=float)
     out = {"n_runs": int(len(runs)), "n_independent": int(len(units)), "terms": [], "confounded": [],
-           "not_crossed": [], "residual_df": None, "residual_share": None, "recorded_determined": 0, "note": None}
+           "not_crossed": [], "interactions": None, "residual_df": None, "residual_share": None, "recorded_determined": 0, "note": None}
     merged: dict[bytes, dict] = {}
     cand = [(nm, col) for nm, col in terms(units, extra) if col in units.columns]
     params = [col for _, col in cand if col.startswith("params.")]
@@ -156,38 +178,98 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
         by = [u for u in keep if _determines(u["codes"], t["codes"])]
         out["confounded"].append({"term": t["name"], "with": [u["name"] for u in by] or ["the other terms"]})
     codes = [t["codes"] for t in keep]
-    base = _shares(y, codes)
-    rng = np.random.default_rng(seed)
-    boots = [[] for _ in keep]
-    p = 1 + sum(t["n_levels"] - 1 for t in keep)
-    n_boot = min(n_boot, BOOT_CELLS // max(len(y) * p * (len(keep) + 1), 1))
-    out["n_boot"] = n_boot
-    for _ in range(n_boot if len(y) >= 5 and n_boot >= 20 else 0):
-        idx = rng.integers(0, len(y), len(y))
-        cb = [pd.factorize(c[idx], sort=True)[0] for c in codes]
-        if any(c.max() < 1 for c in cb):
-            continue
-        for i, r in enumerate(_shares(y[idx], cb)):
-            if r[4] is not None:
-                boots[i].append(r[4])
-    a = (1 - confidence) / 2
-    sst = float(((y - y.mean()) ** 2).sum())
-    for t, (ss, df, rss, eta, omega, df_res), b in zip(keep, base, boots):
-        ci = [float(v) for v in np.quantile(b, [a, 1 - a])] if len(b) >= 20 else None
-        out["terms"].append({"term": t["name"], "columns": t["columns"], "n_levels": t["n_levels"],
-                             "df": df, "ss": ss, "share": ss / sst if sst > 0 else None, "partial_eta_squared": eta, "partial_omega_squared": omega,
-                             "omega_ci": ci, "aliased": len(t["names"]) > 1, "names": t["names"]})
-        out["residual_df"] = df_res
-        out["residual_share"] = rss / sst if sst > 0 else None
-    if out["residual_df"] == 0:
-        out["note"] = "no residual degrees of freedom: every outcome fitted exactly (omega squared undefined)"
-    for t1, t2 in itertools.combinations(keep, 2):
+    crossed = []
+    for (i, t1), (j, t2) in itertools.combinations(enumerate(keep), 2):
         seen = len(set(zip(t1["codes"], t2["codes"])))
         if seen < t1["n_levels"] * t2["n_levels"]:
             out["not_crossed"].append({"terms": [t1["name"], t2["name"]],
                                        "combinations": seen, "possible": t1["n_levels"] * t2["n_levels"]})
+        else:
+            crossed.append((i, j))
+    pairs, out["interactions"] = _interactions(y, codes, crossed, [t["name"] for t in keep])
+    base = _shares(y, codes, pairs)
+    sst = float(((y - y.mean()) ** 2).sum())
+    described = [(t["name"], t["columns"], t["n_levels"], t["names"], False) for t in keep]
+    for i, j in pairs:
+        t1, t2 = keep[i], keep[j]
+        described.append((f"{t1['name']} x {t2['name']}", t1["columns"] + t2["columns"],
+                          t1["n_levels"] * t2["n_levels"], [f"{t1['name']} x {t2['name']}"], True))
+    for (name, cols, levels, names, is_inter), (ss, df, rss, eta, omega, df_res) in zip(described, base):
+        ci = omega_interval(ss, df, rss, df_res, len(y), confidence)
+        out["terms"].append({"term": name, "columns": cols, "n_levels": levels,
+                             "df": df, "ss": ss, "share": ss / sst if sst > 0 else None, "partial_eta_squared": eta,
+                             "partial_omega_squared": omega, "omega_ci": ci, "aliased": len(names) > 1 and not is_inter,
+                             "names": names, "interaction": is_inter})
+        out["residual_df"] = df_res
+        out["residual_share"] = rss / sst if sst > 0 else None
+    if out["residual_df"] == 0:
+        out["note"] = "no residual degrees of freedom: every outcome fitted exactly (omega squared undefined)"
     out["terms"].sort(key=lambda r: -(r["share"] or 0.0))
     return out
+
+
+def omega_interval(ss: float, df: int, rss: float, df_res: int, n: int,
+                   confidence: float = 0.95) -> list[float] | None:
+    """Noncentral-F interval of a partial omega squared (Steiger 2004): the noncentrality parameters lambda for
+    which the observed F = (SS/df) / (SS_res/df_res) sits at the upper and lower tail, as lambda / (lambda + N).
+    None without residual degrees of freedom; [1, 1] for a term with variance where the residual has none."""
+    if df <= 0 or df_res <= 0:
+        return None
+    if rss <= 0:
+        return [1.0, 1.0] if ss > 0 else None
+    f = (ss / df) / (rss / df_res)
+    a = (1 - confidence) / 2
+
+    def lam(p: float) -> float | None:  # the lambda at which P(F' <= f) = p (0 when even lambda = 0 puts f below it)
+        def g(x: float) -> float:
+            return float(sps.ncf.cdf(f, df, df_res, x)) - p
+        if g(0.0) <= 0:
+            return 0.0
+        hi = max(10.0, 2.0 * f * df)
+        while g(hi) > 0:
+            hi *= 2
+        if not np.isfinite(g(hi)) or hi > 1e9:
+            return None
+        return float(brentq(g, 0.0, hi, xtol=1e-10 * hi))
+
+    lo, up = lam(1 - a), lam(a)
+    if lo is None or up is None:  # F beyond what the noncentral F evaluates: its normal approximation
+        est = max(df * f - df, 0.0)
+        sd = float(np.sqrt(2 * (df + 2 * est) + est**2 * 2 / df_res))
+        z = float(sps.norm.ppf(1 - a))
+        lo, up = max(est - z * sd, 0.0), est + z * sd
+    return [lo / (lo + n), up / (up + n)]
+
+
+def _interactions(y: np.ndarray, codes: list[np.ndarray], crossed: list[tuple[int, int]],
+                  names: list[str]) -> tuple[list[tuple[int, int]], dict]:
+    """The crossed pairs that get an interaction term, and {"fitted": [names], "note"}: none without replication
+    (every cell of the main terms seen once: the residual is the interactions), none that adds no degree of
+    freedom, none past MAX_CELLS."""
+    info: dict = {"fitted": [], "note": None}
+    if not crossed:
+        info["note"] = "no crossed pair of terms" if len(codes) > 1 else "one term"
+        return [], info
+    cells = len(set(zip(*codes)))
+    if cells >= len(y):
+        info["note"] = "not fitted: every cell of the terms has one outcome (the residual is the interactions)"
+        return [], info
+    pairs: list[tuple[int, int]] = []
+    cols = [*codes]
+    rank = np.linalg.matrix_rank(_design(cols))
+    for i, j in crossed:
+        c = _pair(codes[i], codes[j])
+        width = _design(cols + [c]).shape[1]
+        if len(y) * width > MAX_CELLS:
+            info["note"] = "some not fitted: too many cells"
+            break
+        r = np.linalg.matrix_rank(_design(cols + [c]))
+        if r > rank and len(y) - r > 0:
+            pairs.append((i, j))
+            cols.append(c)
+            rank = r
+            info["fitted"].append(f"{names[i]} x {names[j]}")
+    return pairs, info
 
 
 def _determines(a: np.ndarray, b: np.ndarray) -> bool:

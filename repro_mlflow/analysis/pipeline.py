@@ -194,7 +194,7 @@ def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[
     shares, n4 = factors.factor_shares(runs, primary, factors.factor_columns(runs, extra, by))
     notes.extend(n4)
     out["factors"] = shares
-    out["variance"] = decompose.decompose(runs, primary, seed=opt.seed, extra=extra)
+    out["variance"] = decompose.decompose(runs, primary, extra=extra)
     if opt.artifacts:
         pe, n5 = predictions.prediction_evidence(runs, tracking_uri, opt.max_artifact_runs)
         out["predictions"] = pe

@@ -73,6 +73,17 @@ def per_class_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndar
         return np.where(total > 0, right / total, np.nan)
 
 
+def bootstrap_se(correct: np.ndarray, n_boot: int = 200, seed: int = 0) -> float | None:
+    """Standard error of an accuracy by the bootstrap over its test examples (`correct`: one bool per example)."""
+    n = len(correct)
+    if n < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    c = np.asarray(correct, dtype=np.float64)
+    means = np.array([c[rng.integers(0, n, n)].mean() for _ in range(n_boot)])
+    return float(means.std(ddof=1))
+
+
 def per_class_spread(accuracies: list[np.ndarray]) -> list[dict]:
     """Per class: min, max, range and std (ddof=1, None for one run) of accuracy across runs."""
     a = np.vstack(accuracies)
@@ -143,8 +154,6 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
     """Per (example, config) with ≥2 runs carrying predictions/weights: churn, L2, per-class spread."""
     notes: list[str] = []
     rows: list[dict] = []
-    if len(runs) > max_runs:
-        notes.append(f"prediction-level evidence read for the first {max_runs} of {len(runs)} runs (--max-artifact-runs)")
     sel = runs.sort_values(["example", "_config", "_env", "_repeat"]).head(max_runs)
     preds: dict[str, dict] = {}
     weights: dict[str, np.ndarray] = {}
@@ -164,6 +173,8 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
             weights[rid] = np.concatenate([np.ravel(z[k]).astype(np.float64) for k in sorted(z)]) if z else np.array([])
     if not preds and not weights:
         return [], notes + ["no run carries repro/predictions.npz or repro/weights.npz: no prediction-level evidence"]
+    if len(runs) > max_runs:
+        notes.append(f"prediction-level evidence read for the first {max_runs} of {len(runs)} runs (--max-artifact-runs)")
     for (ex, cfg), sub in sel.groupby(["example", "_config"], sort=True):
         ids = [r for r in sub["run_id"] if r in preds]
         wids = [r for r in sub["run_id"] if r in weights]
@@ -171,7 +182,7 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
             continue
         row = {"example": ex, "config": cfg, "n_runs_predictions": len(ids), "n_runs_weights": len(wids),
                "mean_pairwise_churn": None, "max_pairwise_churn": None, "mean_pairwise_l2": None,
-               "per_class": None, "n_examples": None}
+               "per_class": None, "n_examples": None, "test_se": None}
         if len(ids) >= 2:
             sizes = {len(preds[r]["probs"]) for r in ids}
             row["n_examples"] = sizes.pop() if len(sizes) == 1 else None
@@ -180,6 +191,10 @@ def prediction_evidence(runs: pd.DataFrame, tracking_uri: str | None, max_runs: 
             row["mean_pairwise_churn"], row["max_pairwise_churn"] = float(np.mean(pair)), float(np.max(pair))
             if all(preds[r]["labels"] is not None for r in ids):
                 row["per_class"] = per_class_spread([per_class_accuracy(preds[r]["probs"], preds[r]["labels"]) for r in ids])
+                if row["n_examples"]:  # the test set's own noise, resampling its examples (noise.py)
+                    ses = [bootstrap_se(predicted_labels(preds[r]["probs"]) == np.asarray(preds[r]["labels"]))
+                           for r in ids]
+                    row["test_se"] = float(np.mean([x for x in ses if x is not None])) if any(ses) else None
         if len(wids) >= 2:
             shapes = {weights[r].shape for r in wids}
             if len(shapes) == 1:

@@ -169,16 +169,17 @@ WHAT = {
     "factors": "Descriptive only: the share of the primary metric's variance between each factor's levels taken "
                "alone (marginal eta squared = between-level sum of squares / total), over every run. Factors swept "
                "together share their variance, so these need not add up to 1; the model above attributes it.",
-    "decomposition": "One additive model of the primary metric over the independent outcomes (one row per distinct "
+    "decomposition": "One model of the primary metric over the independent outcomes (one row per distinct "
                      "value of a config in an environment): hardware (repro.fp.hw), software (repro.software, else "
-                     "repro.fp.sw) and each swept factor. Per term: type-II sum of squares, partial eta squared and "
-                     "partial omega squared with a 95% bootstrap interval. Aliased columns are one term named "
+                     "repro.fp.sw) and each swept factor, plus the two-way interactions of crossed terms (a x b) where "
+                     "some cell holds several outcomes. Per term: type-II sum of squares, partial eta squared and "
+                     "partial omega squared with its 95% noncentral-F interval. Aliased columns are one term named "
                      "together; a term the others determine is confounded and gets no share.",
     "explain": "Per config (and software image, when a config ran under several): the recorded descriptors whose "
                "values split the environments exactly as the equivalence classes do (exact), else the best by the "
                "adjusted Rand index (ari: 1 = the same split).",
     "noise": "The test set's own sampling noise: the binomial standard error sqrt(p(1-p)/n_test) of an accuracy "
-             "measured on n_test examples, beside the std of the independent outcomes (ratio = std / se; within: the "
+             "measured on n_test examples (or, from repro/predictions.npz, the bootstrap over its test examples), beside the std of the independent outcomes (ratio = std / se; within: the "
              "spread is no larger than another test set of that size would give).",
     "predictions": "Prediction level (runs with repro/predictions.npz, repro/weights.npz): mean and largest pairwise "
                    "churn (share of test examples whose predicted label differs between two runs), mean pairwise L2 "
@@ -192,8 +193,9 @@ WHAT = {
     "verdict": "The answer first. Repeatable: of the config x environment groups with two runs or more, how many "
                "gave bit-identical outcomes (metrics and digests). Reproducible: of the configs run in two environments "
                "or more, how many gave the same outcomes everywhere. Classes: environments that agree with each other, "
-               "by label. Spread: the primary metric over every run; the factor with the largest share of its variance "
-               "(eta squared). Cost: what the determinism switches cost in training time, where measured.",
+               "by label, and what they follow. Spread: the primary metric over its independent outcomes, beside the test "
+               "set's own noise. Variance: hardware vs software vs the swept factors (type-II shares). Cost: what the "
+               "determinism switches cost in training time, unless the placebo fails.",
     "divergence": "Divergence point: for configs whose runs end different, the first epoch at which their per-epoch "
                   "weight digests are no longer all equal.",
 }

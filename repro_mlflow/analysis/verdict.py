@@ -65,6 +65,18 @@ def _names(items: list[str], room: int) -> str:
     return out
 
 
+def _fitting(head: str, items: list[str], tail: str = "", width: int = WIDTH) -> str:
+    """`head`, then as many of `items` as fit in `width` with `tail` (', '-joined), then ', +k more'."""
+    shown: list[str] = []
+    for i, x in enumerate(items):
+        more = len(items) - i - 1
+        if shown and len(head + ", ".join(shown + [x]) + (f", +{more} more" if more else "") + tail) > width:
+            break
+        shown.append(x)
+    more = len(items) - len(shown)
+    return head + ", ".join(shown) + (f", +{more} more" if more else "") + tail
+
+
 def example_verdict(ex: dict, labels: dict[str, str]) -> dict:
     """The verdict of one analysed example (the dict `pipeline._example` builds, with its `cost` rows)."""
     def lab(e: str) -> str:
@@ -108,7 +120,8 @@ def example_verdict(ex: dict, labels: dict[str, str]) -> dict:
                           "single_environment": len(eq) - len(multi), "n_environments": ex.get("n_environments", 0)},
          "classes": classes, "explanation": (ex.get("explanation") or {}).get("summary"),
          "spread": spread, "noise": ex.get("noise"), "factor": factor,
-         "variance": {k: var.get(k) for k in ("terms", "confounded", "not_crossed", "n_independent", "residual_share",
+         "variance": {k: var.get(k) for k in ("terms", "confounded", "not_crossed", "interactions", "n_independent",
+                                              "residual_share",
                                               "residual_df", "note")},
          "cost": cost, "timings_unreliable": bool(unreliable)}
     v["lines"] = [fit(x) for x in lines(v, [lab(e) for e in ex.get("environments", [])], ex)]
@@ -164,19 +177,21 @@ def lines(v: dict, env_labels: list[str], ex: dict | None = None) -> list[str]:
         nz = v.get("noise")
         if nz and nz.get("se") is not None and s.get("std") is not None:
             where = "within it" if nz["within"] else f"{nz['ratio']:.1f}x beyond it"
-            out.append(f"{std}; the test set's own noise: SE {nz['se']:.3g} (n_test {nz['n_test']}), {where}")
+            out.append(f"{std}; test-set noise: SE {nz['se']:.3g} (n_test {nz['n_test']}), {where}")
         elif s.get("range"):
             out.append(std + ("; test-set size not recorded: no sampling noise to compare" if nz else ""))
     var = v.get("variance") or {}
     if var.get("terms") and s.get("range"):
         big = [t for t in var["terms"] if (t.get("share") or 0) >= 0.005]
         rest = len(var["terms"]) - len(big)
-        shares = ", ".join(f"{t['term']} {t['share']:.2f}" for t in big[:4])
         res = var.get("residual_share")
         tail = (f", +{rest} under 0.01" if rest else "") + (f", residual {res:.2f}" if res is not None else "")
-        out.append(fit(f"variance (additive model, type-II SS): {shares or 'no term'}{tail}"))
+        model = "with interactions" if (var.get("interactions") or {}).get("fitted") else "additive model"
+        head = f"variance ({model}, type-II SS): "
+        out.append(fit(_fitting(head, [f"{t['term']} {t['share']:.2f}" for t in big], tail) if big
+                       else head + "no term" + tail))
         if var.get("residual_df") and (res or 0) > 1e-6:
-            out.append(fit("partial omega^2: " + ", ".join(dec.share_text(t) for t in var["terms"][:4])))
+            out.append(fit(_fitting("partial omega^2: ", [dec.share_text(t) for t in var["terms"]])))
     if var.get("confounded"):
         parts = [c["term"] + (f" (with {', '.join(c['with'][:2])})" if c["with"] else "") for c in var["confounded"]]
         out.append(fit("confounded, no share: " + "; ".join(parts)))

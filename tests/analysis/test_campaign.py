@@ -3,12 +3,13 @@
 
 import io
 
+import numpy as np
 import pytest
 from rich.console import Console
 
 from repro_mlflow.analysis import pipeline, report
 
-from .campaign import campaign_frame, effects, environments
+from .campaign import campaign_frame, class_of, effects, environments
 from .store import frame
 
 
@@ -130,3 +131,99 @@ def test_a_factor_named_with_factor_is_a_term_of_the_model():
     res, _ = pipeline.analyse(frame(runs), pipeline.Options(artifacts=False, factors=["batch"]))
     t = _terms(res)
     assert t["batch"]["columns"] == ["tags.batch"] and t["batch"]["share"] < 0.01
+
+
+def _interacting(with_interaction: bool = True, seed: int = 0) -> list[dict]:
+    """6 hardware × 3 seeds, 4 non-repeatable repeats (noise 0.002): the hardware moves the metric, and the
+    seed moves it differently on each hardware (by construction: a hardware x seed interaction)."""
+    rng = np.random.default_rng(seed)
+    hw_eff = [0.0, 0.03, -0.02, 0.01, 0.04, -0.03]
+    runs = []
+    for h, he in enumerate(hw_eff):
+        for s in (1, 2, 3):
+            ie = 0.02 * (((h * 7 + s * 3) % 5) - 2) if with_interaction else 0.0
+            for rep in range(4):
+                runs.append({"tags": {"mlflow.project.entryPoint": "imdb_bilstm", "repro.repeat": rep,
+                                      "repro.fp.hw": f"hw{h}", "repro.fp.sw": "img", "repro.fp.env": f"hw{h}",
+                                      "repro.hw.cpu.model": f"CPU {h}", "repro.primary_metric": "test_accuracy"},
+                             "params": {"seed": s, "n_test": 200},
+                             "metrics": {"test_accuracy": float(0.85 + he + ie + rng.normal(0, 0.002))}})
+    return runs
+
+
+def test_a_hardware_by_seed_interaction_is_a_term_of_its_own():
+    res = _analyse(frame(_interacting()))
+    var = res["examples"][0]["variance"]
+    t = _terms(res)
+    assert var["interactions"]["fitted"] == ["hardware x seed"]
+    inter = t["hardware x seed"]
+    assert inter["interaction"] and inter["df"] == 10 and inter["omega_ci"][0] > 0.5
+    # fitted, the interaction leaves only the noise in the residual: the hardware's partial omega² is not lowered
+    assert t["hardware"]["partial_omega_squared"] > 0.95 and var["residual_share"] < 0.01
+    assert any(x.startswith("variance (with interactions, type-II SS): ") for x in res["examples"][0]["verdict"]["lines"])
+    # without one in the data, the interaction term is about 0 with its interval including 0
+    t0 = _terms(_analyse(frame(_interacting(with_interaction=False))))
+    assert abs(t0["hardware x seed"]["partial_omega_squared"]) < 0.05
+    assert t0["hardware x seed"]["omega_ci"][0] <= 0 <= t0["hardware x seed"]["omega_ci"][1]
+
+
+def test_without_replication_no_interaction_is_fitted(study):
+    # repeatable runs of a full factorial: each cell of hardware x software x augment has one outcome, so the
+    # residual is the interactions themselves: none is fitted
+    runs = effects("hardware")
+    for r in runs:
+        t = r["tags"]
+        r["metrics"]["test_accuracy"] = 0.85 + 0.01 * int(t["repro.fp.hw"][2:]) + 0.003 * int(t["repro.fp.sw"][3:]) \
+            + 0.001 * ((int(t["repro.fp.hw"][2:]) * r["params"]["augment"]) % 3)
+    var = _analyse(frame(runs))["examples"][0]["variance"]
+    assert var["n_independent"] == 48 and var["interactions"]["fitted"] == []
+    assert "one outcome" in var["interactions"]["note"] and not any(t["interaction"] for t in var["terms"])
+    # the 55-environment campaign: hardware and software not crossed (the 55th environment), no interaction either
+    var = study["examples"][0]["variance"]
+    assert var["interactions"] == {"fitted": [], "note": "no crossed pair of terms"}
+
+
+def test_repro_analyze_prints_the_campaign_answer_in_40_lines_whatever_the_terminal(tmp_path, capsys, monkeypatch):
+    # the command itself, on the campaign as an earlier report's runs.csv, at 100 columns and at 40: the same lines
+    from repro_mlflow.cli import main
+
+    monkeypatch.chdir(tmp_path)  # relative paths: the printed lines do not depend on where the test runs
+    campaign_frame().to_csv("runs.csv", index=False)
+    printed = []
+    for columns in ("100", "40"):
+        monkeypatch.setenv("COLUMNS", columns)
+        assert main(["analyze", "--store", "runs.csv", "--no-log", "--no-figures", "--out", "out"]) == 0
+        printed.append(capsys.readouterr().out.splitlines())
+    out = printed[0]
+    assert out == printed[1]
+    assert len(out) <= 40 and max(map(len, out)) <= 200, out
+    text = "\n".join(out)
+    assert text.count("classes follow CPU vendor + logical CPU count") == 3
+    for e in environments():
+        assert e["repro.host"] not in text and e["repro.site"] not in text
+
+
+def test_the_report_leads_with_the_answer_then_the_partition_picture():
+    from html import escape
+
+    df = campaign_frame(examples={"imdb_bilstm": 0.81}, repeats=1)
+    res, keyed = pipeline.analyse(df, pipeline.Options(artifacts=False))
+    figs = report.make_figures(res, keyed)
+    page = report.render_html(res, figs, "campaign")
+    (ex,) = res["examples"]
+    verdict = page[page.index('<section id="verdict">'):page.index("</section>")]
+    assert page.index('<section id="verdict">') < page.index("<h2>imdb_bilstm</h2>")  # the answer first
+    for line in ex["verdict"]["lines"]:  # the same lines as the terminal
+        assert f"<li>{escape(line)}</li>" in verdict
+    # then, right after the spread, the partition as a picture: hardware x software image, coloured by class
+    assert page.index("<h3>Spread</h3>") < page.index("<h3>Equivalence classes by hardware</h3>") < page.index(
+        "<h3>Heat map</h3>")
+    name, png = figs["imdb_bilstm"]["partition"]
+    assert name == "partition_imdb_bilstm.png" and png.startswith(b"\x89PNG")
+    # what it draws: under each of the 6 images the hardware split by CPU vendor + logical CPU count
+    by_hw = {e["repro.fp.hw"]: class_of(e, "vendor+count") for e in environments()}
+    scopes = [s for s in ex["explanation"]["scopes"] if s["n_classes"] > 1]
+    assert len(scopes) == 6
+    for s in scopes:
+        assert all(len({by_hw[h] for h in c}) == 1 for c in s["partition"])
+        assert len(s["partition"]) == len({by_hw[h] for c in s["partition"] for h in c})

@@ -52,7 +52,7 @@ def test_prediction_evidence_from_artifacts(tracking, tmp_path):
     runs = []
     for rep in range(3):
         runs.append({"tags": {"mlflow.project.entryPoint": "ex", "repro.fp.env": "e", "repro.repeat": rep,
-                              "repro.digest.weights": f"w{rep}"}, "metrics": {"acc": 0.5 + rep / 100}})
+                              "repro.digest.weights": f"w{rep}"}, "metrics": {"test_accuracy": 0.5 + rep / 100}})
     ids = add_runs(client, exp, runs)
     probs, weights = [], []
     for rep, rid in enumerate(ids):
@@ -81,6 +81,12 @@ def test_prediction_evidence_from_artifacts(tracking, tmp_path):
     assert [c["range"] for c in pe["per_class"]] == pytest.approx(list(np.ptp(accs, axis=0)))
     assert ex["divergence"] == [{"example": "ex", "config": "all runs", "n_runs": 3, "first_divergent_epoch": 1,
                                  "note": None}]
+    # the test set's own noise from the predictions themselves: the bootstrap over their 50 examples, close to
+    # the binomial SE of each run's accuracy
+    nz = ex["noise"]
+    assert nz["n_test"] == 50 and nz["source"] == "bootstrap over the 50 test examples of repro/predictions.npz"
+    binom = np.mean([np.sqrt(np.mean(lab == labels) * (1 - np.mean(lab == labels)) / 50) for lab in labs])
+    assert nz["se"] == pytest.approx(binom, rel=0.15)
 
 
 def test_divergence_from_epoch_tags():
