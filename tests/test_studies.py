@@ -115,23 +115,39 @@ def test_cross_cpu_study_verdict_table_is_the_reports():
 NNUNET = ROOT / "analysis/nnunet_study"
 
 
+def _nnunet_row(g: dict) -> str:
+    """A group's row in the nnU-Net README's table: seed, workers, op determinism, val_dice, repeatable."""
+    cfg = dict(kv.split("=", 1) for kv in g["config"].split())
+    value = _g(g["min"]) if g["min"] == g["max"] else f"{_g(g['min'])} and {_g(g['max'])}"
+    return (f"| {cfg['seed']} | {cfg['augmentation_workers']} | {cfg['op_determinism']} | {value} | "
+            f"{'yes' if g['repeatable'] else 'no'} |")
+
+
 def test_nnunet_study_findings_are_the_reports():
-    readme = " ".join((NNUNET / "README.md").read_text().split())
+    text = (NNUNET / "README.md").read_text()
+    readme = " ".join(text.split())
     ex = _report(NNUNET / "report")["nnunet_segmentation"]
     v = ex["verdict"]
     r = v["repeatable"]
     assert f"Repeatable: {r['answer']}, {r['repeatable']} of {r['groups']} groups bit-identical" in readme
     s = v["spread"]
     assert f"{_g(s['min'])} to {_g(s['max'])} (range {_g(s['range'])}), {s['n']} runs, {s['n_independent']} independent" in readme
-    assert f"std {_g(s['std'])}" in readme
-    # repeatable exactly where augmentation runs in process, whatever op determinism is
+    lo, hi = s["std_ci"]
+    assert f"std {_g(s['std'])} [{_g(lo)}, {_g(hi)}]" in readme
+    # every group in the table, as the report has it; repeatable exactly where augmentation runs in process
+    rows = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("| ") and ln.strip()[2].isdigit()]
+    assert sorted(rows) == sorted(_nnunet_row(g) for g in ex["groups"]), rows
     for g in ex["groups"]:
-        in_process = "augmentation_workers=0" in g["config"]
-        assert g["repeatable"] == in_process, g["config"]
-        for x in {g["min"], g["max"]}:
-            assert _g(x) in readme
-    terms = {t["names"][0]: t for t in v["variance"]["terms"]}
-    assert _g(terms["op_determinism"]["share"]) in readme
-    assert _g(terms["augmentation_workers"]["share"]) in readme
-    assert _g(v["variance"]["residual_share"]) in readme
+        assert g["repeatable"] == ("augmentation_workers=0" in g["config"]), g["config"]
+    va = v["variance"]
+    for t in va["terms"]:
+        lo, hi = t["omega_ci"]
+        assert (f"{t['names'][0]} share {_g(t['share'])}, partial omega^2 {_g(t['partial_omega_squared'])} "
+                f"[{_g(lo)}, {_g(hi)}]") in readme, t["names"]
+    assert f"residual {_g(va['residual_share'])} on {va['residual_df']} df" in readme
+    assert f"{va['n_independent']} independent outcomes" in readme
     assert v["noise"] is None and "no test-set sampling noise" in readme
+    # the batches themselves (check_batches.py's batches.json)
+    checked = json.loads((NNUNET / "batches.json").read_text())
+    for setting, res in checked["settings"].items():
+        assert f"{setting}: {sum(res['same'])} of {len(res['same'])} batches identical" in readme, setting
