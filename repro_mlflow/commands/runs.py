@@ -107,8 +107,7 @@ def _machine_tables(runs) -> list:
                 continue  # a record refused: `repro sync` says why
     tables = []
     for (backend, _config), items in jobs.items():
-        describe = getattr(rebuilder.scheduler(items[0][0]), "describe", None)
-        rows = describe([j for _r, j in items]) if describe else []
+        rows = rebuilder.scheduler(items[0][0]).describe([j for _r, j in items])
         if rows:
             t = Table(title=f"{backend}: {len(rows)} machine(s) up")
             for col in rows[0]:
