@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
+from ... import tags as T
 from ...errors import ReproError
 from . import aws
 from .config import EC2Config, check_no_secrets, check_tracking_uri, is_remote_tracking
@@ -40,7 +41,7 @@ from .userdata import MAX_USER_DATA, SlotRun, render
 from .. import staging
 from ..protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState, SchedulerBase
 
-TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = "repro.batch", "repro.slot", "repro.attempt", "repro.stop_reason"
+TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = T.EC2_BATCH, T.EC2_SLOT, T.ATTEMPT, T.EC2_STOP
 LIVE = ("pending", "running")
 SPOT_CODE = "Server.SpotInstanceTermination"
 LISTING_GRACE_S = 300  # a batch this young may not be listed by describe_instances yet

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import ClassVar
 from collections.abc import Sequence
 
+from ... import tags as T
 from ...errors import ReproError
 from ..protocol import FAILED, FINISHED, KILLED, Batch, JobState, SchedulerBase
 from .config import SlurmConfig
@@ -49,11 +50,11 @@ BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_
 # Tags the runtime writes from the job's environment on the node, beside the fingerprint's own
 # repro.slurm.{cluster,partition,node,job_id,array_task_id} (fingerprint/site.py), which they do not repeat.
 SLURM_TAGS = {
-    "repro.slurm.array_id": "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}",  # equals repro.job_id
-    "repro.slurm.cpus": "${SLURM_CPUS_ON_NODE}",
-    "repro.slurm.account": "${SLURM_JOB_ACCOUNT}",
-    "repro.slurm.qos": "${SLURM_JOB_QOS}",
-    "repro.slurm.restart_count": "${SLURM_RESTART_COUNT}",
+    T.SLURM_PREFIX + "array_id": "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}",  # equals repro.job_id
+    T.SLURM_PREFIX + "cpus": "${SLURM_CPUS_ON_NODE}",
+    T.SLURM_PREFIX + "account": "${SLURM_JOB_ACCOUNT}",
+    T.SLURM_PREFIX + "qos": "${SLURM_JOB_QOS}",
+    T.SLURM_PREFIX + "restart_count": "${SLURM_RESTART_COUNT}",
 }
 
 
