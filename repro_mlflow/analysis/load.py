@@ -34,7 +34,7 @@ ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
 ANALYSIS_TAG = T.ANALYSIS_OF  # marks analysis runs; they are never analysed themselves
 # Run-unique bookkeeping tags: never factors, never outcomes; not read (keeps large loads fast).
-SKIP_TAGS = (T.JOB_ID, T.ARRAY_INDEX, T.WORKDIR, T.ATTEMPT, T.REPLAYED, T.STATUS_REASON, T.OFFLINE, T.RECORD)
+SKIP_TAGS = (T.JOB_ID, T.ARRAY_INDEX, T.WORKDIR, T.ATTEMPT, T.REPLAYED, T.STATUS_REASON, T.OFFLINE)
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 SLICE_MIN_ROWS = 100_000  # a sqlite table this long is scanned in rowid slices, one per core
 

@@ -272,6 +272,7 @@ class EC2Scheduler(SchedulerBase):
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
         """States of these jobs (reads only); what to terminate or launch again is left to `reconcile`."""
+        self._terminate_due, self._relaunch_due = [], []  # what this poll decides replaces what an earlier one did
         out: dict[str, JobState] = {j: JobState(None, "not an EC2 job id") for j in job_ids}
         groups = self._group(job_ids)
         by_region: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
