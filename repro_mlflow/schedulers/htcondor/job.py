@@ -109,7 +109,9 @@ def main(argv):
     env["PATH"] = shim + os.pathsep + env.get("PATH", os.defpath)
 
     with open(os.path.join(out, "output.log"), "ab") as log:
-        rc = _bootstrap(spec, env, pydeps)
+        # the batch's environment holds for the whole job, pip included (an index, a proxy)
+        worker_env = {str(k): str(v) for k, v in ((record.get("worker") or {}).get("env") or {}).items()}
+        rc = _bootstrap(spec, dict(env, **worker_env), pydeps)
         if rc != 0:
             return rc
         _say("run %s (index %d, attempt %d) in %s" % (run_id, index, _attempt(), project))
