@@ -17,6 +17,11 @@ REPLAYED = "repro.replayed"  # digest of the offline bundle already replayed int
 WORKDIR = "repro.workdir"  # where the job's files (log, offline store) live on the submit side
 RERUN_OF = "repro.rerun_of"  # the run id this run re-runs (`repro rerun`), same config hash
 RECORD = "repro.record"  # path of the run's batch record (runtime/record.py), written at submit
+CONTAINER = "repro.container"  # the container image a run was submitted with
+ANALYSIS_OF = "repro.analysis_of"  # marks analysis runs (`repro analyze`); they are never analysed themselves
+DET_PREFIX = "repro.det."  # determinism settings (determinism.py)
+SLURM_PREFIX = "repro.slurm."  # Slurm's own tags (fingerprint/site.py, schedulers/slurm)
+EC2_BATCH, EC2_SLOT, EC2_STOP = "repro.batch", "repro.slot", "repro.stop_reason"  # EC2 instance tags
 
 FP_HW = "repro.fp.hw"
 FP_SW = "repro.fp.sw"

@@ -25,16 +25,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import tags as T
 from ..errors import ReproError
 from ..mlflow_sql import REVISION_QUERY, is_known
 from ..reach import check_tracking_server, redact
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
-ANALYSIS_TAG = "repro.analysis_of"  # marks analysis runs; they are never analysed themselves
+ANALYSIS_TAG = T.ANALYSIS_OF  # marks analysis runs; they are never analysed themselves
 # Run-unique bookkeeping tags: never factors, never outcomes; not read (keeps large loads fast).
-SKIP_TAGS = ("repro.job_id", "repro.array_index", "repro.workdir", "repro.attempt", "repro.replayed",
-             "repro.status_reason", "repro.offline")
+SKIP_TAGS = (T.JOB_ID, T.ARRAY_INDEX, T.WORKDIR, T.ATTEMPT, T.REPLAYED, T.STATUS_REASON, T.OFFLINE)
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 SLICE_MIN_ROWS = 100_000  # a sqlite table this long is scanned in rowid slices, one per core
 
@@ -323,7 +323,7 @@ def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, compariso
     exp_in = ",".join(str(int(e)) for e in exp_ids)  # ints: safe to inline
     run_where = f"r.lifecycle_stage = 'active' AND r.experiment_id IN ({exp_in})"
     if sweep is not None:
-        run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = 'repro.sweep' AND s.value = {_lit(sweep)})"
+        run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = '{T.SWEEP}' AND s.value = {_lit(sweep)})"
     runs = reader.table(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.name "
                         f"FROM runs r WHERE {run_where}")
     if runs.num_rows == 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import tags as T
 from . import groups, labels, plots
 
 REPORT = "report.html"
@@ -432,7 +433,7 @@ def log_analysis_run(tracking_uri: str, experiment_id: str, label: str, out_dir:
 
     client = MlflowClient(tracking_uri)
     run = client.create_run(experiment_id, run_name=f"analysis {label}"[:250], tags={
-        "repro.analysis_of": label[:250],
+        T.ANALYSIS_OF: label[:250],
         "mlflow.note.content": f"repro analyze of {label}: open the artifact {REPORT}.",
     })
     rid = run.info.run_id

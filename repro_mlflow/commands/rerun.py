@@ -45,7 +45,7 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
         raise ReproError(f"cannot rerun {args.run_id}: it has no batch record (not launched by a repro backend)")
     scheduler = scheduler_of(run)  # the run's own backend and its validated config, from its batch record
     params = dict(run.data.params)
-    keep = {k: v for k, v in tags.items() if k.startswith("repro.det.") or k in (T.CONFIG_HASH, T.SOFTWARE)}
+    keep = {k: v for k, v in tags.items() if k.startswith(T.DET_PREFIX) or k in (T.CONFIG_HASH, T.SOFTWARE)}
     specs = []
     for i in range(args.repeat):
         spec = make_spec(project_dir, entry, params, {**keep, T.RERUN_OF: args.run_id, T.REPEAT: str(i)})

@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from .. import tags as T
+
 
 def _client(args: argparse.Namespace):
     import mlflow
@@ -66,7 +68,7 @@ def _status_table(client, exp_ids: list[str], flt: str):
         token = page.token
         if not token:
             break
-    counts = Counter((r.data.tags.get("repro.target", "?"), r.info.status) for r in runs)
+    counts = Counter((r.data.tags.get(T.TARGET, "?"), r.info.status) for r in runs)
     states = ["SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"]
     table = Table(title=f"{len(runs)} repro run(s)")
     table.add_column("target")
@@ -83,7 +85,7 @@ def failure_lines(runs) -> list[str]:
 
     lines = []
     for status in ("FAILED", "KILLED"):
-        pairs = [(r.info.run_id, r.data.tags.get("repro.status_reason")) for r in runs if r.info.status == status]
+        pairs = [(r.info.run_id, r.data.tags.get(T.STATUS_REASON)) for r in runs if r.info.status == status]
         for n, reason, rid in group(pairs):
             lines.append(f"{n} {status}: {reason} (e.g. run {rid})")
     return lines
@@ -100,15 +102,14 @@ def _machine_tables(runs) -> list:
     rebuilder = Rebuilder()  # each batch's scheduler from its record, never the defaults
     jobs = defaultdict(list)
     for r in runs:
-        if r.info.status not in ("FINISHED", "FAILED", "KILLED") and r.data.tags.get("repro.job_id"):
+        if r.info.status not in ("FINISHED", "FAILED", "KILLED") and r.data.tags.get(T.JOB_ID):
             try:
-                jobs[rebuilder.key(r)].append((r, r.data.tags["repro.job_id"]))
+                jobs[rebuilder.key(r)].append((r, r.data.tags[T.JOB_ID]))
             except ValueError:
                 continue  # a record refused: `repro sync` says why
     tables = []
     for (backend, _config), items in jobs.items():
-        describe = getattr(rebuilder.scheduler(items[0][0]), "describe", None)
-        rows = describe([j for _r, j in items]) if describe else []
+        rows = rebuilder.scheduler(items[0][0]).describe([j for _r, j in items])
         if rows:
             t = Table(title=f"{backend}: {len(rows)} machine(s) up")
             for col in rows[0]:
@@ -179,12 +180,12 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     client = _client(args)
     run = client.get_run(args.run_id)
     tags = run.data.tags
-    job = tags.get("repro.job_id", "")
-    backend = tags.get("repro.backend")
+    job = tags.get(T.JOB_ID, "")
+    backend = tags.get(T.BACKEND)
     from ..submit.rebuild import scheduler_of
 
     scheduler = scheduler_of(run) if backend else None  # from the batch record
-    path = scheduler.log_path(job, Path(tags.get("repro.workdir", "."))) if scheduler is not None and job else None
+    path = scheduler.log_path(job, Path(tags.get(T.WORKDIR, "."))) if scheduler is not None and job else None
     if path is None:
         raise ReproError("repro logs reads the output of local and Slurm runs; for other backends open the run's repro/output.log artifact")
     if not path.exists():

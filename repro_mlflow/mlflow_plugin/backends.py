@@ -105,8 +105,7 @@ class ReproBackend(AbstractBackend):
         scheduler = get_scheduler(self.scheduler_name, user_cfg)
         spec = make_spec(project_dir, entry_point, params or {})
         check_factors(entry_point, load_entry_points(project_dir)[entry_point], spec.params, gets_gpu(scheduler))
-        if hasattr(scheduler, "preflight"):
-            scheduler.preflight()  # checks that need the scheduler (a partition, a command on PATH), before any run exists
+        scheduler.preflight()  # checks that need the scheduler (a partition, a command on PATH), before any run exists
         env = project_env.resolve(project_dir, manager, self.scheduler_name, shared_fs=scheduler.shared_fs, log=lambda m: print(f"repro: {m}", file=sys.stderr))
         spec.env.update(env.run_env())
         spec.tags.update(env.tags())

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import tags as T
-from . import manifest as M
+from .record import expand_tags
 from . import offline
 
 
@@ -97,7 +97,7 @@ class Mirror(threading.Thread):
         from mlflow.tracking import MlflowClient
 
         local = MlflowClient(self.local_uri)
-        tags = {**to_tags(record), **M.expand_tags(self.extra_tags, self.environ)}
+        tags = {**to_tags(record), **expand_tags(self.extra_tags, self.environ)}
         local.log_batch(self.local_run_id, tags=[RunTag(k, T.short(v)) for k, v in tags.items()])
         local.log_dict(self.local_run_id, record, T.FINGERPRINT_ARTIFACT)
 

@@ -12,8 +12,16 @@ defaults. Version 1:
      "layout": {"workdir": <submit-side batch dir>, "job_dirs": <dir holding one dir per index>,
                 "project": <the project as the jobs see it (staged copy, or the source)>,
                 "source": <the project directory submitted>, "python": <interpreter of the jobs>},
+     "worker": {"cwd": <where the command runs>, "run_dir": <the run's files, "{index}" filled in>,
+                "env": {<common environment of the runs>}, "extra_tags": {<tag: "$VAR" template>},
+                "requeue": <a SIGTERM may be a requeue>, "offline": <no mirror from the worker>},
      "runs": [{"index": 0, "run_id": "...", "job_id": "...", "entry_point": "main",
                "params": {...}, "attempt": 1, "command": "...", "env": {...}}, ...]}
+
+`worker` is what the one worker entry, `python -m repro_mlflow.runtime <record> <index>` (`job()`),
+needs on the machine that runs the job. Its paths are as that machine sees them: absolute where the
+jobs share the submit side's filesystem (local, Slurm), relative to the directory holding the record
+where the record travels with the job (HTCondor's sandbox, an EC2 instance's work directory).
 
 A record of another version, or one without a version (no such file was ever written without one:
 whatever it is, it is not read as a record), is refused with one line (`RecordError`).
@@ -23,7 +31,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,12 +75,13 @@ class BatchRecord:
     runs: list[RecordRun]
     created: str = ""
     version: int = VERSION
+    worker: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "version": self.version, "created": self.created,
                 "scheduler": {"name": self.scheduler, "config": self.config},
                 "tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
-                "layout": self.layout, "runs": [vars(r) for r in self.runs]}
+                "layout": self.layout, "worker": self.worker, "runs": [vars(r) for r in self.runs]}
 
     def run(self, run_id: str) -> RecordRun | None:
         """The entry of `run_id`, if it is in this batch."""
@@ -108,6 +119,7 @@ def read(path: str | Path) -> BatchRecord:
             scheduler=_str(sched["name"], "scheduler.name"), config=_dict(sched["config"], "scheduler.config"),
             tracking_uri=_str(data["tracking_uri"], "tracking_uri"), experiment_id=_str(data["experiment_id"], "experiment_id"),
             layout=_dict(data["layout"], "layout"), created=str(data.get("created", "")),
+            worker=_dict(data.get("worker") or {}, "worker"),
             runs=[RecordRun(index=_int(r["index"], "runs.index"), run_id=_str(r["run_id"], "runs.run_id"),
                             job_id=_str(r["job_id"], "runs.job_id"), entry_point=_str(r["entry_point"], "runs.entry_point"),
                             params=_dict(r["params"], "runs.params"), attempt=_int(r.get("attempt", 1), "runs.attempt"),
@@ -118,6 +130,60 @@ def read(path: str | Path) -> BatchRecord:
     except (TypeError, ValueError) as e:
         raise RecordError(f"batch record {path}: {e}") from None
     return record
+
+
+@dataclass
+class Job:
+    """Entry `index` of a batch as the worker runs it, its paths resolved on the machine it runs on."""
+
+    index: int
+    run_id: str
+    command: str
+    cwd: Path
+    run_dir: Path  # output.log, status.json, offline/ (the run's local store)
+    env: dict[str, str]  # what the record adds to the worker's environment for the command
+    extra_tags: dict[str, str]
+    requeue: bool
+    offline: bool
+
+
+def job(path: str | Path, index: int) -> Job:
+    """Entry `index` of the record at `path`; a one-line `RecordError` when there is none."""
+    rec = read(path)
+    run = next((r for r in rec.runs if r.index == index), None)
+    if run is None:
+        raise RecordError(f"batch record {path} has no run of index {index} ({len(rec.runs)} runs)")
+    w = rec.worker
+    base = Path(path).resolve().parent  # relative paths are relative to the record (it travels with the job)
+    cwd = base / str(w.get("cwd") or rec.layout.get("project") or ".")
+    run_dir = base / str(w.get("run_dir") or str(Path(rec.layout.get("job_dirs") or ".") / "{index}")).replace(
+        "{index}", str(index))
+    env = {"MLFLOW_TRACKING_URI": rec.tracking_uri, "MLFLOW_EXPERIMENT_ID": rec.experiment_id,
+           **{str(k): str(v) for k, v in _dict(w.get("env") or {}, "worker.env").items()},
+           **{str(k): str(v) for k, v in run.env.items()}}
+    return Job(index, run.run_id, run.command, cwd, run_dir, env,
+               {str(k): str(v) for k, v in _dict(w.get("extra_tags") or {}, "worker.extra_tags").items()},
+               bool(w.get("requeue", False)), bool(w.get("offline", False)))
+
+
+def expand_tags(templates: dict[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """Tag values with `$VAR`/`${VAR}` filled from `environ`; a tag whose variable is unset is left out."""
+    out: dict[str, str] = {}
+    for key, template in templates.items():
+        missing = False
+
+        def sub(m: re.Match[str]) -> str:
+            nonlocal missing
+            name = m.group(1) or m.group(2)
+            if name not in environ:
+                missing = True
+                return ""
+            return environ[name]
+
+        value = re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, str(template))
+        if not missing and value != "":
+            out[key] = value
+    return out
 
 
 def _str(v: Any, what: str) -> str:
@@ -144,4 +210,5 @@ def _list(v: Any, what: str) -> list:
     return v
 
 
-__all__ = ["BatchRecord", "RECORD_FILE", "RecordError", "RecordRun", "SCHEMA", "VERSION", "read", "write"]
+__all__ = ["BatchRecord", "Job", "RECORD_FILE", "RecordError", "RecordRun", "SCHEMA", "VERSION", "expand_tags", "job",
+           "read", "write"]

@@ -2,7 +2,7 @@
 
 A scheduler that requeues a job (Slurm: `scontrol requeue`, a preemption or a node failure with
 `--requeue`) stops the running attempt with SIGTERM, as a cancel does. The runtime asks only when
-the batch allows requeue (the manifest's `requeue`); Slurm counts restarts: if the job's
+the batch allows requeue (the batch record's `worker.requeue`); Slurm counts restarts: if the job's
 `RestartCnt` is now above the `SLURM_RESTART_COUNT` this attempt started with, Slurm is starting
 it again, and the run waits for its next attempt (SCHEDULED) instead of ending KILLED.
 """

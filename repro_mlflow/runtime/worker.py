@@ -1,20 +1,28 @@
-"""`python -m repro_mlflow.runtime [--run-id ID] -- COMMAND...`
-   `python -m repro_mlflow.runtime --manifest FILE --index I`
+"""`python -m repro_mlflow.runtime RECORD INDEX`: the one worker entry of every backend.
+   `python -m repro_mlflow.runtime [--run-id ID] -- COMMAND...`: one command, outside any batch.
 
-Local-first: the entry point command logs to the run's local MLflow store in `$REPRO_OFFLINE_DIR`
-(its `MLFLOW_TRACKING_URI`, `MLFLOW_RUN_ID`; the real ones are `REPRO_TRACKING_URI`,
-`REPRO_RUN_ID`), always. The command starts at once; a thread (runtime/mirror.py) writes the
-fingerprint into the local store and mirrors the store into the real run every second or two.
-When the command ends, the mirror delivers the rest and ends the real run FINISHED, FAILED (with
-`repro.status_reason`) or KILLED (on SIGTERM/SIGINT), for up to `REPRO_MIRROR_GRACE` seconds;
-a SIGTERM sent by the scheduler to requeue the job (a manifest with `"requeue": true`, and
-`runtime/requeue.py` says so) leaves the run SCHEDULED with `repro.attempt` + 1 instead;
-if the tracking server is still away, `repro sync` replays what is left. `REPRO_OFFLINE=1`: no
-mirror from the worker at all (its results come back with the job's outputs).
+RECORD is a batch record (`runtime/record.py`, written at submit); the worker runs its entry INDEX:
+the command in the record's `cwd`, its environment the worker's own plus the record's (tracking
+URI, experiment, common and per-run variables), the run's files in its `run_dir` (`output.log`,
+`status.json`, the local store `offline/`). Every backend starts this same entry and differs only in
+how: repro-local's driver, Slurm's array task, HTCondor's job wrapper after unpacking, EC2's user-data.
 
-Extra tags: `REPRO_EXTRA_TAGS` (a JSON object; `$VAR` in values is filled from the environment,
-tags whose variables are unset are left out) and a manifest's `extra_tags` are written with the
-fingerprint. `REPRO_STATUS_FILE`, when set, receives `{"rc", "status", "reason", "end_time"}`.
+Local-first: the entry point command logs to the run's local MLflow store (its `MLFLOW_TRACKING_URI`,
+`MLFLOW_RUN_ID`; the real ones are `REPRO_TRACKING_URI`, `REPRO_RUN_ID`), always. The command starts
+at once; a thread (runtime/mirror.py) writes the fingerprint into the local store and mirrors the
+store into the real run every second or two. When the command ends, the mirror delivers the rest and
+ends the real run FINISHED, FAILED (with `repro.status_reason`) or KILLED (on SIGTERM/SIGINT), for
+up to `REPRO_MIRROR_GRACE` seconds; a SIGTERM sent by the scheduler to requeue the job (a record
+whose `worker.requeue` is true, and `runtime/requeue.py` says so) leaves the run SCHEDULED with
+`repro.attempt` + 1 instead; if the tracking server is still away, `repro sync` replays what is
+left. No mirror from the worker at all with the record's `worker.offline` or `REPRO_OFFLINE=1`
+(its results come back with the job's outputs).
+
+The record's `worker.extra_tags` (`$VAR` in values filled from the environment, tags whose variables
+are unset left out) are written with the fingerprint. The one-command form takes its settings from
+its environment: `MLFLOW_TRACKING_URI`, `REPRO_OFFLINE_DIR` (the local store), `REPRO_LOG_FILE`,
+`REPRO_STATUS_FILE` (receives `{"rc", "status", "reason", "end_time"}`), `REPRO_EXTRA_TAGS` (a JSON
+object of extra tags).
 """
 
 from __future__ import annotations
@@ -28,56 +36,90 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import tags as T
-from . import manifest as M
 from . import offline, registry
+from . import record as R
 from .mirror import Mirror, client_settings
 from .replay import LocalRun
 from .reason import explain
 from .requeue import requeued
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+@dataclass
+class Invocation:
+    """What one start of the worker runs, however it was asked: the command, where, with what environment."""
+
+    run_id: str
+    command: list[str]  # one element: a shell command line
+    env: dict[str, str]  # the command's environment before the runtime points MLflow at the local store
+    cwd: str | None = None
+    offline_dir: str | None = None  # the run's local store; None: a temporary one
+    log_file: str | None = None
+    status_file: str | None = None
+    extra_tags: dict[str, str] = field(default_factory=dict)
+    requeue: bool = False
+    live: bool = True  # mirror into the real run while the command runs
+
+
+def _parse(argv: list[str] | None) -> Invocation:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 2 and not argv[0].startswith("-") and argv[1].isdigit():
+        return from_record(argv[0], int(argv[1]))
     p = argparse.ArgumentParser(prog="python -m repro_mlflow.runtime", description=__doc__,
+                                usage="%(prog)s RECORD INDEX | %(prog)s [--run-id ID] [--log-file F] -- COMMAND...",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-id", default=os.environ.get("MLFLOW_RUN_ID"), help="MLflow run to report to (default: $MLFLOW_RUN_ID)")
     p.add_argument("--log-file", default=os.environ.get("REPRO_LOG_FILE"), help="command output file to attach as the artifact repro/output.log")
-    p.add_argument("--manifest", help="batch manifest (JSON) to take the run id, command and environment from")
-    p.add_argument("--index", type=int, help="entry of --manifest to run")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the entry point command (after --); one argument runs through the shell")
     args = p.parse_args(argv)
     if args.command and args.command[0] == "--":
         args.command = args.command[1:]
-    args.extra_tags = {}
-    args.requeue = False
-    if args.manifest is not None:
-        if args.index is None:
-            p.error("--manifest needs --index")
-        entry = M.load(args.manifest, args.index)
-        os.environ.update(entry.env)
-        if entry.cwd:
-            os.chdir(entry.cwd)
-        args.run_id, args.command, args.extra_tags = entry.run_id, [entry.command], entry.extra_tags
-        args.requeue = entry.requeue
-        args.log_file = os.environ.get("REPRO_LOG_FILE")
     if not args.command:
-        p.error("no command given (put it after --)")
+        p.error("no command given (put it after --), or give a batch record and an index")
     if not args.run_id:
         p.error("no run id: pass --run-id or set MLFLOW_RUN_ID")
-    extra = os.environ.get("REPRO_EXTRA_TAGS")
-    if extra:
-        try:
-            args.extra_tags = {**args.extra_tags, **json.loads(extra)}
-        except ValueError:
-            print("repro runtime: REPRO_EXTRA_TAGS is not a JSON object; ignored", file=sys.stderr)
-    return args
+    env = dict(os.environ)
+    return Invocation(args.run_id, args.command, env, offline_dir=env.get("REPRO_OFFLINE_DIR"), log_file=args.log_file,
+                      status_file=env.get("REPRO_STATUS_FILE"), extra_tags=_env_tags(env),
+                      live=env.get("REPRO_OFFLINE") != "1")
 
 
-def _local_store(run_id: str, tracking_uri: str | None) -> tuple[Path, bool, str, str]:
-    """(bundle dir, temporary?, local URI, local run id): `$REPRO_OFFLINE_DIR`, or a temporary one."""
-    offline_dir = os.environ.get("REPRO_OFFLINE_DIR")
+def from_record(path: str, index: int) -> Invocation:
+    """Entry `index` of the batch record at `path`: its environment made here, explicitly, for the command."""
+    try:
+        job = R.job(path, index)
+    except R.RecordError as e:
+        raise SystemExit(f"repro runtime: {e}") from None
+    env = {**os.environ, **job.env}
+    here = os.path.join(os.path.dirname(sys.executable), "python")
+    if os.path.exists(here) and os.path.samefile(here, sys.executable):
+        # `python` in an entry point is the interpreter this worker runs under (the jobs' python)
+        env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(sys.executable), env.get("PATH")) if p)
+    return Invocation(job.run_id, [job.command], env, cwd=str(job.cwd), offline_dir=str(job.run_dir / "offline"),
+                      log_file=str(job.run_dir / "output.log"), status_file=str(job.run_dir / "status.json"),
+                      extra_tags={**job.extra_tags, **_env_tags(os.environ)}, requeue=job.requeue,
+                      live=not job.offline and env.get("REPRO_OFFLINE") != "1")
+
+
+def _env_tags(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    extra = environ.get("REPRO_EXTRA_TAGS")
+    if not extra:
+        return {}
+    try:
+        tags = json.loads(extra)
+    except ValueError:
+        tags = None
+    if not isinstance(tags, dict):
+        print("repro runtime: REPRO_EXTRA_TAGS is not a JSON object; ignored", file=sys.stderr)
+        return {}
+    return {str(k): str(v) for k, v in tags.items()}
+
+
+def _local_store(run_id: str, tracking_uri: str | None, offline_dir: str | None) -> tuple[Path, bool, str, str]:
+    """(bundle dir, temporary?, local URI, local run id): `offline_dir`, or a temporary one."""
     temporary = not offline_dir
     bundle = Path(offline_dir) if offline_dir else Path(tempfile.mkdtemp(prefix=f"repro-{run_id[:8]}-"))
     local_uri, local_run_id = offline.start(bundle, run_id, tracking_uri)
@@ -97,21 +139,21 @@ def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    snapshot = dict(os.environ)
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri)
-    env = command_env(os.environ, args.run_id, tracking_uri, local_uri, local_run_id)
+    snapshot = dict(args.env)
+    tracking_uri = args.env.get("MLFLOW_TRACKING_URI")
+    bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri, args.offline_dir)
+    env = command_env(args.env, args.run_id, tracking_uri, local_uri, local_run_id)
     cmd = args.command
     shell = len(cmd) == 1
-    proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env)
+    proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env, cwd=args.cwd)
     # This process's own MLflow use must not phone home: MLflow's telemetry fetches a config and
     # flushes at exit, which costs about a second offline (the command's environment is untouched).
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     client_settings()
-    live = os.environ.get("REPRO_OFFLINE") != "1"
+    live = args.live
     if not live:
-        print(f"repro runtime: REPRO_OFFLINE=1: logging to {bundle} only; `repro sync` replays it", file=sys.stderr)
+        print(f"repro runtime: offline: logging to {bundle} only; `repro sync` replays it", file=sys.stderr)
     mirror = Mirror(args.run_id, tracking_uri, bundle, local_uri, local_run_id, args.extra_tags, snapshot, live)
     mirror.start()
 
@@ -158,13 +200,13 @@ def outcome(rc: int, stopped: list[int]) -> tuple[str, str | None]:
     return "FAILED", (f"exit code {rc}" if rc > 0 else f"killed by signal {signal.Signals(-rc).name}")
 
 
-def _finish(mirror: Mirror, args: argparse.Namespace, bundle: Path, temporary: bool, rc: int, stopped: list[int],
+def _finish(mirror: Mirror, args: Invocation, bundle: Path, temporary: bool, rc: int, stopped: list[int],
             aborted=lambda: False) -> bool:
     """Status file, bundle.json, the log into the local store, then the mirror's last delivery; True if delivered."""
     status, reason = outcome(rc, stopped)
     reason = explain(reason, args.log_file) if status == "FAILED" else reason
     end_time = int(time.time() * 1000)
-    status_file = os.environ.get("REPRO_STATUS_FILE")
+    status_file = args.status_file
     if status_file:
         try:
             Path(status_file).parent.mkdir(parents=True, exist_ok=True)
@@ -192,9 +234,9 @@ def _finish(mirror: Mirror, args: argparse.Namespace, bundle: Path, temporary: b
     return delivered
 
 
-def wrap(command: str, run_id: str, python: str | None = None) -> list[str]:
-    """The argv that runs `command` (a shell string) under this runtime."""
-    return [python or sys.executable, "-m", "repro_mlflow.runtime", "--run-id", run_id, "--", command]
+def entry(record: str | Path, index: int | str, python: str | None = None) -> list[str]:
+    """The argv of the one worker entry: run entry `index` of the batch record at `record`."""
+    return [python or sys.executable, "-m", "repro_mlflow.runtime", str(record), str(index)]
 
 
-__all__ = ["main", "outcome", "wrap"]
+__all__ = ["Invocation", "entry", "from_record", "main", "outcome"]

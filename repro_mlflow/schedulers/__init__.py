@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .protocol import SchedulerBase
 
 # name -> (module, scheduler class, config dataclass)
 SCHEDULERS: dict[str, tuple[str, str, str]] = {
@@ -25,7 +28,7 @@ def scheduler_class(name: str):
         return None
 
 
-def get_scheduler(name: str, config: dict[str, Any] | None = None):
+def get_scheduler(name: str, config: dict[str, Any] | None = None) -> SchedulerBase:
     """Build the scheduler `name` from a backend-config dict (validated strictly)."""
     from ..errors import ReproError
     from .config import parse_config

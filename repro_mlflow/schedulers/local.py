@@ -1,8 +1,8 @@
 """`repro-local`: runs on this machine, detached from the submitting process.
 
-A batch is one detached driver process (`python -m repro_mlflow.schedulers.local MANIFEST`) that
-runs the batch's runs, at most `parallel` at a time, each under the worker runtime in its own
-process group; with more than one at a time each running run gets a CPU slot of its own
+A batch is one detached driver process (`python -m repro_mlflow.schedulers.local BATCH_DIR`) that
+starts the batch's runs, at most `parallel` at a time, each as the one worker entry
+`python -m repro_mlflow.runtime <batch record> <i>` in its own process group; with more than one at a time each running run gets a CPU slot of its own
 (`REPRO_CPU_SLOT=k/m`: `determinism.configure(threads=N)` then gives it CPUs the others do not get). Per run it leaves in the batch directory: `<i>.pid` (pid and start time while it
 runs), `<i>.rc` (exit code), `<i>/output.log`; a `<i>.cancel` marker stops a run not yet started.
 Job ids are `<host>:<batch dir>:<i>`.
@@ -10,7 +10,6 @@ Job ids are `<host>:<batch dir>:<i>`.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from typing import ClassVar
 from collections.abc import Sequence
 
 from ..affinity import SLOT_VAR
+from ..runtime import record as R
 from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState, SchedulerBase
 
 
@@ -82,22 +82,12 @@ class LocalScheduler(SchedulerBase):
 
     def submit(self, batch: Batch) -> list[str]:
         python = self.config.python or sys.executable
-        manifest = {
-            "parallel": self.config.parallel,
-            "python": python,
-            "cwd": str(batch.project_dir),
-            "env": {
-                "MLFLOW_TRACKING_URI": batch.tracking_uri,
-                "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id),
-                "PATH": os.path.dirname(python) + os.pathsep + os.environ.get("PATH", ""),
-                **(self.config.env or {}),
-            },
-            "runs": [{"run_id": r.run_id, "command": r.command, "env": r.env} for r in batch.runs],
-        }
-        (batch.workdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        batch.layout["python"] = python
+        batch.worker["env"] = {str(k): str(v) for k, v in (self.config.env or {}).items()}
+        self.write_record(batch)  # what the driver and each worker read
         with open(batch.workdir / "driver.log", "ab") as log:
             proc = subprocess.Popen(
-                [python, "-m", "repro_mlflow.schedulers.local", str(batch.workdir)],
+                [python, "-m", "repro_mlflow.schedulers.local", str(batch.record)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 cwd=batch.project_dir, env=dict(os.environ, PYTHONPATH=_package_root()),
             )
@@ -157,34 +147,36 @@ def _package_root() -> str:
     return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
 
 
-def _drive(workdir: Path) -> int:
-    """Run a batch's manifest, `parallel` at a time (the detached driver process)."""
-    m = json.loads((workdir / "manifest.json").read_text())
-    pending = list(enumerate(m["runs"]))
+def _drive(record: Path) -> int:
+    """Start a batch's runs, `parallel` at a time, each as the one worker entry (the detached driver process)."""
+    rec = R.read(record)
+    workdir = Path(rec.layout["workdir"])
+    parallel = int(rec.config.get("parallel") or 1)
+    python = rec.layout.get("python") or sys.executable
+    pending = [r.index for r in rec.runs]
     running: dict[int, subprocess.Popen] = {}
     slots: dict[int, int] = {}  # run index -> its CPU slot while it runs
-    width = min(m["parallel"], len(pending))  # runs at the same time: the slots to share the CPUs among
+    width = min(parallel, len(pending))  # runs at the same time: the slots to share the CPUs among
     while pending or running:
         for i, p in list(running.items()):
             if p.poll() is not None:
                 (workdir / f"{i}.rc").write_text(str(p.returncode))
                 del running[i]
                 slots.pop(i, None)
-        while pending and len(running) < m["parallel"]:
-            i, run = pending.pop(0)
+        while pending and len(running) < parallel:
+            i = pending.pop(0)
             if (workdir / f"{i}.cancel").exists():
                 continue
             rundir = workdir / str(i)
             rundir.mkdir(exist_ok=True)
-            env = {**os.environ, **m["env"], **run["env"], "REPRO_LOG_FILE": str(rundir / "output.log"),
-                   "REPRO_OFFLINE_DIR": str(rundir / "offline")}  # a run's own PATH overrides the batch's
-            if width > 1:
+            env = dict(os.environ)
+            if width > 1:  # the entry point's own contract (determinism.configure reads it)
                 slots[i] = min(set(range(width)) - set(slots.values()))
                 env[SLOT_VAR] = f"{slots[i]}/{width}"
             with open(rundir / "output.log", "ab") as log:
                 p = subprocess.Popen(
-                    [m["python"], "-m", "repro_mlflow.runtime", "--run-id", run["run_id"], "--", run["command"]],
-                    cwd=m["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    [python, "-m", "repro_mlflow.runtime", str(record), str(i)],
+                    cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             (workdir / f"{i}.pid").write_text(f"{p.pid} {_start_time(p.pid)}")

@@ -7,10 +7,15 @@ fetches a job's outputs (its offline store) back to the submit side. Everything 
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 from collections.abc import Sequence
+
+from .. import tags as T
+from ..runtime import record as R
 
 # Run states, as MLflow names them.
 SCHEDULED, RUNNING, FINISHED, FAILED, KILLED = "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"
@@ -41,6 +46,15 @@ class Batch:
     # where the batch's files are, for its record (runtime/record.py): a scheduler's `submit` sets
     # what differs from the defaults ("job_dirs", "project" as the jobs see it, "python")
     layout: dict[str, str] = field(default_factory=dict)
+    # the record's `worker` section: what the one worker entry needs where the job runs ("cwd",
+    # "run_dir" with "{index}", "env", "extra_tags", "requeue", "offline"); defaults from `layout`
+    worker: dict[str, Any] = field(default_factory=dict)
+    record_path: Path | None = None  # where the batch record is written; default <workdir>/batch.json
+
+    @property
+    def record(self) -> Path:
+        """The batch record's path (what `python -m repro_mlflow.runtime <record> <index>` reads)."""
+        return self.record_path or self.workdir / R.RECORD_FILE
 
 
 @dataclass
@@ -105,3 +119,39 @@ class SchedulerBase:
 
     def reconcile(self, job_ids: Sequence[str], states: dict[str, JobState]) -> None:
         """Act on what `poll` read (release a held job, stop an idle machine); by default nothing."""
+
+    def preflight(self) -> object:
+        """Check what can be checked before any run exists (client commands, credentials); by default nothing."""
+        return None
+
+    def exit_state(self, job_id: str, workdir: Path) -> JobState | None:
+        """What a job the scheduler no longer knows left behind (an exit file), if anything; by default nothing."""
+        return None
+
+    def describe(self, job_ids: Sequence[str]) -> list[dict[str, str]]:
+        """Rows about the machines behind these jobs, for `repro status` (EC2's instances); by default none."""
+        return []
+
+    def write_record(self, batch: Batch, job_ids: Sequence[str] | None = None) -> Path:
+        """Write the batch record (`batch.record`); a scheduler calls it in `submit` before any job can start,
+        once its layout is known, and `submit_batch` again with the job ids."""
+        return R.write(batch.record, batch_record(self, batch, job_ids))
+
+
+def batch_record(scheduler: Any, batch: Batch, job_ids: Sequence[str] | None = None) -> R.BatchRecord:
+    """The record of a batch: the scheduler's full validated config, the runs, the layout, the worker's part."""
+    config = getattr(scheduler, "config", None)
+    layout = {"workdir": str(batch.workdir), "job_dirs": str(batch.workdir), "project": str(batch.project_dir),
+              "source": str(batch.project_dir), "python": str(getattr(config, "python", None) or sys.executable),
+              **{k: str(v) for k, v in batch.layout.items()}}
+    worker = {"cwd": layout["project"], "run_dir": str(Path(layout["job_dirs"]) / "{index}"), "env": {},
+              "extra_tags": {}, "requeue": False, "offline": False, **batch.worker}
+    ids = list(job_ids) if job_ids is not None else [""] * len(batch.runs)
+    runs = [R.RecordRun(index=i, run_id=str(spec.run_id), job_id=str(jid), entry_point=spec.entry_point,
+                        params={k: str(v) for k, v in spec.params.items()},
+                        attempt=int(spec.tags.get(T.ATTEMPT, "1") or 1), command=spec.command, env=dict(spec.env))
+            for i, (spec, jid) in enumerate(zip(batch.runs, ids))]
+    return R.BatchRecord(scheduler=scheduler.name,
+                         config=dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},  # type: ignore[arg-type]
+                         tracking_uri=batch.tracking_uri, experiment_id=str(batch.experiment_id), layout=layout,
+                         worker=worker, runs=runs)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
 from collections.abc import Sequence
@@ -15,7 +13,13 @@ from .. import tags as T
 from ..errors import ReproError
 from ..runtime import record as R
 from . import mlflow_side
-from ..schedulers.protocol import Batch, RunSpec, Scheduler
+from ..schedulers.protocol import Batch, RunSpec, Scheduler, SchedulerBase, batch_record
+
+
+def _write_record(scheduler: Scheduler, batch: Batch, job_ids: Sequence[str] | None = None) -> Path:
+    if isinstance(scheduler, SchedulerBase):
+        return scheduler.write_record(batch, job_ids)
+    return R.write(batch.record, batch_record(scheduler, batch, job_ids))
 
 
 def repro_home() -> Path:
@@ -59,27 +63,14 @@ def submit_batch(
     workdir.mkdir(parents=True, exist_ok=True)
     batch = Batch(list(specs), Path(project_dir).resolve(), absolute_tracking_uri(tracking_uri), experiment_id, workdir)
     try:
-        job_ids = scheduler.submit(batch)
+        job_ids = scheduler.submit(batch)  # writes the record (without job ids) before any job can start
     except BaseException:
         mlflow_side.delete_runs(client, run_ids)
+        batch.record.unlink(missing_ok=True)
         raise
-    path = R.write(workdir / R.RECORD_FILE, batch_record(scheduler, batch, job_ids))
+    path = _write_record(scheduler, batch, job_ids)
     mlflow_side.set_tags_bulk(client, {
         rid: {T.JOB_ID: jid, T.ARRAY_INDEX: str(i), T.WORKDIR: str(workdir), T.RECORD: str(path)}
         for i, (rid, jid) in enumerate(zip(run_ids, job_ids))
     })
     return run_ids
-
-
-def batch_record(scheduler: Scheduler, batch: Batch, job_ids: Sequence[str]) -> R.BatchRecord:
-    """The record of a submitted batch: the scheduler's full validated config, the runs, the layout."""
-    config = getattr(scheduler, "config", None)
-    layout = {"workdir": str(batch.workdir), "job_dirs": str(batch.workdir), "project": str(batch.project_dir),
-              "source": str(batch.project_dir), "python": str(getattr(config, "python", None) or sys.executable),
-              **{k: str(v) for k, v in batch.layout.items()}}
-    runs = [R.RecordRun(index=i, run_id=str(spec.run_id), job_id=str(jid), entry_point=spec.entry_point,
-                        params={k: str(v) for k, v in spec.params.items()},
-                        attempt=int(spec.tags.get(T.ATTEMPT, "1") or 1), command=spec.command, env=dict(spec.env))
-            for i, (spec, jid) in enumerate(zip(batch.runs, job_ids))]
-    return R.BatchRecord(scheduler=scheduler.name, config=dataclasses.asdict(config) if config is not None else {},
-                         tracking_uri=batch.tracking_uri, experiment_id=str(batch.experiment_id), layout=layout, runs=runs)

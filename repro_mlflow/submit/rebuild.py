@@ -17,6 +17,7 @@ from mlflow.entities import Run
 from .. import tags as T
 from ..runtime import record as R
 from ..schedulers import get_scheduler
+from ..schedulers.protocol import SchedulerBase
 
 
 class Rebuilder:
@@ -47,7 +48,7 @@ class Rebuilder:
             return run.data.tags.get(T.BACKEND, ""), ""
         return rec.scheduler, json.dumps(rec.config, sort_keys=True)
 
-    def scheduler(self, run: Run):
+    def scheduler(self, run: Run) -> SchedulerBase:
         """The scheduler of the run's batch, built from the record's config (validated again)."""
         name, config = self.key(run)
         if (name, config) not in self._schedulers:
@@ -65,7 +66,7 @@ def legacy_note(backends: set[str]) -> str | None:
             "repro-mlflow): polled with the default config")
 
 
-def scheduler_of(run: Run):
+def scheduler_of(run: Run) -> SchedulerBase:
     """The scheduler of one run, from its batch record."""
     return Rebuilder().scheduler(run)
 

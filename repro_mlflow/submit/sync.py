@@ -7,8 +7,8 @@ defaults; runs of batches with the same config share one poll), `sync_runs`:
 
 1. calls `Scheduler.poll` ONCE with all the group's job ids (a poll that fails is reported in
    `SyncReport.errors` and changes nothing: an unreachable scheduler is not a vanished job);
-2. for a job the scheduler no longer knows (`JobState(None)`), asks the scheduler's optional
-   `exit_state(job_id, workdir) -> JobState | None` what the job left behind (an exit file);
+2. for a job the scheduler no longer knows (`JobState(None)`), asks the scheduler's
+   `exit_state(job_id, workdir) -> JobState | None` what the job left behind (an exit file; by default nothing);
 3. sets `repro.attempt` when `JobState.attempt` differs from the run's (a requeued/restarted job),
    and SCHEDULED -> RUNNING when the job runs;
 4. for an ended or vanished job: `Scheduler.fetch` + `offline.replay_bundle` (exactly once), then,
@@ -84,7 +84,7 @@ def sync_runs(client: MlflowClient, runs: Iterable[Run], replay: bool = True, qu
             scheduler = (schedulers or {}).get(backend) or rebuilder.scheduler(group[0])
             jobs = {r.data.tags.get(T.JOB_ID): r for r in group if r.data.tags.get(T.JOB_ID)}
             states = scheduler.poll(list(jobs)) if jobs else {}  # reads only
-            if jobs and hasattr(scheduler, "reconcile"):
+            if jobs:
                 scheduler.reconcile(list(jobs), states)  # acts: release a held job, stop an idle machine
         except Exception as e:  # noqa: BLE001 - one scheduler down must not stop the others
             report.errors[backend] = _line(e)
@@ -108,7 +108,7 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
     workdir = Path(run.data.tags.get(T.WORKDIR, "."))
     if st is None:
         return  # the scheduler said nothing about this job: leave it
-    if st.state is None and hasattr(scheduler, "exit_state"):
+    if st.state is None:
         st = scheduler.exit_state(job_id, workdir) or st
     if st.attempt is not None and str(st.attempt) != run.data.tags.get(T.ATTEMPT):
         client.set_tag(rid, T.ATTEMPT, str(st.attempt))

@@ -98,7 +98,7 @@ class PlannedRun:
             "mlflow.runName": f"{self.entry_point}-{self.config_hash[:6]}-r{self.repeat}-{self.target.name}",
         }
         if self.software.image or self.target.container:
-            tags["repro.container"] = T.short(self.software.image or self.target.container)
+            tags[T.CONTAINER] = T.short(self.software.image or self.target.container)
         return RunSpec(self.entry_point, dict(self.params), self.command, {**self.env_tags, **tags}, dict(self.env))
 
 

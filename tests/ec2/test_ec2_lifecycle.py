@@ -102,3 +102,29 @@ def test_time_limit_leaves_young_instances_alone(aws, tracking, project):
     sync(client, exp_id)
     assert client.get_run(run_ids[1]).info.status == "KILLED"
     aws.assert_none_running()
+
+
+def test_poll_only_reads_and_reconcile_terminates(aws, tracking, project):
+    """Polling has no side effect: an instance past its time limit is still up after any number of polls;
+    `reconcile` (what sync calls after its poll) terminates it."""
+    from repro_mlflow.submit.rebuild import scheduler_of
+
+    client, _exp_id, [rid] = submit(aws, tracking, project, 1, entry="nap", time_limit_minutes=0.05)
+    [inst] = aws.instances()
+    while (time.time() - inst["LaunchTime"].timestamp()) < 4:
+        time.sleep(0.5)
+    job_id = client.get_run(rid).data.tags["repro.job_id"]
+    scheduler = scheduler_of(client.get_run(rid))  # rebuilt from the batch record
+    for _ in range(2):
+        states = scheduler.poll([job_id])
+        assert states[job_id].state == "KILLED" and "time limit" in states[job_id].reason
+    [still] = aws.instances()
+    assert still["State"]["Name"] in ("pending", "running") and "repro.stop_reason" not in _tags(still)
+    assert client.get_run(rid).info.status == "SCHEDULED"  # nor does a poll touch the run
+
+    scheduler.reconcile([job_id], states)
+    [after] = aws.instances()
+    assert after["State"]["Name"] in ("shutting-down", "terminated")
+    assert _tags(after)["repro.stop_reason"] == "time-limit"
+    scheduler.reconcile([job_id], states)  # done once: nothing left to do
+    aws.assert_none_running()

@@ -186,8 +186,9 @@ def test_dry_run_writes_the_files_and_a_hand_submission_is_followed(tracking, do
     wd = Path(client.get_run(rid).data.tags["repro.workdir"])
     assert client.get_run(rid).data.tags["repro.job_id"] == f"dry-run.0@{wd}"
     assert (wd / "items.txt").read_text() == f"{rid},0\n"
-    runs = json.loads((wd / "runs.json").read_text())
-    assert runs["runs"][0]["command"] == "python train.py 4" and runs["offline"] is True
+    record = json.loads((wd / "batch.json").read_text())  # the batch record, an input file of every proc
+    assert record["runs"][0]["command"] == "python train.py 4" and record["worker"]["offline"] is True
+    assert record["worker"]["cwd"] == "project" and record["worker"]["run_dir"] == "repro_out"  # in the sandbox
     [st] = _poll(client, sched, [rid])
     assert st.state == "SCHEDULED" and "condor_submit" in st.reason
 

@@ -18,7 +18,7 @@ def test_project_tarball_leaves_out_vcs_stores_caches_and_the_batch(tmp_path, mo
     proj = tmp_path / "proj"
     for rel in ["MLproject", "train.py", "pkg/mod.py", "data/small.csv", ".git/HEAD", "mlruns/0/meta.yaml",
                 "mlflow.db", ".repro/batches/b1/project.tar.gz", "pkg/__pycache__/mod.cpython-311.pyc", ".venv/bin/python",
-                "batch/runs.json"]:
+                "batch/batch.json"]:
         (proj / rel).parent.mkdir(parents=True, exist_ok=True)
         (proj / rel).write_text("x")
     monkeypatch.setattr(hp, "MAX_PROJECT_BYTES", 1 << 20)
@@ -54,7 +54,7 @@ def test_runtime_zip_runs_from_pythonpath_alone(tmp_path):
     assert not any("__pycache__" in n for n in names)
     r = subprocess.run([sys.executable, "-m", "repro_mlflow.runtime", "--help"], cwd=tmp_path,
                        env={"PYTHONPATH": str(z), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "--run-id" in r.stdout
+    assert r.returncode == 0 and "RECORD INDEX" in r.stdout and "--run-id" in r.stdout
     assert str(z) in subprocess.run([sys.executable, "-c", "import repro_mlflow; print(repro_mlflow.__file__)"],
                                     env={"PYTHONPATH": str(z)}, capture_output=True, text=True, cwd=tmp_path).stdout
 

@@ -23,7 +23,7 @@ def test_no_planted_credential_is_transferred_and_the_notice_is_one_line(pool, t
     wd = _workdir(client, rid)
     sub = dict(line.split(" = ", 1) for line in (wd / "job.sub").read_text().splitlines() if " = " in line)
     inputs = [Path(p) for p in sub["transfer_input_files"].split(", ")]
-    assert sorted(p.name for p in inputs) == ["project.tar.gz", "repro_job.py", "repro_runtime.zip", "runs.json"]
+    assert sorted(p.name for p in inputs) == ["batch.json", "project.tar.gz", "repro_job.py", "repro_runtime.zip"]
     with tarfile.open(wd / "project.tar.gz") as tar:
         assert planted_in(tar.getnames()) == [] and "check_staged.py" in tar.getnames()
     assert not any(MARKER.encode() in p.read_bytes() for p in inputs)

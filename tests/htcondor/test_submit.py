@@ -32,7 +32,7 @@ def target_config(name: str) -> tuple[dict, HTCondorConfig]:
 
 
 def render(cfg: HTCondorConfig, tmp_path: Path, n: int = 3) -> str:
-    inputs = [WORKDIR / "repro_runtime.zip", WORKDIR / "project.tar.gz", WORKDIR / "runs.json"]
+    inputs = [WORKDIR / "repro_runtime.zip", WORKDIR / "project.tar.gz", WORKDIR / "batch.json"]
     sub = hs.description(cfg, WORKDIR, inputs, WORKDIR / "repro_job.py")
     assert isinstance(sub, htcondor2.Submit)
     sub_path, _ = hs.write_submit_files(sub, hs.item_data([f"run{i:02d}" for i in range(n)]), tmp_path)
@@ -113,7 +113,7 @@ def test_item_data_for_100_runs_in_one_cluster(tmp_path):
     assert [it["run_index"] for it in items] == [str(i) for i in range(100)]
     assert [it["run_id"] for it in items] == run_ids
     _, cfg = target_config("osg_a100")
-    sub = hs.description(cfg, tmp_path, [tmp_path / "runs.json"], tmp_path / "repro_job.py")
+    sub = hs.description(cfg, tmp_path, [tmp_path / "batch.json"], tmp_path / "repro_job.py")
     sub_path, items_path = hs.write_submit_files(sub, items, tmp_path)
     # the real parser reads the dry run's queue statement and item file back: 100 procs of one cluster
     parsed = htcondor2.Submit(sub_path.read_text())

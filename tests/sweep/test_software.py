@@ -28,9 +28,9 @@ def test_two_tensorflow_versions_run_each_in_its_own_cached_env(env, tracking):
         version = r.data.tags.get("repro.sw.tensorflow") or r.data.tags.get("repro.sw.tensorflow-cpu")
         assert version == WANT[name]
         sw = Software(name, (f"tensorflow-cpu=={WANT[name]}",))
-        # the batch ran under the env's interpreter (the local driver's manifest names it)
-        manifest = json.loads((Path(r.data.tags["repro.workdir"]) / "manifest.json").read_text())
-        assert manifest["python"] == str(env_cache() / env_hash(sw) / "bin" / "python")
+        # the batch ran under the env's interpreter (the batch record names it)
+        record = json.loads(Path(r.data.tags["repro.record"]).read_text())
+        assert record["layout"]["python"] == str(env_cache() / env_hash(sw) / "bin" / "python")
     assert found[0].data.tags["repro.config_hash"] != found[1].data.tags["repro.config_hash"]
 
     # cached: asking for the env again builds nothing

@@ -6,11 +6,16 @@ and the batch manifest (`<prefix>/<batch>/`, SSE, private), then one instance pe
 InstanceInitiatedShutdownBehavior=terminate, tagged `repro.batch`/`repro.slot`/`repro.attempt`.
 A failed launch terminates whatever this submission already launched.
 
-Poll (one describe_instances per region over every batch, one list_objects_v2 per batch):
-a run's result marker `results/<i>/exit-<rc>` ends it; otherwise its slot's latest instance says
-SCHEDULED/RUNNING, or — once gone — why: a spot interruption is resubmitted (attempt + 1, up to
-`spot_retries`), an instance past its time limit is terminated here (cost safety) and its runs
-end KILLED with the reason. Job ids are `<region>/<bucket>/<batch key>/<run index>`.
+Each instance fetches the project, the runtime and the batch record (`record.json`, its worker paths
+relative to the instance's work directory) and starts the one worker entry,
+`python -m repro_mlflow.runtime record.json <i>`, for each run of its slot.
+
+Poll (one describe_instances per region over every batch, one list_objects_v2 per batch) only
+reads: a run's result marker `results/<i>/exit-<rc>` ends it; otherwise its slot's latest instance
+says SCHEDULED/RUNNING, or — once gone — why. What acts is `reconcile`, called by sync after each
+poll: a spot interruption is resubmitted (attempt + 1, up to `spot_retries`), an instance past its
+time limit is terminated (cost safety) and its runs end KILLED with the reason.
+Job ids are `<region>/<bucket>/<batch key>/<run index>`.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
+from ... import tags as T
 from ...errors import ReproError
 from . import aws
 from .config import EC2Config, check_no_secrets, check_tracking_uri, is_remote_tracking
@@ -35,7 +41,7 @@ from .userdata import MAX_USER_DATA, SlotRun, render
 from .. import staging
 from ..protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState, SchedulerBase
 
-TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = "repro.batch", "repro.slot", "repro.attempt", "repro.stop_reason"
+TAG_BATCH, TAG_SLOT, TAG_ATTEMPT, TAG_STOP = T.EC2_BATCH, T.EC2_SLOT, T.ATTEMPT, T.EC2_STOP
 LIVE = ("pending", "running")
 SPOT_CODE = "Server.SpotInstanceTermination"
 LISTING_GRACE_S = 300  # a batch this young may not be listed by describe_instances yet
@@ -78,6 +84,10 @@ class EC2Scheduler(SchedulerBase):
         self.config = config or EC2Config()
         self._manifests: dict[tuple[str, str, str], dict] = {}
         self._plan: aws.LaunchPlan | None = None
+        # decided by poll, done by reconcile: (region, instance ids) to terminate past their time limit,
+        # (region, manifest, slot, next attempt, job ids of the slot) to launch again after a spot interruption
+        self._terminate_due: list[tuple[str, list[str]]] = []
+        self._relaunch_due: list[tuple[str, dict, int, int, list[str]]] = []
 
     # -- clients ---------------------------------------------------------------------------
     def _ec2(self, region: str):
@@ -103,16 +113,14 @@ class EC2Scheduler(SchedulerBase):
         batch_id = batch.workdir.name
         batch_key = f"{cfg.prefix}/{batch_id}" if cfg.prefix else batch_id
         # Batch workers send no MLflow telemetry (it also races with the runtime's env copy in its reporter thread).
-        base_env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id),
-                    "MLFLOW_DISABLE_TELEMETRY": "true", **(cfg.env or {})}
-        if not is_remote_tracking(uri):
-            base_env["REPRO_OFFLINE"] = "1"  # a local store is not reachable from EC2: results come back via S3
+        # A local store is not reachable from EC2 (offline): results come back via S3.
+        batch.worker.update(cwd="project", run_dir="runs/{index}", offline=not is_remote_tracking(uri),
+                            env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_DISABLE_TELEMETRY": "true",
+                                 **{str(k): str(v) for k, v in (cfg.env or {}).items()}})
+        record = self.write_record(batch).read_bytes()  # as the instance reads it: worker paths relative to its root
         n = cfg.runs_per_instance
-        slots = [
-            [{"index": i, "run_id": r.run_id, "command": r.command, "env": {**base_env, **r.env}}
-             for i, r in list(enumerate(batch.runs))[s:s + n]]
-            for s in range(0, len(batch.runs), n)
-        ]
+        slots = [[{"index": i, "run_id": r.run_id} for i, r in list(enumerate(batch.runs))[s:s + n]]
+                 for s in range(0, len(batch.runs), n)]
         manifest = {
             "batch_id": batch_id, "batch_key": batch_key, "region": plan.region, "bucket": cfg.bucket,
             "instance_type": cfg.instance_type, "image_id": plan.image_id, "architecture": plan.architecture,
@@ -131,6 +139,7 @@ class EC2Scheduler(SchedulerBase):
                           staging.tar_bytes(batch.project_dir, exclude=batch.workdir), sse)
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/runtime.tar.gz",
                           staging.tar_bytes(Path(__file__).resolve().parents[2], arcroot="repro_mlflow", quiet=True), sse)
+            aws.put_bytes(s3, cfg.bucket, f"{batch_key}/record.json", record, sse)
             aws.put_bytes(s3, cfg.bucket, f"{batch_key}/batch.json", json.dumps(manifest, indent=1).encode(), sse)
         (batch.workdir / "ec2-batch.json").write_text(json.dumps(manifest, indent=1))
         launched: list[str] = []
@@ -194,7 +203,7 @@ class EC2Scheduler(SchedulerBase):
 
     @staticmethod
     def _userdata(m: dict, slot: int, attempt: int) -> str:
-        runs = [SlotRun(r["index"], r["run_id"], r["command"], r["env"]) for r in m["slots"][slot]]
+        runs = [SlotRun(r["index"], r["run_id"]) for r in m["slots"][slot]]
         script = render(bucket=m["bucket"], batch_key=m["batch_key"], region=m["region"], slot=slot, attempt=attempt,
                         runs=runs, time_limit_minutes=m["time_limit_minutes"], spot=m["spot"], python=m["python"],
                         pip=m["pip"], sse=m["sse"], kms_key_id=m["kms_key_id"])
@@ -262,7 +271,8 @@ class EC2Scheduler(SchedulerBase):
         return groups
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
-        """States of these jobs; terminates instances past their time limit, resubmits spot interruptions."""
+        """States of these jobs (reads only); what to terminate or launch again is left to `reconcile`."""
+        self._terminate_due, self._relaunch_due = [], []  # what this poll decides replaces what an earlier one did
         out: dict[str, JobState] = {j: JobState(None, "not an EC2 job id") for j in job_ids}
         groups = self._group(job_ids)
         by_region: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
@@ -273,7 +283,7 @@ class EC2Scheduler(SchedulerBase):
             manifests = {g: self._manifest(*g) for g in gs}
             ids = sorted({m["batch_id"] for m in manifests.values() if m})
             instances = self._instances(region, ids) if ids else {}
-            ec2, s3 = self._ec2(region), self._s3(region)
+            s3 = self._s3(region)
             for g in gs:
                 m = manifests[g]
                 if m is None:
@@ -282,23 +292,39 @@ class EC2Scheduler(SchedulerBase):
                     continue
                 with aws.aws_errors(f"listing s3://{g[1]}/{g[2]}"):
                     keys = {o["Key"] for o in aws.list_keys(s3, g[1], f"{g[2]}/")}
-                out.update(self._batch_states(ec2, m, groups[g], instances.get(m["batch_id"], {}), keys, now))
+                out.update(self._batch_states(region, m, groups[g], instances.get(m["batch_id"], {}), keys, now))
         return out
 
-    def _batch_states(self, ec2, m: dict, jobs: dict[str, int], slots: dict[int, dict], keys: set[str],
+    def reconcile(self, job_ids: Sequence[str], states: dict[str, JobState]) -> None:
+        """Do what the last `poll` decided: terminate instances past their time limit, launch a spot-interrupted
+        slot again (its runs' states then name the new instance)."""
+        terminate, self._terminate_due = self._terminate_due, []
+        relaunch, self._relaunch_due = self._relaunch_due, []
+        for region, ids in terminate:
+            with aws.aws_errors("terminating instances past their time limit"):
+                self._terminate(self._ec2(region), ids, "time-limit")
+        for region, m, slot, attempt, jids in relaunch:
+            with aws.aws_errors("resubmitting after a spot interruption"):
+                new = self._launch(self._ec2(region), m, slot, attempt, self._userdata(m, slot, attempt))
+            for jid in jids:
+                st = states.get(jid)
+                if st is not None:
+                    states[jid] = JobState(st.state, f"{st.reason}; resubmitted as {new}", st.attempt)
+
+    def _batch_states(self, region: str, m: dict, jobs: dict[str, int], slots: dict[int, dict], keys: set[str],
                       now: datetime) -> dict[str, JobState]:
         bk, rpi = m["batch_key"], len(m["slots"][0])
         limit_s = m["time_limit_minutes"] * 60
         exits = {int(k.split("/")[-2]): int(k.rsplit("-", 1)[1]) for k in keys
                  if k.startswith(f"{bk}/results/") and k.rsplit("/", 1)[-1].startswith("exit-")}
         cancelled = {int(k.split("/")[-2]) for k in keys if k.startswith(f"{bk}/results/") and k.endswith("/cancel")}
-        # Per slot: act once (time limit, spot resubmission), then derive each run's state.
+        # Per slot: decide once (time limit, spot resubmission: done by `reconcile`), then derive each run's state.
         slot_state: dict[int, JobState] = {}
         over = [inst["InstanceId"] for inst in slots.values()
                 if inst["State"]["Name"] in LIVE and _age(inst, now) > limit_s and TAG_STOP not in _tags(inst)]
         if over:
-            with aws.aws_errors("terminating instances past their time limit"):
-                self._terminate(ec2, over, "time-limit")
+            self._terminate_due.append((region, over))
+        relaunch: list[int] = []
         for slot in sorted({i // rpi for i in jobs.values()}):
             inst = slots.get(slot)
             open_runs = [r for r in m["slots"][slot] if r["index"] not in exits and r["index"] not in cancelled]
@@ -324,9 +350,8 @@ class EC2Scheduler(SchedulerBase):
                 reason = inst.get("StateReason", {}) or {}
                 spot = reason.get("Code") == SPOT_CODE or f"{bk}/slots/{slot}/interrupted-{attempt}.json" in keys
                 if spot and open_runs and attempt <= m["spot_retries"]:
-                    with aws.aws_errors("resubmitting after a spot interruption"):
-                        new = self._launch(ec2, m, slot, attempt + 1, self._userdata(m, slot, attempt + 1))
-                    slot_state[slot] = JobState(SCHEDULED, f"spot interruption of {iid}; resubmitted as {new} "
+                    relaunch.append(slot)
+                    slot_state[slot] = JobState(SCHEDULED, f"spot interruption of {iid}; to be launched again "
                                                 f"(attempt {attempt + 1})", attempt + 1)
                 elif spot:
                     slot_state[slot] = JobState(FAILED, f"spot interruption of {iid}; no retries left "
@@ -335,6 +360,9 @@ class EC2Scheduler(SchedulerBase):
                     why = reason.get("Message") or st
                     slot_state[slot] = JobState(FAILED, f"EC2 instance {iid} {st} before the run reported a result ({why}); "
                                                 f"log: s3://{m['bucket']}/{bk}/slots/{slot}/attempt-{attempt}.log", attempt)
+        for slot in relaunch:
+            self._relaunch_due.append((region, m, slot, slot_state[slot].attempt or 1,
+                                       [jid for jid, i in jobs.items() if i // rpi == slot]))
         out: dict[str, JobState] = {}
         for jid, i in jobs.items():
             attempt = slot_state[i // rpi].attempt if i // rpi in slot_state else None

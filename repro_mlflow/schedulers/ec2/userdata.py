@@ -1,8 +1,8 @@
 """The user-data (cloud-init bash) that turns a fresh EC2 instance into a repro worker.
 
 One script per instance ("slot"): bootstrap Python (or use `python` from the config), fetch the
-project and the repro runtime from S3, run the slot's runs one after another under
-`python -m repro_mlflow.runtime`, upload each run's offline store (a tarball), log and a result marker
+project, the repro runtime and the batch record from S3, start the slot's runs one after another as
+the one worker entry `python -m repro_mlflow.runtime record.json <i>`, upload each run's offline store (a tarball), log and a result marker
 (`results/<i>/exit-<code>`, written last), then shut down (the instance is launched with
 InstanceInitiatedShutdownBehavior=terminate). S3 access comes from the instance profile: the script
 holds no credentials. A spot instance watches IMDSv2 for an interruption notice and leaves a marker.
@@ -16,7 +16,7 @@ AWS_EC2_METADATA_SERVICE_ENDPOINT (IMDS), AWS_ENDPOINT_URL (S3), REPRO_EC2_SPOT_
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MAX_USER_DATA = 16 * 1024  # EC2's limit, before base64
 
@@ -98,17 +98,17 @@ spot_watch() {
 if [ "$SPOT" = 1 ]; then spot_watch & WATCH_PID=$!; fi
 
 mkdir -p "$ROOT/project" "$ROOT/runtime"
-"$PYTHON" "$ROOT/s3.py" get "$BATCH/project.tar.gz" "$ROOT/project.tar.gz" "$BATCH/runtime.tar.gz" "$ROOT/runtime.tar.gz" || exit 1
+"$PYTHON" "$ROOT/s3.py" get "$BATCH/project.tar.gz" "$ROOT/project.tar.gz" "$BATCH/runtime.tar.gz" "$ROOT/runtime.tar.gz" \
+  "$BATCH/record.json" "$ROOT/record.json" || exit 1
 tar -xzf "$ROOT/project.tar.gz" -C "$ROOT/project" && tar -xzf "$ROOT/runtime.tar.gz" -C "$ROOT/runtime" || exit 1
 
-run_one() {  # INDEX RUN_ID COMMAND [NAME=VALUE ...]
-  local i=$1 rid=$2 cmd=$3; shift 3
+run_one() {  # INDEX RUN_ID: the record's worker paths are relative to $ROOT (runs/<i>, project/)
+  local i=$1 rid=$2
   if "$PYTHON" "$ROOT/s3.py" skip "$BATCH" "$i"; then echo "repro: run $i already has a result or was cancelled"; return; fi
   local d="$ROOT/runs/$i"; rm -rf "$d"; mkdir -p "$d"
   echo "repro: run $i ($rid) starting $(date -u +%FT%TZ)"
-  (cd "$ROOT/project" && exec env "$@" MLFLOW_RUN_ID="$rid" REPRO_OFFLINE_DIR="$d/offline" REPRO_LOG_FILE="$d/output.log" \
-     PYTHONPATH="$ROOT/runtime${PYTHONPATH:+:$PYTHONPATH}" PATH="$(dirname "$PYTHON"):$PATH" \
-     "$PYTHON" -m repro_mlflow.runtime --run-id "$rid" -- "$cmd") > "$d/output.log" 2>&1 < /dev/null
+  (cd "$ROOT" && exec env PYTHONPATH="$ROOT/runtime${PYTHONPATH:+:$PYTHONPATH}" PATH="$(dirname "$PYTHON"):$PATH" \
+     "$PYTHON" -m repro_mlflow.runtime "$ROOT/record.json" "$i") > "$d/output.log" 2>&1 < /dev/null
   local rc=$?
   echo "repro: run $i ended with exit code $rc"
   "$PYTHON" "$ROOT/s3.py" result "$BATCH" "$i" "$rc" "$d"
@@ -121,12 +121,10 @@ echo "repro: slot $SLOT done $(date -u +%FT%TZ)"
 
 @dataclass
 class SlotRun:
-    """One run in an instance's script."""
+    """One run in an instance's script (its command and environment are in the batch record)."""
 
     index: int
     run_id: str
-    command: str
-    env: dict[str, str] = field(default_factory=dict)
 
 
 def render(*, bucket: str, batch_key: str, region: str, slot: int, attempt: int, runs: list[SlotRun],
@@ -136,8 +134,7 @@ def render(*, bucket: str, batch_key: str, region: str, slot: int, attempt: int,
     sse_args = {"ServerSideEncryption": sse, **({"SSEKMSKeyId": kms_key_id} if kms_key_id else {})}
     lines = []
     for r in runs:
-        assigns = [shlex.quote(f"{k}={v}") for k, v in sorted(r.env.items())]
-        lines.append(" ".join(["run_one", str(r.index), shlex.quote(r.run_id), shlex.quote(r.command), *assigns]))
+        lines.append(" ".join(["run_one", str(r.index), shlex.quote(r.run_id)]))
     values = {
         "@BATCH_KEY@": shlex.quote(batch_key),
         "@BUCKET@": shlex.quote(bucket),

@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""repro-mlflow's job wrapper on an HTCondor execute point: `repro_job.py RUN_ID RUN_INDEX`.
+"""repro-mlflow's job starter on an HTCondor execute point: `repro_job.py RUN_ID RUN_INDEX`.
 
 It is the job's executable (a copy of this file, sent with the job) and runs in the job's sandbox,
 usually inside a stock framework container that has no repro_mlflow and maybe no mlflow. Stdlib
 only; on a Python older than 3.10 it says so and exits 3. In the sandbox it finds the input files
-`runs.json`, `project.tar.gz` and `repro_runtime.zip`, then:
+`batch.json` (the batch record), `project.tar.gz` and `repro_runtime.zip`, then:
 
 1. unpacks the project into `project/` and puts the runtime zip on PYTHONPATH;
 2. installs the batch's `pip` extras, and mlflow-skinny if `import mlflow` fails, into
    `.repro_pydeps/` with pip, and puts that on PYTHONPATH;
-3. runs `python -m repro_mlflow.runtime --run-id RUN_ID -- COMMAND` in `project/`, its output
-   copied to `repro_out/output.log`; the runtime logs to `$REPRO_OFFLINE_DIR` (`repro_out/offline`)
-   first, always, and mirrors it into the real run where the server can be reached (not with REPRO_OFFLINE=1);
+3. starts the one worker entry of every backend, `python -m repro_mlflow.runtime batch.json RUN_INDEX`,
+   its output copied to `repro_out/output.log`. The record's worker paths are relative to the
+   sandbox: the command runs in `project/`, the run's local store is `repro_out/offline`, logged to
+   first, always, and mirrored into the real run where the server can be reached (not offline);
 4. exits with the command's exit code. `repro_out/` is the job's output file: HTCondor sends it
    back to `<batch>/runs/<i>/` on the submit side, where `repro sync` replays the offline store.
 
@@ -28,6 +29,7 @@ import sys
 import tarfile
 
 OUT_DIR = "repro_out"
+RECORD = "batch.json"  # the batch record, an input file of every proc
 
 
 def _say(msg):
@@ -72,12 +74,13 @@ def main(argv):
         return 2
     run_id, index = argv[1], int(argv[2])
     sandbox = os.getcwd()
-    with open(os.path.join(sandbox, "runs.json")) as f:
-        spec = json.load(f)
-    run = spec["runs"][index]
-    if run["run_id"] != run_id:
-        _say("runs.json has run %s at index %d, not %s" % (run["run_id"], index, run_id))
+    with open(os.path.join(sandbox, RECORD)) as f:
+        record = json.load(f)
+    runs = [r for r in record.get("runs") or [] if r.get("index") == index]
+    if not runs or runs[0].get("run_id") != run_id:
+        _say("%s has no run %s at index %d" % (RECORD, run_id, index))
         return 2
+    spec = (record.get("scheduler") or {}).get("config") or {}  # pip, mlflow_pip
     if sys.version_info < (3, 10):  # noqa: UP036 - runs on an execute point's Python, whatever its version
         _say("python %s is too old for the repro runtime (3.10+ needed); pick a newer container" % sys.version.split()[0])
         return 3
@@ -91,19 +94,7 @@ def main(argv):
             tar.extractall(project)
     pydeps = os.path.join(sandbox, ".repro_pydeps")
 
-    env = dict(os.environ)
-    env.update(spec.get("env") or {})
-    env.update(run.get("env") or {})
-    env.update({
-        "MLFLOW_TRACKING_URI": spec["tracking_uri"],
-        "MLFLOW_EXPERIMENT_ID": str(spec["experiment_id"]),
-        "MLFLOW_RUN_ID": run_id,
-        "REPRO_OFFLINE_DIR": os.path.join(out, "offline"),
-        "REPRO_LOG_FILE": os.path.join(out, "output.log"),
-        "REPRO_ATTEMPT": str(_attempt()),
-    })
-    if spec.get("offline"):
-        env["REPRO_OFFLINE"] = "1"
+    env = dict(os.environ)  # the worker adds the record's environment for the command
     path = [os.path.join(sandbox, "repro_runtime.zip"), project, pydeps]
     env["PYTHONPATH"] = os.pathsep.join(path + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     # entry points say `python`: make it this Python (the one mlflow was found or installed for), not
@@ -117,13 +108,15 @@ def main(argv):
         os.chmod(path, 0o755)
     env["PATH"] = shim + os.pathsep + env.get("PATH", os.defpath)
 
-    with open(env["REPRO_LOG_FILE"], "ab") as log:
-        rc = _bootstrap(spec, env, pydeps)
+    with open(os.path.join(out, "output.log"), "ab") as log:
+        # the batch's environment holds for the whole job, pip included (an index, a proxy)
+        worker_env = {str(k): str(v) for k, v in ((record.get("worker") or {}).get("env") or {}).items()}
+        rc = _bootstrap(spec, dict(env, **worker_env), pydeps)
         if rc != 0:
             return rc
-        _say("run %s (index %d, attempt %s) in %s" % (run_id, index, env["REPRO_ATTEMPT"], project))
-        proc = subprocess.Popen([sys.executable, "-m", "repro_mlflow.runtime", "--run-id", run_id, "--", run["command"]],
-                                cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        _say("run %s (index %d, attempt %d) in %s" % (run_id, index, _attempt(), project))
+        proc = subprocess.Popen([sys.executable, "-m", "repro_mlflow.runtime", RECORD, str(index)],
+                                cwd=sandbox, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
 
         def _forward(signum, _frame):  # eviction / condor_rm: the runtime ends the run and stops the command

@@ -3,12 +3,13 @@
 Submit side, per batch directory `<REPRO_HOME>/batches/htcondor-...`:
 
     job.sub, items.txt     the submit description and its item data (`condor_submit job.sub` by hand)
-    runs.json              every run's command and environment (an input file of every proc)
+    batch.json             the batch record (an input file of every proc): every run's command and
+                           environment; its worker paths are relative to the proc's sandbox
     project.tar.gz, repro_runtime.zip, repro_job.py    the other input files and the executable
     cluster.log            the cluster's one event log: every status comes from here
     runs/<i>/              proc i's initialdir: job.out, job.err and `repro_out/` (output.log,
                            offline/ = the run's offline MLflow store), transferred back by HTCondor
-    htcondor.json          cluster id, schedd, hold policy (beside the batch record, batch.json)
+    htcondor.json          cluster id, schedd, hold policy
 
 Job ids are `<cluster>.<proc>@<batch directory>` (`dry-run.<proc>@...` before a dry run is submitted
 by hand). Status comes from the event log (`events.py`); the schedd is asked only about held
@@ -93,7 +94,7 @@ class HTCondorScheduler(SchedulerBase):
             inputs = [
                 pack_runtime(wd / "repro_runtime.zip"),
                 pack_project(batch.project_dir, wd / "project.tar.gz", skip=(wd, _repro_home(wd))),
-                self._write_runs(batch, wd / "runs.json"),
+                self._write_record(batch),
             ]
             exe = install_wrapper(wd / "repro_job.py")
             for i in range(len(batch.runs)):
@@ -124,16 +125,14 @@ class HTCondorScheduler(SchedulerBase):
         head = str(cluster) if cluster is not None else "dry-run"
         return [f"{head}.{i}@{wd}" for i in range(len(batch.runs))]
 
-    def _write_runs(self, batch: Batch, path: Path) -> Path:
+    def _write_record(self, batch: Batch) -> Path:
+        """The batch record, as every proc reads it in its sandbox: worker paths relative to the sandbox."""
         cfg = self.config
         offline = cfg.offline if cfg.offline is not None else _local_uri(batch.tracking_uri)
-        path.write_text(json.dumps({
-            "tracking_uri": batch.tracking_uri, "experiment_id": str(batch.experiment_id), "offline": offline,
-            "env": cfg.env or {}, "pip": cfg.pip or [], "mlflow_pip": cfg.mlflow_pip,
-            "runs": [{"run_id": r.run_id, "index": i, "entry_point": r.entry_point, "command": r.command, "env": r.env}
-                     for i, r in enumerate(batch.runs)],
-        }, indent=1))
-        return path
+        batch.layout["job_dirs"] = str(Path(batch.workdir) / "runs")  # submit side: runs/<i>/repro_out come back here
+        batch.worker.update(cwd="project", run_dir=hs.OUT_DIR, offline=bool(offline),
+                            env={str(k): str(v) for k, v in (cfg.env or {}).items()})
+        return self.write_record(batch)
 
     # -- poll ---------------------------------------------------------------------------------
 

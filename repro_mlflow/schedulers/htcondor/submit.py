@@ -3,7 +3,7 @@
 One cluster per batch; one proc per run, its item data `run_id,run_index` (proc N is run N). Every
 proc has its own `initialdir` (`<batch>/runs/<i>`), where its output files come back; the cluster
 shares one event log (`<batch>/cluster.log`). The commands and environment of the runs travel in
-`runs.json`, an input file, so no command is ever quoted into the submit language.
+`batch.json` (the batch record), an input file, so no command is ever quoted into the submit language.
 """
 
 from __future__ import annotations

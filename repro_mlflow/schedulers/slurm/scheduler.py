@@ -1,13 +1,13 @@
-"""`repro-slurm`: a batch of N runs is ONE `sbatch --array=0-(N-1)` over a manifest (several when N
+"""`repro-slurm`: a batch of N runs is ONE `sbatch --array=0-(N-1)` over its batch record (several when N
 exceeds the cluster's `MaxArraySize`: arrays of task ids 0-(M-1) over consecutive runs, recorded in
 `arrays.json`; with `max_running`, each array waits for the one before it, so the limit holds overall).
 
 Submit side, per batch (the job directory: `jobs_dir/<batch>` or the batch's workdir under
 REPRO_HOME; it must be on a filesystem the nodes share):
 
-    manifest.json   the runs (run id, command, env), common env, tags taken from SLURM_* on the node
-    job.sh          the array job script: env, setup lines, then
-                    `python -m repro_mlflow.runtime --manifest manifest.json --index $SLURM_ARRAY_TASK_ID`
+    batch.json      the batch record (runtime/record.py): the runs, common env, tags taken from SLURM_* on the node
+    job.sh          the array job script: env, setup lines, then the one worker entry
+                    `python -m repro_mlflow.runtime batch.json $SLURM_ARRAY_TASK_ID`
     project/        the project, packed once
     <i>/            per run: output.log (sbatch --output), status.json (runtime), rc (job script),
                     offline/ (the offline store when the tracking server was out of reach)
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import ClassVar
 from collections.abc import Sequence
 
+from ... import tags as T
 from ...errors import ReproError
 from ..protocol import FAILED, FINISHED, KILLED, Batch, JobState, SchedulerBase
 from .config import SlurmConfig
@@ -49,11 +50,11 @@ BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_
 # Tags the runtime writes from the job's environment on the node, beside the fingerprint's own
 # repro.slurm.{cluster,partition,node,job_id,array_task_id} (fingerprint/site.py), which they do not repeat.
 SLURM_TAGS = {
-    "repro.slurm.array_id": "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}",  # equals repro.job_id
-    "repro.slurm.cpus": "${SLURM_CPUS_ON_NODE}",
-    "repro.slurm.account": "${SLURM_JOB_ACCOUNT}",
-    "repro.slurm.qos": "${SLURM_JOB_QOS}",
-    "repro.slurm.restart_count": "${SLURM_RESTART_COUNT}",
+    T.SLURM_PREFIX + "array_id": "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}",  # equals repro.job_id
+    T.SLURM_PREFIX + "cpus": "${SLURM_CPUS_ON_NODE}",
+    T.SLURM_PREFIX + "account": "${SLURM_JOB_ACCOUNT}",
+    T.SLURM_PREFIX + "qos": "${SLURM_JOB_QOS}",
+    T.SLURM_PREFIX + "restart_count": "${SLURM_RESTART_COUNT}",
 }
 
 
@@ -112,20 +113,13 @@ class SlurmScheduler(SchedulerBase):
             (jobdir / str(i)).mkdir(exist_ok=True)
         stage_project(batch.project_dir, jobdir / "project", exclude=jobdir)
         python = self.config.python or sys.executable
-        manifest = {
-            "cwd": str(jobdir / "project"),
-            "rundir": str(jobdir),
-            "env": {"MLFLOW_TRACKING_URI": batch.tracking_uri, "MLFLOW_EXPERIMENT_ID": str(batch.experiment_id),
-                    **{k: str(v) for k, v in (self.config.env or {}).items()}},
-            "extra_tags": SLURM_TAGS,
-            "requeue": bool(self.config.requeue),  # the runtime tells a requeue's SIGTERM from a kill
-            "runs": [{"run_id": r.run_id, "command": r.command, "env": r.env} for r in batch.runs],
-        }
-        (jobdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        batch.layout.update(job_dirs=str(jobdir), project=str(jobdir / "project"), python=python,
-                            manifest=str(jobdir / "manifest.json"))
+        batch.layout.update(job_dirs=str(jobdir), project=str(jobdir / "project"), python=python)
+        batch.worker.update(env={k: str(v) for k, v in (self.config.env or {}).items()}, extra_tags=SLURM_TAGS,
+                            requeue=bool(self.config.requeue))  # the runtime tells a requeue's SIGTERM from a kill
+        batch.record_path = jobdir / "batch.json"  # where the nodes see it (jobs_dir is on the shared filesystem)
+        record = self.write_record(batch)
         script = jobdir / "job.sh"
-        script.write_text(self.job_script(jobdir, python))
+        script.write_text(self.job_script(jobdir, python, record))
         script.chmod(0o755)
         size = self.max_array_size()
         arrays: list[dict] = []
@@ -198,14 +192,14 @@ class SlurmScheduler(SchedulerBase):
         (batch.workdir / POINTER).write_text(str(jobdir) + "\n")
         return jobdir
 
-    def job_script(self, jobdir: Path, python: str) -> str:
+    def job_script(self, jobdir: Path, python: str, record: Path) -> str:
         """The array job script (one for the whole batch)."""
         pythonpath = self.config.pythonpath or os.pathsep.join(
             p for p in (_package_root(), os.environ.get("PYTHONPATH")) if p)
         setup = "\n".join(self.config.setup or [])
         q = shlex.quote
         return f"""#!/bin/bash
-# repro-mlflow: Slurm array job, one MLflow run per array index (manifest.json)
+# repro-mlflow: Slurm array job, one MLflow run per array index of the batch record
 i=$(( ${{SLURM_ARRAY_TASK_ID:-0}} + ${{1:-0}} ))  # $1: the array's offset in the batch (arrays.json)
 d={q(str(jobdir))}/$i
 mkdir -p "$d"
@@ -215,7 +209,7 @@ export PATH={q(str(Path(python).parent))}:"${{PATH:-/usr/local/bin:/usr/bin:/bin
 export PYTHONPATH={q(pythonpath)}
 {setup}
 trap 'echo "repro: job signalled" >&2' TERM INT
-{q(python)} -m repro_mlflow.runtime --manifest {q(str(jobdir / 'manifest.json'))} --index "$i"
+{q(python)} -m repro_mlflow.runtime {q(str(record))} "$i"
 rc=$?
 echo "$rc" > "$d/rc"
 exit "$rc"
