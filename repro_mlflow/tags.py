@@ -43,3 +43,9 @@ def short(value: object, limit: int = MAX_TAG_VALUE) -> str:
     """A tag value cut to `limit` characters."""
     s = str(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+# What a rerun needs to re-create the project (submit/provenance.py), written when a run is created
+PROJECT_DIGEST = "repro.project.digest"  # digest of the project files a batch ships (one staging rule)
+PROJECT_COMMIT = "repro.project.commit"  # git HEAD of the project, when it is a git checkout
+PROJECT_DIRTY = "repro.project.dirty"  # "true" when that checkout had changes beside the commit
+RERUN_SOFTWARE = "repro.rerun.software"  # how a rerun's software relates to the original's ("same", or what differs)

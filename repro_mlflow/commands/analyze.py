@@ -76,16 +76,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     else:
         report.print_summary(result, console, metrics=args.metric or [], wide=args.wide)
     if args.rerun_of:
-        orig_row = df[df["run_id"] == args.rerun_of]
-        metric = args.primary or next((c[len("metrics."):] for c in df.columns if c.startswith("metrics.")), None)
-        if metric and f"metrics.{metric}" in df.columns:
-            vals = df[f"metrics.{metric}"]
-            same = vals.nunique(dropna=False) == 1
-            o = orig_row[f"metrics.{metric}"].iloc[0] if len(orig_row) else None
-            report.print_line(console, f"rerun of {args.rerun_of}: "
-                              f"{len(df) - len(orig_row)} rerun(s); {metric} "
-                              f"{'bit-identical to the original' if same else 'differs from the original'}: "
-                              f"original {o!r}, reruns {sorted(vals[df['run_id'] != args.rerun_of].tolist())}")
+        from .rerun import rerun_lines
+
+        metrics = [c[len("metrics."):] for c in df.columns if c.startswith("metrics.")]
+        found = [e.get("primary_metric") for e in result.get("examples") or []]
+        primary = args.primary or next((p for p in found if p), None) or (metrics[0] if metrics else None)
+        shown = ([primary] if primary in metrics else []) + [m for m in (args.metric or metrics) if m != primary]
+        for line in rerun_lines(df, args.rerun_of, shown):
+            report.print_line(console, line)
     # a result the baseline found repeatable is now different, on the same fingerprint
     return 1 if base is not None and result["baseline"]["same_environment"]["differs"] else 0
 

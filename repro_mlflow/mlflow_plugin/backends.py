@@ -28,7 +28,8 @@ from ..submit import mlflow_side
 from ..submit.batch import submit_batch
 from ..submit.factors import check as check_factors
 from ..submit.factors import gets_gpu
-from ..submit.project import load_entry_points, make_spec
+from ..envs.software import Software
+from ..submit.project import hash_config, load_entry_points, make_spec
 
 
 PROJECT_ENV_KEY = "project_env"  # backend-config key: local | virtualenv | conda (as --env-manager)
@@ -109,6 +110,9 @@ class ReproBackend(AbstractBackend):
         env = project_env.resolve(project_dir, manager, self.scheduler_name, shared_fs=scheduler.shared_fs, log=lambda m: print(f"repro: {m}", file=sys.stderr))
         spec.env.update(env.run_env())
         spec.tags.update(env.tags())
+        # the same hash a sweep gives this config in the current software (a built project env by its content)
+        software = {"project_env": Path(env.prefix).name} if env.prefix else Software().identity()
+        spec.tags.setdefault(T.CONFIG_HASH, hash_config(entry_point, spec.params, software))
         client = MlflowClient(tracking_uri)
         [run_id] = submit_batch(client, scheduler, [spec], project_dir, str(experiment_id), tracking_uri)
         run_tags = client.get_run(run_id).data.tags

@@ -13,6 +13,7 @@ from .. import tags as T
 from ..errors import ReproError
 from ..runtime import record as R
 from . import mlflow_side
+from .provenance import project_tags
 from ..schedulers.protocol import Batch, RunSpec, Scheduler, SchedulerBase, batch_record
 
 
@@ -54,7 +55,10 @@ def submit_batch(
     """
     if not specs:
         raise ReproError("nothing to submit: the batch is empty")
+    provenance = project_tags(Path(project_dir))  # what a later `repro rerun` checks the project against
     for spec in specs:
+        for k, v in provenance.items():
+            spec.tags.setdefault(k, v)
         spec.tags.setdefault(T.BACKEND, scheduler.name)
         spec.tags.setdefault(T.TARGET, target or scheduler.name)
         spec.tags.setdefault(T.ATTEMPT, "1")

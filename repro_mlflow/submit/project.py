@@ -9,6 +9,8 @@ that value), which MLflow itself ignores, so that bad input is refused before an
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from pathlib import Path
 
 import yaml
@@ -96,3 +98,10 @@ def make_spec(project_dir: Path, entry_point: str, params: dict[str, str], tags:
     project = _parsed(str(mlproject.resolve()), mlproject.stat().st_mtime_ns)[1]
     command = project.get_entry_point(entry_point).compute_command(checked, None)
     return RunSpec(entry_point=entry_point, params=checked, command=command, tags=dict(tags or {}))
+
+
+def hash_config(entry_point: str, params: dict[str, str], software: dict) -> str:
+    """The config hash (tag repro.config_hash): entry point, effective params and the software's identity,
+    without repeat or target, so one config is compared across targets and repeats."""
+    blob = json.dumps({"entry_point": entry_point, "params": params, "software": software}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -17,7 +17,7 @@ from .. import tags as T
 from ..submit.factors import check as check_factors
 from ..schedulers import scheduler_class
 from ..submit.factors import local_gpu
-from ..submit.project import check_params, load_entry_points
+from ..submit.project import check_params, hash_config, load_entry_points
 from ..schedulers.protocol import RunSpec
 from ..errors import ReproError
 from ..envs.software import Software
@@ -104,8 +104,7 @@ class PlannedRun:
 
 def config_hash(entry_point: str, params: dict[str, str], software: Software) -> str:
     """Short stable hash of what defines a config: entry point, effective params, software."""
-    blob = json.dumps({"entry_point": entry_point, "params": params, "software": software.identity()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return hash_config(entry_point, params, software.identity())
 
 
 def default_project_dir() -> Path:

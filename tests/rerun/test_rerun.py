@@ -1,4 +1,4 @@
-"""`repro rerun RUN --repeat 2` on a real `mlflow run . --backend repro-local` run; refusal without a source."""
+"""`repro rerun RUN --repeat 2` and `--on slurm` of a real `mlflow run . --backend repro-local` run; refusal without a source."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def repro(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "repro"), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_rerun_twice_on_its_own_backend_all_finished_same_params_and_entry_point(cli_env):
+def test_rerun_twice_on_its_own_backend_and_on_slurm_all_finished_same_config(slurm_cluster, cli_env):
+    cli_env = dict(cli_env, SLURM_CONF=str(slurm_cluster.conf))
     proc = mlflow_run(cli_env, "-e", "mnist_convnet", "-P", "epochs=1", "-P", "data=bundled")
     assert proc.returncode == 0, proc.stderr
     orig = run_id_of(proc)
@@ -23,16 +24,20 @@ def test_rerun_twice_on_its_own_backend_all_finished_same_params_and_entry_point
     assert run.info.status == "FINISHED"
     out = repro(cli_env, "rerun", orig, "--repeat", "2")
     assert out.returncode == 0, out.stderr
+    out = repro(cli_env, "rerun", orig, "--on", "slurm")  # the real one-node Slurm
+    assert out.returncode == 0, out.stderr
     reruns = [r for r in all_runs() if r.data.tags.get("repro.rerun_of") == orig]
-    assert len(reruns) == 2
+    assert sorted(r.data.tags["repro.backend"] for r in reruns) == ["local", "local", "slurm"]
+    assert run.data.tags["repro.config_hash"]  # a plain `mlflow run` records its config hash too
     for r in reruns:
         assert r.info.status == "FINISHED", r.data.tags.get("repro.status_reason")
         assert r.data.params == run.data.params
+        assert r.data.tags["repro.config_hash"] == run.data.tags["repro.config_hash"]
         assert r.data.tags["mlflow.project.entryPoint"] == "mnist_convnet"
     verdict = repro(cli_env, "analyze", "--rerun-of", orig, "--no-report", "--primary", "test_accuracy")
     assert verdict.returncode == 0, verdict.stderr
     [line] = [ln for ln in verdict.stdout.splitlines() if ln.startswith(f"rerun of {orig}:")]
-    assert "2 rerun(s)" in line
+    assert "3 rerun(s)" in line
     same = len({r.data.metrics["test_accuracy"] for r in [run, *reruns]}) == 1
     assert ("bit-identical to the original" if same else "differs from the original") in line
 
