@@ -35,10 +35,10 @@ FRAUD_SHIFT = {1: -4.8, 2: 3.6, 3: -7.0, 4: 4.5, 5: -3.2, 6: -1.4, 7: -5.6, 9: -
 SPREADS = np.linspace(1.96, 0.33, 28)  # standard deviations of V1..V28, falling as the real file's
 SEPARATION = 7.0  # Mahalanobis distance of a shifted fraud of severity 1 from the normal transactions
 SEVERITY_BETA = (4.0, 1.0)
-LINEAR_SHARE = 0.5  # frauds shifted along the real frauds' mean
-RING_SHARE = 0.38  # frauds far from the normal ones in any direction of RING_COLUMNS (the rest: camouflaged)
+LINEAR_SHARE = 0.6  # frauds shifted along the real frauds' mean
+RING_SHARE = 0.32  # frauds far from the normal ones in any direction of RING_COLUMNS (the rest: camouflaged)
 RING_COLUMNS = (3, 10, 12, 14)  # V<i>
-RING_RADIUS = (3.8, 6.5)  # standard deviations, uniform
+RING_RADIUS = (4.5, 8.0)  # standard deviations, uniform
 
 
 def fraud_direction() -> np.ndarray:

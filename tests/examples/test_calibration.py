@@ -115,7 +115,7 @@ def test_fraud_a_curved_boundary_catches_most_but_the_classes_overlap(fraud_spli
     linear = proxies.logistic_regression(x_tr, y_tr[:, 0], x_val, y_val[:, 0], class_weight)
     curved = proxies.logistic_regression(_quadratic(x_tr), y_tr[:, 0], _quadratic(x_val), y_val[:, 0], class_weight)
     assert 0.75 < curved["val_recall"] < 0.95 and curved["val_recall"] > linear["val_recall"] + 0.1, (curved, linear)
-    assert 30 < curved["val_fp_at_recall_0.7"] < 1000, curved  # recall 0.7 costs false positives even so
+    assert 10 < curved["val_fp_at_recall_0.7"] < 1000, curved  # recall 0.7 costs false positives even so
     assert curved["train_recall"] < 0.95, curved  # some frauds are drawn as normal transactions
 
 
