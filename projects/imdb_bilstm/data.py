@@ -37,11 +37,11 @@ BUT_RANK = 18
 NEGATOR_RANKS = (21, 54, 111)
 LEXICON_SIZE = 300  # sentiment words per polarity
 LEXICON_RANKS = (30, 6000)
-LEXICON_ZIPF = 0.8  # how unevenly the sentiment words are used
+LEXICON_ZIPF = 1.0  # how unevenly the sentiment words are used
 MENTION_RATE = 0.08  # share of a review's tokens that are sentiment words
-NEGATION = 0.2  # share of mentions said through a negator
+NEGATION = 0.15  # share of mentions said through a negator
 DECOY_NEGATORS = 0.02  # negators before neutral words, per token
-CONTRAST = 0.3  # share of reviews with a concession, "but", then the verdict
+CONTRAST = 0.2  # share of reviews with a concession, "but", then the verdict
 CONCESSION = (0.2, 0.6)  # the concession's share of the review, uniform
 TONE_BETA = (6.0, 1.2)  # a positive review's tone (share of its mentions that express positive)
 

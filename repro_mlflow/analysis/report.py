@@ -195,7 +195,7 @@ WHAT = {
                "by label. Spread: the primary metric over every run; the factor with the largest share of its variance "
                "(eta squared). Cost: what the determinism switches cost in training time, where measured.",
     "divergence": "Divergence point: for configs whose runs end different, the first epoch at which their per-epoch "
-                  "weight digests are no longer all equal.",
+                  "weight digests are no longer all equal; 0 (differ before training) when their initial weights differ.",
 }
 
 

@@ -40,7 +40,7 @@ def test_imdb_bag_of_words_stays_clearly_below_a_reader_of_the_order(reviews):
     ceiling = imdb.oracle_accuracy(x_te, y_te, maxlen=200)  # and reads negations and concessions
     assert 0.65 < nb < 0.85 and 0.65 < bow < 0.85, (nb, bow)  # learns, but far from perfect
     assert max(nb, bow) <= words_only + 0.02, (nb, bow, words_only)
-    assert 0.90 < ceiling < 0.97 and ceiling > words_only + 0.08, (ceiling, words_only)
+    assert 0.90 < ceiling < 0.97 and ceiling > words_only + 0.07, (ceiling, words_only)
 
 
 def test_imdb_sentiment_depends_on_the_order_of_the_words(reviews):
@@ -51,9 +51,9 @@ def test_imdb_sentiment_depends_on_the_order_of_the_words(reviews):
         shuffled[i] = np.concatenate([s[:1], rng.permutation(s[1:])])
     whole = 10**6  # every token (maxlen would keep other words of a shuffled review)
     ordered = imdb.oracle_accuracy(x_te, y_te, maxlen=whole)
-    assert imdb.oracle_accuracy(shuffled, y_te, maxlen=whole) < ordered - 0.1  # the same words, another order: misread
+    assert imdb.oracle_accuracy(shuffled, y_te, maxlen=whole) < ordered - 0.07  # the same words, another order: misread
     words_only = imdb.oracle_accuracy(x_te, y_te, maxlen=whole, order=False)
-    assert imdb.oracle_accuracy(shuffled, y_te, maxlen=whole, order=False) == words_only < ordered - 0.1
+    assert imdb.oracle_accuracy(shuffled, y_te, maxlen=whole, order=False) == words_only < ordered - 0.07
 
 
 def test_imdb_negation_and_concession_flip_a_words_polarity(reviews):
@@ -66,16 +66,26 @@ def test_imdb_negation_and_concession_flip_a_words_polarity(reviews):
     assert positive[label & negated & ~conceding].mean() < 0.3
     assert positive[label & conceding & ~negated].mean() < 0.3  # a concession before "but" says the opposite
     assert positive[~label & plain].mean() < 0.25 and positive[~label & negated & ~conceding].mean() > 0.7
-    assert 0.15 < negated.mean() < 0.3 and 0.05 < conceding.mean() < 0.3
+    assert 0.1 < negated.mean() < 0.25 and 0.03 < conceding.mean() < 0.2
 
 
-def test_imdb_sentiment_is_spread_over_hundreds_of_words(reviews):
-    (x_tr, _), _ = reviews
+def test_imdb_sentiment_is_spread_over_hundreds_of_words(reviews, monkeypatch):
+    (x_tr, _), (x_te, y_te) = reviews
     roles = imdb._roles()
     tokens = np.concatenate(list(x_tr))
-    counts = np.sort(np.bincount(tokens[np.isin(roles[tokens], (1, 2))]))[::-1]
+    counts = np.bincount(tokens[np.isin(roles[tokens], (1, 2))], minlength=len(roles))
     assert (counts > 0).sum() >= 500  # of 600 sentiment words
-    assert counts[:20].sum() / counts.sum() < 0.4  # the 20 most used carry a minority of mentions
+    top = np.argsort(counts)[::-1][:20]
+    assert counts[top].sum() / counts.sum() < 0.55  # the 20 most used carry about half the mentions
+    full = imdb.oracle_accuracy(x_te, y_te, order=False)
+    only_top, without_top = roles.copy(), roles.copy()
+    only_top[np.setdiff1d(np.flatnonzero(np.isin(roles, (1, 2))), top)] = 0
+    without_top[top] = 0
+    monkeypatch.setattr(imdb, "_roles", lambda num_words=imdb.MAX_FEATURES: only_top)
+    top_only = imdb.oracle_accuracy(x_te, y_te, order=False)
+    monkeypatch.setattr(imdb, "_roles", lambda num_words=imdb.MAX_FEATURES: without_top)
+    rest = imdb.oracle_accuracy(x_te, y_te, order=False)
+    assert top_only < full - 0.03 and 0.7 < rest < full, (top_only, rest, full)  # the rest carries signal of its own
 
 
 def test_imdb_fewer_tokens_less_evidence(reviews):
