@@ -54,8 +54,17 @@ def proxies(example: str) -> dict:
     from projects.imbalanced_classification import data
     from projects.imbalanced_classification.__main__ import split
 
+    import numpy as np
+
     (x_tr, y_tr), (x_val, y_val), class_weight = split(*data.generate())
-    return {"logistic_regression": px.logistic_regression(x_tr, y_tr[:, 0], x_val, y_val[:, 0], class_weight)}
+
+    def squares(x):  # a curved boundary: V1..V28 squared beside the 30 columns
+        return np.column_stack([x, x[:, 1:29] ** 2])
+
+    return {"logistic_regression": px.logistic_regression(x_tr, y_tr[:, 0], x_val, y_val[:, 0], class_weight),
+            "logistic_regression_unweighted": px.logistic_regression(x_tr, y_tr[:, 0], x_val, y_val[:, 0]),
+            "logistic_regression_with_squares": px.logistic_regression(squares(x_tr), y_tr[:, 0], squares(x_val),
+                                                                        y_val[:, 0], class_weight)}
 
 
 def generator(example: str) -> str:
