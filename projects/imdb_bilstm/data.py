@@ -6,12 +6,19 @@ is r + 3, so rank 1 is 4), Zipf-distributed words over IMDB's 88,584-word vocabu
 19,996 become 2, as with `num_words`), review lengths with IMDB's long tail (median ~180 tokens),
 25,000 + 25,000 reviews, half of them positive.
 
-It is as hard as the real data, with a known Bayes rate: 20% of a review's tokens are sentiment
-words (10 "positive", 10 "negative", among ranks 50-1000), and each is positive with the review's
-tone t: t ~ Beta(3.8, 1.3) for a positive review, 1 - t for a negative one. Tones overlap, so even an
-infinitely long review is misread with P(t < 0.5) ~ 11%; at maxlen 200 the Bayes-optimal reader
-of the counts scores ~0.87 and a bag-of-words count classifier a little less (the real data: 0.85-0.88).
-`bench/bench_calibration.py` records both and the BiLSTM at full size.
+Its sentiment has the real data's structure, not a handful of marker words: a review mentions
+sentiment words (LEXICON_SIZE positive and as many negative words among ranks 30-6,000, used with a
+Zipf spread of their own, so the signal is spread over hundreds of words); each mention expresses
+the review's tone t (positive with probability t; t ~ Beta(TONE_BETA) for a positive review, 1 - t
+for a negative one). Order matters twice:
+- negation: a share NEGATION of mentions is said through a negator ("not", "never", "no") one or
+  two tokens before a word of the opposite polarity ("not good" expresses negative); negators also
+  stand before neutral words, so their count says nothing;
+- contrast: a share CONTRAST of reviews opens with a concession in the opposite tone, then "but",
+  then the verdict ("great cast, but a dull film"); only the order tells which part is which.
+A bag-of-words model reads "not good" as good and a concession as the verdict; a reader of the
+order (`oracle_accuracy`: the generator's own rules, the ceiling no model can pass) does not.
+`bench/bench_calibration.py` records both proxies and the BiLSTM at full size.
 """
 
 from __future__ import annotations
@@ -22,11 +29,21 @@ MAX_FEATURES = 20000  # vocabulary of the keras-io example (num_words)
 REAL_SIZE = 25000  # reviews per split in the real data set
 REAL_VOCABULARY = 88584  # words in keras.datasets.imdb.get_word_index()
 PAD, START, OOV, INDEX_FROM = 0, 1, 2, 3  # as keras.datasets.imdb: rank r -> id r + INDEX_FROM
+GENERATOR = "2: structure (issue 25)"  # bench/results/calibration.json records per version
 BUNDLED_SEED = 20220102  # fixed: the stand-in is the same everywhere
-SIGNAL_RATE = 0.2  # share of a review's tokens that are sentiment words
-SIGNAL_WORDS = 10  # per polarity
-TONE_BETA = (3.8, 1.3)  # a positive review's tone (share of its sentiment words that are positive)
 ZIPF_EXPONENT = 1.07
+# Function words of the real IMDB index (ranks): "but" (18), "not" (21), "no" (54), "never" (111).
+BUT_RANK = 18
+NEGATOR_RANKS = (21, 54, 111)
+LEXICON_SIZE = 300  # sentiment words per polarity
+LEXICON_RANKS = (30, 6000)
+LEXICON_ZIPF = 1.0  # how unevenly the sentiment words are used
+MENTION_RATE = 0.08  # share of a review's tokens that are sentiment words
+NEGATION = 0.15  # share of mentions said through a negator
+DECOY_NEGATORS = 0.02  # negators before neutral words, per token
+CONTRAST = 0.2  # share of reviews with a concession, "but", then the verdict
+CONCESSION = (0.2, 0.6)  # the concession's share of the review, uniform
+TONE_BETA = (6.0, 1.2)  # a positive review's tone (share of its mentions that express positive)
 
 
 def word_id(rank: np.ndarray | int, num_words: int = MAX_FEATURES):
@@ -35,34 +52,78 @@ def word_id(rank: np.ndarray | int, num_words: int = MAX_FEATURES):
     return np.where(ids < num_words, ids, OOV)
 
 
-def signal_words() -> tuple[np.ndarray, np.ndarray]:
-    """The token ids of the positive and the negative sentiment words."""
-    ranks = np.random.default_rng(BUNDLED_SEED).choice(np.arange(50, 1000), size=2 * SIGNAL_WORDS, replace=False)
+def special_words() -> dict[str, np.ndarray]:
+    """The token ids of "but" and of the negators."""
+    return {"but": np.array([int(word_id(BUT_RANK))]), "negators": word_id(np.array(NEGATOR_RANKS))}
+
+
+def lexicon() -> tuple[np.ndarray, np.ndarray]:
+    """The token ids of the positive and the negative sentiment words (most used first)."""
+    ranks = np.setdiff1d(np.arange(*LEXICON_RANKS), (BUT_RANK, *NEGATOR_RANKS))
+    ranks = np.random.default_rng(BUNDLED_SEED).choice(ranks, size=2 * LEXICON_SIZE, replace=False)
     ids = word_id(ranks)
-    return ids[:SIGNAL_WORDS], ids[SIGNAL_WORDS:]
+    return ids[:LEXICON_SIZE], ids[LEXICON_SIZE:]
 
 
 def _reviews(n: int, seed: int, num_words: int) -> tuple[np.ndarray, np.ndarray]:
     """`n` reviews (object array of int32 token arrays) and their 0/1 labels."""
     rng = np.random.default_rng(seed)
-    pos_words, neg_words = signal_words()
+    pos_words, neg_words = lexicon()
+    special = special_words()
+    negators = special["negators"]
     ranks = np.arange(1, REAL_VOCABULARY + 1)
     p = 1.0 / ranks ** ZIPF_EXPONENT
+    p[[BUT_RANK - 1, *(r - 1 for r in NEGATOR_RANKS)]] = 0.0  # function words only where the rules put them
+    in_lexicon = np.isin(word_id(ranks), np.concatenate([pos_words, neg_words])) & (ranks < num_words - INDEX_FROM)
+    p[in_lexicon] = 0.0  # sentiment words only as mentions
     p /= p.sum()
+    q = 1.0 / np.arange(1, LEXICON_SIZE + 1) ** LEXICON_ZIPF
+    q /= q.sum()
+
     labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
     lengths = np.clip(rng.lognormal(np.log(180), 0.7, size=n), 10, 2500).astype(np.int64)
     tone = rng.beta(*TONE_BETA, size=n)
     tone = np.where(labels == 1, tone, 1.0 - tone)
+    contrast = rng.random(n) < CONTRAST
+    cut = np.where(contrast, (rng.uniform(*CONCESSION, size=n) * lengths).astype(np.int64), -1)
     total = int(lengths.sum())
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    review = np.repeat(np.arange(n), lengths)
+    pos_in = np.arange(total) - np.repeat(starts, lengths)  # position within the review
     words = word_id(rng.choice(ranks, size=total, p=p), num_words)
-    signal = rng.random(total) < SIGNAL_RATE
-    positive = rng.random(total) < np.repeat(tone, lengths)
-    pick = rng.integers(0, SIGNAL_WORDS, size=total)
-    words = np.where(signal, np.where(positive, pos_words[pick], neg_words[pick]), words)
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
+
+    # mentions: at least 3 tokens apart (room for a negator and one word between)
+    near_cut = (pos_in >= cut[review]) & (pos_in <= cut[review] + 2)  # the "but" and the two tokens after it
+    mention = (rng.random(total) < MENTION_RATE) & (pos_in >= 2) & ~near_cut
+    idx = np.flatnonzero(mention)
+    keep = np.ones(len(idx), bool)
+    last = -10
+    for j, i in enumerate(idx):  # sequential: drop a mention too close to the one kept before it
+        if i - last < 3 and review[i] == review[last]:
+            keep[j] = False
+        else:
+            last = i
+    idx = idx[keep]
+    r = review[idx]
+    conceding = pos_in[idx] < cut[r]  # before the "but": the opposite tone
+    expressed = rng.random(len(idx)) < np.where(conceding, 1.0 - tone[r], tone[r])  # True: positive
+    negated = rng.random(len(idx)) < NEGATION
+    lexical = expressed ^ negated
+    pick = np.minimum(rng.choice(LEXICON_SIZE, size=len(idx), p=q), LEXICON_SIZE - 1)
+    words[idx] = np.where(lexical, pos_words[pick], neg_words[pick])
+    gap = 1 + (rng.random(len(idx)) < 0.3)  # "not good" or "not very good"
+    words[idx[negated] - gap[negated]] = negators[rng.integers(0, len(negators), size=int(negated.sum()))]
+    # decoys: negators before neutral words (not a mention, not next to one)
+    free = ~np.isin(np.arange(total), np.concatenate([idx, idx - 1, idx - 2, idx + 1]))
+    decoy = np.flatnonzero(free & (rng.random(total) < DECOY_NEGATORS) & (pos_in >= 1))
+    words[decoy] = negators[rng.integers(0, len(negators), size=len(decoy))]
+    # the "but" of a contrast review, at its cut (no mention there, nor right after it)
+    has_cut = np.flatnonzero(contrast & (cut >= 1))
+    words[starts[has_cut] + cut[has_cut]] = special["but"][0]
+
     out = np.empty(n, dtype=object)
     for i in range(n):
-        out[i] = np.concatenate([[START], words[bounds[i]:bounds[i + 1]]]).astype(np.int32)
+        out[i] = np.concatenate([[START], words[starts[i]:starts[i] + lengths[i]]]).astype(np.int32)
     return out, labels
 
 
@@ -94,19 +155,47 @@ def load(source: str, n_train: int = 0, n_test: int = 0):
     raise RuntimeError(f"unknown data source '{source}' (keras or bundled)")
 
 
-def bayes_accuracy(sequences, labels, maxlen: int = 200) -> float:
-    """Accuracy of the Bayes-optimal reader of the stand-in's sentiment counts over the last `maxlen` tokens.
+def _roles(num_words: int = MAX_FEATURES) -> np.ndarray:
+    """Each token id's role: 0 other, 1 positive word, 2 negative word, 3 negator, 4 "but"."""
+    roles = np.zeros(max(num_words, MAX_FEATURES), np.int8)
+    pos_words, neg_words = lexicon()
+    roles[pos_words[pos_words != OOV]], roles[neg_words[neg_words != OOV]] = 1, 2
+    roles[special_words()["negators"]], roles[special_words()["but"]] = 3, 4
+    return roles
 
-    Given k+ positive and k- negative sentiment words, P(positive) / P(negative) is
-    B(a + k+, b + k-) / B(b + k+, a + k-) for tones Beta(a, b) (neutral draws of the same ids,
-    a fraction of a percent, are neglected): the ceiling no model of the stand-in can pass.
+
+def read_mentions(sequence, maxlen: int = 200, order: bool = True, roles: np.ndarray | None = None) -> tuple[int, int]:
+    """(positive, negative) sentiment expressed in the last `maxlen` tokens of one review.
+
+    order=True reads as the generator writes: a negator one or two tokens before a sentiment word
+    flips it, and before the last "but" (a concession) the tone is the opposite one. order=False
+    counts the words as a bag of words would (each word its dictionary polarity).
+    """
+    r = (_roles() if roles is None else roles)[np.asarray(sequence)[-maxlen:]]
+    at = np.flatnonzero((r == 1) | (r == 2))
+    positive = r[at] == 1
+    if order:
+        negated = np.zeros(len(at), bool)
+        for gap in (1, 2):
+            ok = at >= gap
+            negated[ok] |= r[at[ok] - gap] == 3
+        buts = np.flatnonzero(r == 4)
+        conceding = at < buts[-1] if len(buts) else np.zeros(len(at), bool)
+        positive = positive ^ negated ^ conceding
+    return int(positive.sum()), int((~positive).sum())
+
+
+def oracle_accuracy(sequences, labels, maxlen: int = 200, order: bool = True) -> float:
+    """Accuracy of the Bayes-optimal reader of the mentions over the last `maxlen` tokens.
+
+    Given k+ positive and k- negative mentions (`read_mentions`), P(positive) / P(negative) is
+    B(a + k+, b + k-) / B(b + k+, a + k-) for tones Beta(a, b): with order=True the ceiling no model
+    of the stand-in can pass; with order=False what reading the words alone allows.
     """
     from scipy.special import betaln
 
-    pos_words, neg_words = signal_words()
-    kept = [np.asarray(s)[-maxlen:] for s in sequences]
-    k_pos = np.array([np.isin(s, pos_words).sum() for s in kept])
-    k_neg = np.array([np.isin(s, neg_words).sum() for s in kept])
+    roles = _roles()
+    k = np.array([read_mentions(s, maxlen, order, roles) for s in sequences]).reshape(-1, 2)
     a, b = TONE_BETA
-    positive = betaln(a + k_pos, b + k_neg) > betaln(b + k_pos, a + k_neg)
+    positive = betaln(a + k[:, 0], b + k[:, 1]) > betaln(b + k[:, 0], a + k[:, 1])
     return float((positive == (np.asarray(labels) == 1)).mean())

@@ -112,7 +112,10 @@ def parse_digests_json(data: dict) -> dict[int, str]:
     """Per-epoch weight digests from a `repro/digests.json` document (either accepted shape)."""
     if isinstance(data.get("weights_epochs"), list):  # repro_mlflow/evidence.py: Digests.to_dict()
         start = 0 if str(data.get("epoch_numbering", "from 1")).endswith("0") else 1
-        return {i: str(d) for i, d in enumerate(data["weights_epochs"], start=start)}
+        out = {i: str(d) for i, d in enumerate(data["weights_epochs"], start=start)}
+        if start == 1 and data.get("weights_initial") and out:  # epoch 0: the weights before training
+            out[0] = str(data["weights_initial"])
+        return out
     if isinstance(data.get("weights"), dict):
         return {int(k): str(v) for k, v in data["weights"].items()}
     if isinstance(data.get("epochs"), list):
@@ -241,8 +244,9 @@ def divergence(runs: pd.DataFrame, parted: list[tuple[str, str]], tracking_uri: 
             continue
         e = divergence_epoch(per_run)
         last = max(max(d) for d in per_run.values())
-        rows.append({"example": ex, "config": cfg, "n_runs": len(per_run), "first_divergent_epoch": e,
-                     "note": None if e is not None else f"weights agree through epoch {last}; outcomes part after it"})
+        note = (f"weights agree through epoch {last}; outcomes part after it" if e is None else
+                "differ before training (a seed or initialisation difference)" if e == 0 else None)
+        rows.append({"example": ex, "config": cfg, "n_runs": len(per_run), "first_divergent_epoch": e, "note": note})
     if budget <= 0:
         notes.append(f"per-epoch digests read from artifacts for at most {max_runs} runs (--max-artifact-runs)")
     return rows, notes

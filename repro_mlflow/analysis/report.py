@@ -198,7 +198,7 @@ WHAT = {
                "set's own noise. Variance: hardware vs software vs the swept factors (type-II shares). Cost: what the "
                "determinism switches cost in training time, unless the placebo fails.",
     "divergence": "Divergence point: for configs whose runs end different, the first epoch at which their per-epoch "
-                  "weight digests are no longer all equal.",
+                  "weight digests are no longer all equal; 0 (differ before training) when their initial weights differ.",
 }
 
 

@@ -98,3 +98,15 @@ def test_divergence_from_epoch_tags():
     ex = pipeline.analyse(frame(runs), pipeline.Options())[0]["examples"][0]
     assert ex["divergence"][0]["first_divergent_epoch"] == 1
     assert "repro.digest.weights.epoch.0" not in ex["outcomes"]
+
+
+def test_divergence_before_training_from_initial_weights():
+    from .store import frame
+
+    runs = [{"tags": {"mlflow.project.entryPoint": "ex", "repro.fp.env": env, "repro.digest.weights.epoch.0": e0,
+                      "repro.digest.weights.epoch.1": e1, "repro.digest.weights": e1}, "metrics": {"acc": 0.5}}
+            for env, e0, e1 in (("x", "a", "b"), ("y", "q", "c"))]  # seeds 1 and 2: other initial weights
+    [row] = pipeline.analyse(frame(runs), pipeline.Options())[0]["examples"][0]["divergence"]
+    assert row["first_divergent_epoch"] == 0 and row["note"].startswith("differ before training")
+    assert predictions.parse_digests_json({"epoch_numbering": "from 1", "weights_initial": "i", "weights_epochs": ["a", "b"]}) \
+        == {0: "i", 1: "a", 2: "b"}

@@ -15,7 +15,7 @@ TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 # Small sizes that keep a run to seconds here; each still learns (tests/examples/test_runs.py).
 SMALL = {
     "mnist_convnet": {"data": "bundled", "epochs": 2},
-    "imdb_bilstm": {"data": "bundled", "n_train": 512, "n_test": 128, "maxlen": 32},
+    "imdb_bilstm": {"data": "bundled", "n_train": 1024, "n_test": 512, "maxlen": 32},
     "imbalanced_classification": {"data": "bundled", "rows": 20000, "epochs": 10},
 }
 
