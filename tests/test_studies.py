@@ -4,6 +4,7 @@ states is formatted here from the report's analysis.json and must stand in the R
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -140,12 +141,25 @@ def test_nnunet_study_findings_are_the_reports():
     for g in ex["groups"]:
         assert g["repeatable"] == ("augmentation_workers=0" in g["config"]), g["config"]
     va = v["variance"]
-    for t in va["terms"]:
+    stated = {_g(x) for x in (s["min"], s["max"], s["range"], s["std"], *s["std_ci"], va["residual_share"])}
+    stated |= {_g(x) for g in ex["groups"] for x in (g["min"], g["max"])}
+    for t in va["terms"]:  # every term, interactions too, named as the README names it (aliases dropped)
         lo, hi = t["omega_ci"]
-        assert (f"{t['names'][0]} share {_g(t['share'])}, partial omega^2 {_g(t['partial_omega_squared'])} "
-                f"[{_g(lo)}, {_g(hi)}]") in readme, t["names"]
+        name = " x ".join(part.split(" = ")[0] for part in t["term"].split(" x "))
+        assert (f"{name} share {_g(t['share'])}, partial omega^2 {_g(t['partial_omega_squared'])} "
+                f"[{_g(lo)}, {_g(hi)}]") in readme, t["term"]
+        stated |= {_g(t["share"]), _g(t["partial_omega_squared"]), _g(lo), _g(hi)}
+    inter = va["interactions"]["fitted"]
+    assert len(inter) == sum(t["interaction"] for t in va["terms"]) == 3
     assert f"residual {_g(va['residual_share'])} on {va['residual_df']} df" in readme
+    assert f"interactions take {len(inter)} of the residual's df ({va['residual_df']} left)" in readme
     assert f"{va['n_independent']} independent outcomes" in readme
+    # the seed alone has an interval clear of zero, as the README says
+    assert [t["term"] for t in va["terms"] if t["omega_ci"][0] > 0] == ["seed"] == [v["factor"]["factor"]]
+    assert "Only the seed's interval excludes zero" in readme
+    # no other decimal in the findings than the report's (a changed README number fails here too)
+    findings = text.split("## Findings", 1)[1]
+    assert set(re.findall(r"(?<![\w.])-?\d+\.\d+(?![\w.])", findings)) <= stated
     assert v["noise"] is None and "no test-set sampling noise" in readme
     # the batches themselves (check_batches.py's batches.json)
     checked = json.loads((NNUNET / "batches.json").read_text())
