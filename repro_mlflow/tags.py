@@ -38,3 +38,14 @@ def short(value: object, limit: int = MAX_TAG_VALUE) -> str:
     """A tag value cut to `limit` characters."""
     s = str(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+# characters MLflow's search filter cannot quote in a tag value (it has no escape), and line breaks
+UNQUOTABLE = ("'", '"', "\\", "\n", "\r")
+
+
+def filter_literal(value: str) -> str:
+    """`value` quoted for an MLflow search filter (`tags.x = <literal>`); ValueError if it cannot be."""
+    if any(c in value for c in UNQUOTABLE):
+        raise ValueError(f"{value!r} cannot be quoted in an MLflow search filter (no quotes, backslashes or line breaks)")
+    return f"'{value}'"

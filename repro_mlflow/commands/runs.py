@@ -29,7 +29,15 @@ def _experiment_ids(client, args: argparse.Namespace) -> list[str]:
 
 
 def _sweep_filter(args: argparse.Namespace) -> str:
-    return f"tags.`repro.sweep` = '{args.sweep}'" if getattr(args, "sweep", None) else ""
+    from .. import tags as T
+    from ..errors import ReproError
+
+    if not getattr(args, "sweep", None):
+        return ""
+    try:
+        return f"tags.`{T.SWEEP}` = {T.filter_literal(args.sweep)}"
+    except ValueError as e:
+        raise ReproError(f"no such sweep: {e}") from None
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:

@@ -103,5 +103,10 @@ class SchedulerBase:
         """Where the job's output is readable on the submit side, if anywhere."""
         return None
 
+    def preflight(self) -> object:
+        """Checks that need the scheduler (an interpreter, a partition, a command on PATH), made before any
+        run or batch directory exists; a ReproError says what is wrong. By default nothing."""
+        return None
+
     def reconcile(self, job_ids: Sequence[str], states: dict[str, JobState]) -> None:
         """Act on what `poll` read (release a held job, stop an idle machine); by default nothing."""
