@@ -43,8 +43,9 @@ def _sweep_filter(args: argparse.Namespace) -> str:
 def _cmd_sync(args: argparse.Namespace) -> int:
     from ..submit.sync import sync_runs, unfinished_runs
 
+    flt = _sweep_filter(args)  # a name no filter can select: said before the store is opened
     client = _client(args)
-    runs = unfinished_runs(client, _experiment_ids(client, args), _sweep_filter(args))
+    runs = unfinished_runs(client, _experiment_ids(client, args), flt)
     report = sync_runs(client, runs)
     print(f"checked {report.checked} unfinished run(s); ended {len(report.ended)}; replayed {len(report.replayed)}")
     for rid, status in report.ended.items():
@@ -134,8 +135,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from ..submit.sync import sync_runs
     from ..errors import ReproError
 
+    flt = _sweep_filter(args)  # a name no filter can select: said before the store is opened
     client = _client(args)
-    flt = _sweep_filter(args)
     console = Console(soft_wrap=True)  # a line is never wrapped: scripts read them
     exp_ids: list[str] = []  # looked up on the first render the tracking server answers
 
