@@ -14,6 +14,11 @@ def redact(uri: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
 
 
+def without_credentials(uri: str) -> str:
+    """The URI without any `user:password@` (urllib cannot open a URL that carries them)."""
+    return re.sub(r"//[^/@]*@", "//", uri, count=1)
+
+
 def check_tracking_server(uri: str | None, timeout: float = 5.0) -> None:
     """Raise a one-line ReproError unless an `http(s)://` tracking server answers within `timeout` seconds.
 
@@ -23,7 +28,7 @@ def check_tracking_server(uri: str | None, timeout: float = 5.0) -> None:
     if not uri or not uri.startswith(("http://", "https://")):
         return
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+        urllib.request.urlopen(without_credentials(uri).rstrip("/") + "/health", timeout=timeout).close()
     except urllib.error.HTTPError:
         pass
     except (OSError, ValueError) as e:

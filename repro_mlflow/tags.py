@@ -49,3 +49,13 @@ PROJECT_DIGEST = "repro.project.digest"  # digest of the project files a batch s
 PROJECT_COMMIT = "repro.project.commit"  # git HEAD of the project, when it is a git checkout
 PROJECT_DIRTY = "repro.project.dirty"  # "true" when that checkout had changes beside the commit
 RERUN_SOFTWARE = "repro.rerun.software"  # how a rerun's software relates to the original's ("same", or what differs)
+
+# characters MLflow's search filter cannot quote in a tag value (it has no escape), and line breaks
+UNQUOTABLE = ("'", '"', "\\", "\n", "\r")
+
+
+def filter_literal(value: str) -> str:
+    """`value` quoted for an MLflow search filter (`tags.x = <literal>`); ValueError if it cannot be."""
+    if any(c in value for c in UNQUOTABLE):
+        raise ValueError(f"{value!r} cannot be quoted in an MLflow search filter (no quotes, backslashes or line breaks)")
+    return f"'{value}'"

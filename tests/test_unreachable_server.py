@@ -53,7 +53,7 @@ def test_refused_server_one_line_exit_1_nothing_created(name, tmp_path):
     r, seconds = run(COMMANDS[name], tmp_path, uri)
     assert r.returncode != 0
     errors = [ln for ln in (r.stderr + r.stdout).splitlines() if "cannot reach the tracking server" in ln]
-    assert len(errors) == 1 and "127.0.0.1" in errors[0], r.stderr[-2000:]
+    assert len(errors) == 1 and "127.0.0.1" in errors[0] and "Connection refused" in errors[0], r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     assert "s3cret" not in r.stderr + r.stdout  # the password is redacted
     assert created(tmp_path) == []
@@ -68,3 +68,28 @@ def test_a_server_that_never_answers_is_given_up_on_in_seconds(tmp_path):
     assert r.returncode == 1
     assert "cannot reach the tracking server" in r.stderr and "timed out" in r.stderr
     assert seconds < 120
+
+
+def test_a_server_that_answers_is_reached_with_credentials_in_the_uri():
+    # urllib cannot open http://user:pw@host: the check asks the server itself, without the credentials
+    import http.server
+    import threading
+
+    from repro_mlflow.reach import check_tracking_server
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        check_tracking_server(f"http://user:s3cret@127.0.0.1:{server.server_address[1]}")  # no error
+    finally:
+        server.shutdown()
+        server.server_close()

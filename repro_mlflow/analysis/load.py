@@ -3,7 +3,8 @@
 Columns: `run_id`, `experiment_id`, `status`, `start_time` and `end_time` (ms), `artifact_uri`, `example`
 (the entry point, tag `mlflow.project.entryPoint`, else the run name's prefix-free "(none)"),
 `params.<k>`, `tags.<k>` (every `repro.*` tag, `mlflow.project.entryPoint`, `mlflow.runName`, and
-any tag the filter names) and `metrics.<k>` (the final value: MLflow's latest metric; NaN stays NaN).
+any tag the filter or `Selection.tags` (--by, --factor) names; the client path reads every tag) and
+`metrics.<k>` (the final value: MLflow's latest metric; NaN stays NaN).
 
 SQL stores (sqlite, postgresql, mysql) whose schema revision `repro_mlflow.mlflow_sql` knows are read
 straight from MLflow's own tables (`runs`, `tags`, `params`, `latest_metrics`): four set-based queries into Arrow (ADBC; SQLAlchemy's DBAPI for other
@@ -29,6 +30,7 @@ from .. import tags as T
 from ..errors import ReproError
 from ..mlflow_sql import REVISION_QUERY, is_known
 from ..reach import check_tracking_server, redact
+from ..tags import filter_literal
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
@@ -46,6 +48,7 @@ class Selection:
     experiments: list[str] = field(default_factory=list)
     sweep: str | None = None
     filter_string: str | None = None
+    tags: list[str] = field(default_factory=list)  # tags the analysis names (--by, --factor): read from SQL stores too
 
 
 def is_sql_uri(uri: str) -> bool:
@@ -287,7 +290,7 @@ def _load_sql(uri: str, selection: Selection, comparisons: list[dict]) -> pd.Dat
         if not is_known(_revision(reader)):
             return _load_api(uri, selection)  # a schema whose tables were not checked: MLflow's client
         exp_ids = _experiment_ids(exps.to_pylist(), selection.experiments)
-        return _query_sql(reader, exp_ids, selection.sweep, comparisons)
+        return _query_sql(reader, exp_ids, selection.sweep, comparisons, selection.tags)
     finally:
         reader.close()
 
@@ -316,7 +319,8 @@ def _experiment_ids(rows: list[dict], names: list[str]) -> list[int]:
     return out
 
 
-def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, comparisons: list[dict]) -> pd.DataFrame:
+def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, comparisons: list[dict],
+               named: list[str] | None = None) -> pd.DataFrame:
     base_cols = ["run_id", "experiment_id", "status", "start_time", "end_time", "artifact_uri", "run_name"]
     if not exp_ids:
         return pd.DataFrame(columns=base_cols + ["example"])
@@ -332,7 +336,8 @@ def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, compariso
     df = pd.DataFrame({n: _objects(runs.column(c)) for n, c in zip(base_cols, runs.column_names)}, dtype=object)
     df["experiment_id"] = df["experiment_id"].astype(str)
 
-    extra_tags = sorted({c["key"] for c in comparisons if c["type"] == "tag"} | {ENTRY_POINT_TAG, RUN_NAME_TAG})
+    extra_tags = sorted({c["key"] for c in comparisons if c["type"] == "tag"} | {ENTRY_POINT_TAG, RUN_NAME_TAG}
+                        | {n.removeprefix("tags.") for n in named or [] if not n.startswith(("params.", "metrics."))})
     skip = ",".join(_lit(k) for k in SKIP_TAGS)
     # Most of the store selected: one sequential scan per table beats a join (runs not selected are
     # dropped by the pivot); a small part of a large store: join on the selection.
@@ -443,7 +448,10 @@ def _load_api(uri: str, selection: Selection) -> pd.DataFrame:
         exp_ids = [by[n] for n in selection.experiments]
     else:
         exp_ids = [e.experiment_id for e in exps]
-    flt = f"tags.`repro.sweep` = '{selection.sweep}'" if selection.sweep is not None else ""
+    try:
+        flt = f"tags.`repro.sweep` = {filter_literal(selection.sweep)}" if selection.sweep is not None else ""
+    except ValueError as e:
+        raise ReproError(f"no such sweep: {e}") from None
     rows = []
     token = None
     while exp_ids:

@@ -28,7 +28,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     stores = args.store or [_tracking_uri(args)]
     # the analysis run goes to --tracking-uri, else to the first store that is a tracking store
     uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
-    sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter)
+    sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter,
+                         tags=[args.by, *(args.factor or [])])
     t0 = time.perf_counter()
     if args.rerun_of:  # the one config: the original and its reruns
         from mlflow.tracking import MlflowClient

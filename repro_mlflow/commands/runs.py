@@ -31,14 +31,23 @@ def _experiment_ids(client, args: argparse.Namespace) -> list[str]:
 
 
 def _sweep_filter(args: argparse.Namespace) -> str:
-    return f"tags.`repro.sweep` = '{args.sweep}'" if getattr(args, "sweep", None) else ""
+    from .. import tags as T
+    from ..errors import ReproError
+
+    if not getattr(args, "sweep", None):
+        return ""
+    try:
+        return f"tags.`{T.SWEEP}` = {T.filter_literal(args.sweep)}"
+    except ValueError as e:
+        raise ReproError(f"no such sweep: {e}") from None
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     from ..submit.sync import sync_runs, unfinished_runs
 
+    flt = _sweep_filter(args)  # a name no filter can select: said before the store is opened
     client = _client(args)
-    runs = unfinished_runs(client, _experiment_ids(client, args), _sweep_filter(args))
+    runs = unfinished_runs(client, _experiment_ids(client, args), flt)
     report = sync_runs(client, runs)
     print(f"checked {report.checked} unfinished run(s); ended {len(report.ended)}; replayed {len(report.replayed)}")
     for rid, status in report.ended.items():
@@ -127,8 +136,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from ..submit.sync import sync_runs
     from ..errors import ReproError
 
+    flt = _sweep_filter(args)  # a name no filter can select: said before the store is opened
     client = _client(args)
-    flt = _sweep_filter(args)
     console = Console(soft_wrap=True)  # a line is never wrapped: scripts read them
     exp_ids: list[str] = []  # looked up on the first render the tracking server answers
 

@@ -157,10 +157,14 @@ def resolve(project_dir: Path, manager: str | None = None, scheduler: str = "loc
 
     if project.env_type == env_type.CONDA and manager != "virtualenv":
         return _conda_env(Path(project_dir), declared, log)
-    if project.env_type == env_type.CONDA:
-        python_env = _PythonEnv.from_conda_yaml(declared)
-    else:
-        python_env = _PythonEnv.from_yaml(declared)
+    try:
+        if project.env_type == env_type.CONDA:
+            python_env = _PythonEnv.from_conda_yaml(declared)
+        else:
+            python_env = _PythonEnv.from_yaml(declared)
+    except Exception as e:  # noqa: BLE001 - YAML syntax, a list or a scalar, unknown keys: MLflow's own reader says which
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        raise ReproError(f"{Path(declared).name} cannot be read as a python env ({why}); {WAY_OUT}") from None
     if manager == "conda":
         raise ReproError(f"env manager conda for {Path(declared).name} is not supported by the repro backends: "
                          f"use virtualenv (the default), or {WAY_OUT}")

@@ -8,6 +8,7 @@ From Python, `mlflow.projects.run(..., backend="repro-local", synchronous=True)`
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,9 +31,12 @@ from ..submit.factors import check as check_factors
 from ..submit.factors import gets_gpu
 from ..envs.software import Software
 from ..submit.project import hash_config, load_entry_points, make_spec
+from ..submit.runtime_env import check_runtime_env
 
 
 PROJECT_ENV_KEY = "project_env"  # backend-config key: local | virtualenv | conda (as --env-manager)
+# backend-config key: pass -P parameters the entry point does not declare on to its command (as MLflow does)
+ALLOW_EXTRA_KEY = "allow_extra_params"
 
 
 class ReproSubmittedRun(SubmittedRun):
@@ -103,8 +107,12 @@ class ReproBackend(AbstractBackend):
         # `mlflow run --env-manager M` reaches us in MLflow's own key; `project_env` is the backend-config equivalent
         manager = mlflow_cfg.get(PROJECT_ENV_MANAGER) or user_cfg.pop(PROJECT_ENV_KEY, None)
         user_cfg.pop(PROJECT_ENV_KEY, None)
+        allow_extra = user_cfg.pop(ALLOW_EXTRA_KEY, False)
+        if not isinstance(allow_extra, bool):
+            raise ReproError(f"backend-config key '{ALLOW_EXTRA_KEY}' must be true or false, got {allow_extra!r}")
         scheduler = get_scheduler(self.scheduler_name, user_cfg)
-        spec = make_spec(project_dir, entry_point, params or {})
+        check_runtime_env(os.environ, getattr(scheduler.config, "env", None))
+        spec = make_spec(project_dir, entry_point, params or {}, allow_extra=allow_extra)
         check_factors(entry_point, load_entry_points(project_dir)[entry_point], spec.params, gets_gpu(scheduler))
         scheduler.preflight()  # checks that need the scheduler (a partition, a command on PATH), before any run exists
         env = project_env.resolve(project_dir, manager, self.scheduler_name, shared_fs=scheduler.shared_fs, log=lambda m: print(f"repro: {m}", file=sys.stderr))

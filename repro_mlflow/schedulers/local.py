@@ -11,6 +11,7 @@ Job ids are `<host>:<batch dir>:<i>`.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 
 from ..affinity import SLOT_VAR
 from ..runtime import record as R
+from ..errors import ReproError
 from .protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, Batch, JobState, SchedulerBase
 
 
@@ -37,6 +39,10 @@ class LocalConfig:
     def __post_init__(self) -> None:
         if self.parallel < 1:
             raise ValueError("parallel must be at least 1")
+        env = self.env or {}
+        bad = next((k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)), None)
+        if bad is not None:
+            raise ValueError(f"env values must be strings, got {bad}={env[bad]!r}")
 
 
 def _start_time(pid: int) -> str | None:
@@ -79,6 +85,12 @@ class LocalScheduler(SchedulerBase):
 
     def __init__(self, config: LocalConfig | None = None):
         self.config = config or LocalConfig()
+
+    def preflight(self) -> None:
+        """The interpreter of `python` must exist and be executable (else the detached driver dies unseen)."""
+        python = self.config.python
+        if python and shutil.which(python) is None:
+            raise ReproError(f"local backend config: python {python} is not an executable file")
 
     def submit(self, batch: Batch) -> list[str]:
         python = self.config.python or sys.executable

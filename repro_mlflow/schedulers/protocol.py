@@ -121,7 +121,8 @@ class SchedulerBase:
         """Act on what `poll` read (release a held job, stop an idle machine); by default nothing."""
 
     def preflight(self) -> object:
-        """Check what can be checked before any run exists (client commands, credentials); by default nothing."""
+        """Check what can be checked before any run or batch directory exists (an interpreter, a partition, client
+        commands, credentials); a ReproError says what is wrong. By default nothing."""
         return None
 
     def exit_state(self, job_id: str, workdir: Path) -> JobState | None:

@@ -39,8 +39,16 @@ def _parsed(path: str, _mtime_ns: int) -> tuple[dict[str, dict], object]:
     return data.get("entry_points") or {}, load_project(str(Path(path).parent))
 
 
-def check_params(entry_point: str, declared: dict, params: dict[str, str]) -> dict[str, str]:
-    """Validate `params` against the declarations; return every declared parameter with defaults filled."""
+def check_params(entry_point: str, declared: dict, params: dict[str, str], allow_extra: bool = True) -> dict[str, str]:
+    """Validate `params` against the declarations; return every declared parameter with defaults filled.
+
+    With `allow_extra=False`, a parameter the entry point does not declare is refused when it declares any
+    (MLflow would pass it on as `--name value`, and the command would fail later on an unknown argument).
+    """
+    undeclared = sorted(set(params) - set(declared))
+    if undeclared and declared and not allow_extra:
+        raise ReproError(f"{entry_point}: unknown parameter '{undeclared[0]}' (it takes: {', '.join(declared)}); "
+                         "to pass it on anyway, set \"allow_extra_params\": true in --backend-config")
     out: dict[str, str] = {}
     for name, decl in declared.items():
         decl = decl if isinstance(decl, dict) else {"type": decl}
@@ -88,12 +96,14 @@ def _check_bounds(entry_point: str, name: str, value: float, decl: dict) -> None
         raise ReproError(f"{entry_point}: parameter '{name}' must be at most {hi}, got {value:g}")
 
 
-def make_spec(project_dir: Path, entry_point: str, params: dict[str, str], tags: dict[str, str] | None = None) -> RunSpec:
-    """A RunSpec for one entry point run, its parameters checked and its command built by MLflow."""
+def make_spec(project_dir: Path, entry_point: str, params: dict[str, str], tags: dict[str, str] | None = None,
+              allow_extra: bool = True) -> RunSpec:
+    """A RunSpec for one entry point run, its parameters checked and its command built by MLflow
+    (`allow_extra`: as `check_params`)."""
     eps = load_entry_points(project_dir)
     if entry_point not in eps:
         raise ReproError(f"unknown entry point '{entry_point}' (the project has: {', '.join(sorted(eps)) or 'none'})")
-    checked = check_params(entry_point, eps[entry_point].get("parameters") or {}, params)
+    checked = check_params(entry_point, eps[entry_point].get("parameters") or {}, params, allow_extra)
     mlproject = Path(project_dir) / "MLproject"
     project = _parsed(str(mlproject.resolve()), mlproject.stat().st_mtime_ns)[1]
     command = project.get_entry_point(entry_point).compute_command(checked, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from rich.console import Console
 
 from ..errors import ReproError
+from ..submit.runtime_env import check_runtime_env
 from . import report
 from .compose import JobComposer
 from .plan import Plan, Planner, build_plan
@@ -52,6 +54,7 @@ def _launch(launcher: Any, job_overrides: Sequence[Sequence[str]]) -> list[JobRe
     if launcher.dry_run:
         _print_plan(plan, t_plan, console)
         return [JobReturn(overrides=list(ov), status=JobStatus.COMPLETED, _return_value=plan.sweep) for ov in job_overrides]
+    check_runtime_env(os.environ)  # before an env is built or anything exists
     pythons = _prepare_envs(plan, console)
     _project_envs(plan, console)
     sub = _submit(plan, pythons, launcher.force, console)
@@ -150,6 +153,9 @@ def _submit(plan: Plan, pythons: dict, force: bool, console: Console):
     from .submit import schedulers, submit_plan
 
     scheds = schedulers(plan, pythons)  # every scheduler config checked before the store is opened
+    check_runtime_env(*(getattr(s.config, "env", None) for s in scheds.values()))
+    for sched in scheds.values():
+        sched.preflight()  # an interpreter, a partition: before any run or batch directory exists
 
     if plan.tracking_uri:
         mlflow.set_tracking_uri(plan.tracking_uri)

@@ -228,4 +228,6 @@ def build_plan(runs: Iterable[PlannedRun]) -> Plan:
         notes.append(f"{ep} does not take '{f}': not passed to it")
     names = sorted("|".join(k) for k in seen)
     sweep = runs[0].sweep or "sweep-" + hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+    if any(c in sweep for c in T.UNQUOTABLE):  # `repro status/sync --sweep` could not select its runs
+        raise ReproError(f"sweep name {sweep!r}: no quotes, backslashes or line breaks (MLflow's search filter cannot quote them)")
     return Plan(unique, sweep, runs[0].experiment, runs[0].tracking_uri, len(runs) - len(unique), notes)

@@ -42,7 +42,7 @@ def fetch_runs(client: MlflowClient, experiment_id: str, sweep: str, run_ids: se
     """The watched runs, in as few searches as the page size allows."""
     runs, token = [], None
     while True:
-        page = client.search_runs([experiment_id], f"tags.`{T.SWEEP}` = '{sweep}'", max_results=5000, page_token=token)
+        page = client.search_runs([experiment_id], f"tags.`{T.SWEEP}` = {T.filter_literal(sweep)}", max_results=5000, page_token=token)
         runs.extend(r for r in page if r.info.run_id in run_ids)
         token = page.token
         if not token:

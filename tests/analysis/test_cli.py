@@ -128,3 +128,18 @@ def test_no_figures_writes_no_png(store, tmp_path, capsys):
     assert main(["analyze", "--sweep", "S", "--out", str(out), "--no-log", "--no-figures"]) == 0
     assert (out / "report.html").exists() and (out / "runs.csv").exists()
     assert list(out.rglob("*.png")) == []
+
+
+def test_by_a_plain_tag_on_a_sqlite_store(tracking, tmp_path, capsys):
+    # docs/analysis.md, "Runs tracked without repro": `--by host` for a plain tag `host`, no --filter naming it
+    import mlflow
+
+    for host, acc in (("a", 0.5), ("a", 0.5), ("b", 0.6), ("b", 0.6)):
+        with mlflow.start_run():
+            mlflow.set_tag("host", host)
+            mlflow.log_param("lr", "0.1")
+            mlflow.log_metric("acc", acc)
+    assert main(["analyze", "--by", "host", "--json", "--no-report"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["environment_by"] == "tags.host"
+    assert res["examples"][0]["n_environments"] == 2

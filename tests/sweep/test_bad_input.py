@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import echo_args, sweep
+from .conftest import echo_args, repro, sweep
 
 CASES = [
     # Hydra's own words (the config's schema is repro_mlflow/sweep/schema.py), on one line
@@ -32,6 +32,7 @@ CASES = [
     (["+hardware.gpus=1"], "hardware target local: unknown key(s) gpus (known: backend, backend_config,"),
     (["+hardware.backend_config.paralel=2"], "unknown local backend-config key(s): paralel"),
     (["software=tf2_8_gpu_image"], "the local backend does not run container images"),
+    (["sweep=\"it's\""], "sweep name \"it's\": no quotes, backslashes or line breaks (MLflow's search filter cannot"),
     (["params.epochz=1"], "params.epochz is a parameter of no entry point of this sweep (mnist_convnet takes seed,"),
     (["example=mnist_convnet,imdb_bilstm", "params.epochz=1"], "params.epochz is a parameter of no entry point"),
     (["keras_backend=tensorflow", "xla=true", "op_determinism=true"],
@@ -69,3 +70,22 @@ def test_a_pin_that_cannot_be_installed_is_one_line_and_creates_nothing(env, tra
     assert p.returncode != 0
     assert lines[-1].startswith("repro-sweep: error: software 'broken': could not install tensorflow-cpu==0.0.1"), p.stderr
     assert not Path(tracking[len("sqlite:///"):]).exists()
+
+
+@pytest.mark.parametrize("name, value", [("REPRO_MIRROR_INTERVAL", "abc"), ("REPRO_MIRROR_GRACE", "-1")])
+def test_a_runtime_variable_that_is_no_number_is_refused_at_submit(env, tracking, name, value):
+    p = sweep(echo_args("--detach"), dict(env, **{name: value}), check=False)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode != 0 and len(lines) == 1, p.stderr
+    assert lines[0].startswith(f"repro-sweep: error: {name}={value}: must be a number of seconds"), lines[0]
+    assert not Path(tracking[len("sqlite:///"):]).exists()
+
+
+def test_status_and_sync_of_a_sweep_name_mlflow_cannot_quote_is_one_line(env, tracking):
+    for cmd in ("status", "sync"):
+        p = repro([cmd, "--sweep", "it's"], env)
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        assert p.returncode != 0 and len(lines) == 1, p.stderr
+        assert lines[0] == (f"repro {cmd}: error: no such sweep: \"it's\" cannot be quoted in an MLflow search filter "
+                            "(no quotes, backslashes or line breaks)"), lines[0]
+        assert not Path(tracking[len("sqlite:///"):]).exists()
