@@ -3,10 +3,10 @@ repro.det.*, config hash and software) N times on its own backend or on hardware
 
 Before anything is created it checks that the run can be re-created faithfully, and says in one
 line what is missing when it cannot: a project source with the entry point; the same project files
-(the digest recorded at submit, `repro.project.digest`: the recorded source, else the batch's staged
-copy); the same software on each target (the interpreter or image of the original batch, which a
-target must be able to run: `--allow-different-software` runs in the target's own and records it in
-`repro.rerun.software`).
+(each file the batch shipped, listed at submit beside its record, with `repro.project.digest` on
+the run: the recorded source, else the batch's staged copy; files added since do not count); the
+same software on each target (the interpreter or image of the original batch, which a target must
+be able to run: `--allow-different-software` runs in the target's own, recorded in `repro.rerun.software`).
 """
 
 from __future__ import annotations
@@ -34,28 +34,32 @@ def _source(run) -> tuple[Path, str]:
     return Path(src), entry
 
 
-def project_dir_of(run, source: Path, staged: str | None) -> tuple[Path, str | None]:
+def project_dir_of(run, source: Path, staged: str | None, workdir: str | None) -> tuple[Path, str | None]:
     """The directory holding the run's project as it was submitted, and a note to print (or None).
 
-    The recorded source when its files still digest as recorded, else the batch's staged copy when
-    that does; a run recorded before digests existed is rerun from its source as it is now (noted)."""
+    The recorded source when none of the files its batch shipped has changed (files added since, such
+    as the run's own outputs, do not count), else the batch's staged copy when that holds them; a run
+    recorded before digests existed is rerun from its source as it is now (noted)."""
     from .. import tags as T
     from ..errors import ReproError
-    from ..submit.provenance import project_digest
+    from ..submit import provenance
 
     rid = run.info.run_id
     want = run.data.tags.get(T.PROJECT_DIGEST)
-    if not want:
-        return source, (f"note: {rid} recorded no project digest (made by an earlier repro-mlflow): "
+    listing = provenance.read_listing(Path(workdir)) if workdir else None
+    if not want or listing is None:
+        return source, (f"note: {rid} recorded no project listing (made by an earlier repro-mlflow): "
                         f"its project is rerun as it is now at {source}")
-    now = project_digest(source)
-    if now == want:
+    changed = provenance.changed_files(source, listing)
+    if not changed:
         return source, None
-    if staged and Path(staged) != source and (Path(staged) / "MLproject").is_file() and project_digest(Path(staged)) == want:
+    if staged and Path(staged) != source and (Path(staged) / "MLproject").is_file() \
+            and not provenance.changed_files(Path(staged), listing):
         return Path(staged), f"note: the project at {source} changed since {rid}: rerunning its staged copy {staged}"
     commit = run.data.tags.get(T.PROJECT_COMMIT)
     hint = f"; it was commit {commit[:12]}: check that out and rerun" if commit else ""
-    raise ReproError(f"cannot rerun {rid}: the project at {source} changed since the run (digest {want} then, {now} now) "
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    raise ReproError(f"cannot rerun {rid}: the project at {source} changed since the run ({shown}) "
                      f"and no staged copy of it is left{hint}")
 
 
@@ -170,7 +174,8 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
         raise ReproError(f"cannot rerun {args.run_id}: it has no batch record (not launched by a repro backend)")
     rebuilder = Rebuilder()
     record = rebuilder.record(run)
-    project_dir, note = project_dir_of(run, source, record.layout.get("project") if record else None)
+    project_dir, note = project_dir_of(run, source, record.layout.get("project") if record else None,
+                                       record.layout.get("workdir") if record else None)
     # Everything is checked, and every scheduler built, before anything is created.
     if args.on:
         plans = []

@@ -13,7 +13,7 @@ from .. import tags as T
 from ..errors import ReproError
 from ..runtime import record as R
 from . import mlflow_side
-from .provenance import project_tags
+from . import provenance
 from ..schedulers.protocol import Batch, RunSpec, Scheduler, SchedulerBase, batch_record
 
 
@@ -55,16 +55,18 @@ def submit_batch(
     """
     if not specs:
         raise ReproError("nothing to submit: the batch is empty")
-    provenance = project_tags(Path(project_dir))  # what a later `repro rerun` checks the project against
+    files = provenance.file_digests(Path(project_dir))  # what a later `repro rerun` checks the project against
+    project = provenance.project_tags(Path(project_dir), files)
     for spec in specs:
-        for k, v in provenance.items():
+        for k, v in project.items():
             spec.tags.setdefault(k, v)
         spec.tags.setdefault(T.BACKEND, scheduler.name)
         spec.tags.setdefault(T.TARGET, target or scheduler.name)
         spec.tags.setdefault(T.ATTEMPT, "1")
-    run_ids = mlflow_side.create_runs(client, experiment_id, specs, source or str(project_dir))
+    run_ids = mlflow_side.create_runs(client, experiment_id, specs, source or str(Path(project_dir).resolve()))
     workdir = repro_home() / "batches" / f"{scheduler.name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_ids[0][:8]}"
     workdir.mkdir(parents=True, exist_ok=True)
+    provenance.write_listing(workdir, files)
     batch = Batch(list(specs), Path(project_dir).resolve(), absolute_tracking_uri(tracking_uri), experiment_id, workdir)
     try:
         job_ids = scheduler.submit(batch)  # writes the record (without job ids) before any job can start
