@@ -60,8 +60,9 @@ def _codes(s: pd.Series) -> np.ndarray:
     return pd.factorize(s.astype(object).fillna("<NA>").astype(str), sort=False)[0]  # order of appearance: equal partitions, equal codes
 
 
-def _design(codes: list[np.ndarray]) -> np.ndarray:
-    cols = [np.ones(len(codes[0]) if codes else 0)]
+def _design(codes: list[np.ndarray], n: int) -> np.ndarray:
+    """Intercept (n rows) plus one indicator column per level beyond the first of each term."""
+    cols = [np.ones(n)]
     for c in codes:
         k = int(c.max()) + 1
         cols += [(c == j).astype(float) for j in range(1, k)]
@@ -83,7 +84,7 @@ TOL = 1e-12  # sums of squares below TOL x SS_total are rounding, not variance
 def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, float, float, float, int]]:
     """Per term: (SS, df, SS_res, partial eta², partial omega², df_res)."""
     n = len(y)
-    full = _design(codes)
+    full = _design(codes, n)
     rss, rank = _fit(full, y)
     tol = TOL * float(((y - y.mean()) ** 2).sum())
     rss = 0.0 if rss <= tol else rss
@@ -91,7 +92,7 @@ def _shares(y: np.ndarray, codes: list[np.ndarray]) -> list[tuple[float, int, fl
     ms_res = rss / df_res if df_res > 0 else 0.0
     out = []
     for i in range(len(codes)):
-        red = _design(codes[:i] + codes[i + 1:])
+        red = _design(codes[:i] + codes[i + 1:], n)
         rss_i, rank_i = _fit(red, y)
         df = rank - rank_i
         ss = max(rss_i - rss, 0.0)
@@ -145,10 +146,10 @@ def decompose(runs: pd.DataFrame, primary: str, n_boot: int = N_BOOT, seed: int 
     if len(y) * p > MAX_CELLS:
         out["note"] = f"too large for the additive model ({len(y)} outcomes x {p} columns): not fitted"
         return out
-    keep = list(ts)
+    keep, n_rows = list(ts), len(y)
     while True:  # drop, one at a time, a term that the others determine (df 0), coarsest and last first
-        full = np.linalg.matrix_rank(_design([u["codes"] for u in keep]))
-        zero = [t for t in keep if np.linalg.matrix_rank(_design([u["codes"] for u in keep if u is not t])) == full]
+        full = np.linalg.matrix_rank(_design([u["codes"] for u in keep], n_rows))
+        zero = [t for t in keep if np.linalg.matrix_rank(_design([u["codes"] for u in keep if u is not t], n_rows)) == full]
         if not zero:
             break
         t = max(zero, key=lambda t: (-t["n_levels"], ts.index(t)))
