@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import groups, labels, plots
+from . import groups, labels
 
 REPORT = "report.html"
 STATS = "analysis.json"
@@ -30,6 +30,8 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
     """Per example: {"heatmap"|"strip"|"partition"|"equivalence": (file name, PNG bytes)}, plus
     "equivalence_table" (CSV bytes) when the matrix is cut; notes added to the result. Each figure is
     bounded in size whatever the number of environments (plots.MAX_*), and says what it left out."""
+    from . import plots  # matplotlib only when figures are drawn (not with --no-figures)
+
     figs: dict[str, dict[str, tuple[str, bytes]]] = {}
     for ex in result["examples"]:
         name, primary = ex["example"], ex["primary_metric"]
