@@ -14,15 +14,15 @@ CPU_CLASSES = ("AMD EPYC 7402", "AMD EPYC 7713", "Intel Xeon Gold 6130", "Intel 
 
 
 def wide_campaign(n_envs: int) -> list[dict]:
-    """One example, one config × n_envs environments (one host each, 4 CPU classes) × 2 repeats:
-    repeatable, the metric fixed by the CPU class."""
+    """One example, 2 configs (seeds) × n_envs environments (one host each, 4 CPU classes) × 2 repeats:
+    repeatable, the metric fixed by (seed, CPU class)."""
     runs = []
     for i in range(n_envs):
         model = CPU_CLASSES[i % len(CPU_CLASSES)]
         hw = {"repro.hw.cpu.model": f"{model} rev{i}", "repro.hw.cpu.vendor": model.split()[0], "repro.fp.hw": _h("hw", i)}
         env = {**hw, "repro.fp.sw": "sw", "repro.software": "img", "repro.host": f"h{i}.example.org",
                "repro.fp.env": _h("env", i)}
-        for seed in (1,):
+        for seed in (1, 2):
             acc = round(0.9 + 0.05 * _unit(seed, i % len(CPU_CLASSES)), 6)
             for rep in range(2):
                 runs.append({"tags": {"mlflow.project.entryPoint": "mnist_convnet", "repro.repeat": rep,
