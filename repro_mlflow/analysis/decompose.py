@@ -68,8 +68,9 @@ def _codes(s: pd.Series) -> np.ndarray:
     return pd.factorize(s.astype(object).fillna("<NA>").astype(str), sort=False)[0]  # order of appearance: equal partitions, equal codes
 
 
-def _design(codes: list[np.ndarray]) -> np.ndarray:
-    cols = [np.ones(len(codes[0]) if codes else 0)]
+def _design(codes: list[np.ndarray], n: int) -> np.ndarray:
+    """Intercept (n rows) plus one indicator column per level beyond the first of each term."""
+    cols = [np.ones(n)]
     for c in codes:
         k = int(c.max()) + 1
         cols += [(c == j).astype(float) for j in range(1, k)]
@@ -99,7 +100,7 @@ def _shares(y: np.ndarray, codes: list[np.ndarray],
     partial omega², df_res), type II: each term over the terms that do not contain it."""
     n = len(y)
     inter = [_pair(codes[i], codes[j]) for i, j in pairs]
-    full = _design(codes + inter)
+    full = _design(codes + inter, n)
     rss, rank = _fit(full, y)
     tol = TOL * float(((y - y.mean()) ** 2).sum())
     rss = 0.0 if rss <= tol else rss
@@ -109,11 +110,11 @@ def _shares(y: np.ndarray, codes: list[np.ndarray],
     for i in range(len(codes) + len(pairs)):
         if i < len(codes):  # a main term: against the terms that do not contain it, with and without it
             others = [c for k, c in enumerate(codes) if k != i] + [c for (a, b), c in zip(pairs, inter) if i not in (a, b)]
-            rss_i, rank_i = _fit(_design(others), y)
-            rss_w, rank_w = _fit(_design(others + [codes[i]]), y) if pairs else (rss, rank)
+            rss_i, rank_i = _fit(_design(others, n), y)
+            rss_w, rank_w = _fit(_design(others + [codes[i]], n), y) if pairs else (rss, rank)
         else:  # an interaction: against everything else
             k = i - len(codes)
-            rss_i, rank_i = _fit(_design(codes + inter[:k] + inter[k + 1:]), y)
+            rss_i, rank_i = _fit(_design(codes + inter[:k] + inter[k + 1:], n), y)
             rss_w, rank_w = rss, rank
         rss_w = 0.0 if rss_w <= tol else rss_w
         df = rank_w - rank_i
@@ -167,10 +168,10 @@ def decompose(runs: pd.DataFrame, primary: str, confidence: float = 0.95, extra:
     if len(y) * p > MAX_CELLS:
         out["note"] = f"too large for the additive model ({len(y)} outcomes x {p} columns): not fitted"
         return out
-    keep = list(ts)
+    keep, n_rows = list(ts), len(y)
     while True:  # drop, one at a time, a term that the others determine (df 0), coarsest and last first
-        full = np.linalg.matrix_rank(_design([u["codes"] for u in keep]))
-        zero = [t for t in keep if np.linalg.matrix_rank(_design([u["codes"] for u in keep if u is not t])) == full]
+        full = np.linalg.matrix_rank(_design([u["codes"] for u in keep], n_rows))
+        zero = [t for t in keep if np.linalg.matrix_rank(_design([u["codes"] for u in keep if u is not t], n_rows)) == full]
         if not zero:
             break
         t = max(zero, key=lambda t: (-t["n_levels"], ts.index(t)))
@@ -256,14 +257,14 @@ def _interactions(y: np.ndarray, codes: list[np.ndarray], crossed: list[tuple[in
         return [], info
     pairs: list[tuple[int, int]] = []
     cols = [*codes]
-    rank = np.linalg.matrix_rank(_design(cols))
+    rank = np.linalg.matrix_rank(_design(cols, len(y)))
     for i, j in crossed:
         c = _pair(codes[i], codes[j])
-        width = _design(cols + [c]).shape[1]
+        width = _design(cols + [c], len(y)).shape[1]
         if len(y) * width > MAX_CELLS:
             info["note"] = "some not fitted: too many cells"
             break
-        r = np.linalg.matrix_rank(_design(cols + [c]))
+        r = np.linalg.matrix_rank(_design(cols + [c], len(y)))
         if r > rank and len(y) - r > 0:
             pairs.append((i, j))
             cols.append(c)

@@ -79,9 +79,15 @@ def heatmap(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]:
     return _png(fig), dropped
 
 
-def strip_box(runs: pd.DataFrame, primary: str, title: str) -> bytes:
-    """Per environment: a box plot of the primary metric with every run as a jittered point."""
-    envs = sorted(runs["_env"].unique())[:MAX_ENVS]
+def strip_box(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]:
+    """Per environment: a box plot of the primary metric with every run as a jittered point.
+
+    At most MAX_ENVS environments, those with the widest range first (shown in name order); returns the
+    PNG and how many environments were left out.
+    """
+    spread = runs.groupby("_env")[primary].agg(lambda v: v.max() - v.min()).fillna(0)
+    dropped = max(0, len(spread) - MAX_ENVS)
+    envs = sorted(spread.sort_values(ascending=False, kind="stable").index[:MAX_ENVS] if dropped else spread.index)
     data = [runs.loc[runs["_env"] == e, primary].dropna().to_numpy() for e in envs]
     fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(envs) + 2), 4))
     ax.boxplot(data, showfliers=False)
@@ -92,11 +98,13 @@ def strip_box(runs: pd.DataFrame, primary: str, title: str) -> bytes:
     ax.set_xlabel("environment")
     ax.set_ylabel(primary.removeprefix("metrics."))
     ax.set_title(title)
-    return _png(fig)
+    return _png(fig), dropped
 
 
-def equivalence_matrix(matrix: pd.DataFrame, title: str) -> bytes:
-    """Environment × environment: share of shared configs with bit-identical outcomes (1 = always agree)."""
+def equivalence_matrix(matrix: pd.DataFrame, title: str) -> tuple[bytes, int]:
+    """Environment × environment: share of shared configs with bit-identical outcomes (1 = always agree).
+
+    The first MAX_ENVS environments only; returns the PNG and how many were left out."""
     m = matrix.iloc[:MAX_ENVS, :MAX_ENVS]
     n = len(m)
     fig, ax = plt.subplots(figsize=(max(3.8, 0.55 * n + 2.5), max(3.2, 0.5 * n + 1.8)))
@@ -109,18 +117,25 @@ def equivalence_matrix(matrix: pd.DataFrame, title: str) -> bytes:
             ax.text(j, i, "–" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
     fig.colorbar(im, ax=ax, label="share of configs with identical outcomes")
     ax.set_title(title)
-    return _png(fig)
+    return _png(fig), max(0, len(matrix) - MAX_ENVS)
 
 
 MAX_SCOPES = 40
+MAX_HARDWARE = 40  # partition rows
 
 
-def partition(scopes: list[dict], names: dict[str, str], title: str) -> bytes:
+def partition(scopes: list[dict], names: dict[str, str], title: str) -> tuple[bytes, int, int]:
     """Hardware × config (· software image): each cell coloured by the equivalence class the hardware fell in
     there (a class keeps the colour of the earlier class it shares most hardware with); blank: not run there. Rows of one colour pattern
-    across the columns are hardware that always agree."""
+    across the columns are hardware that always agree.
+
+    At most MAX_SCOPES columns and MAX_HARDWARE rows (the first by name); returns the PNG and how many
+    columns and rows were left out."""
+    dropped_scopes = max(0, len(scopes) - MAX_SCOPES)
     scopes = scopes[:MAX_SCOPES]
     hws = sorted({h for s in scopes for c in s["partition"] for h in c}, key=lambda h: names.get(h, h))
+    dropped_hw = max(0, len(hws) - MAX_HARDWARE)
+    hws = hws[:MAX_HARDWARE]
     idx = {h: i for i, h in enumerate(hws)}
     vals = np.full((len(hws), len(scopes)), np.nan)
     seen: list[set] = []  # colour k: the hardware its classes held so far (the same class keeps its colour)
@@ -134,7 +149,8 @@ def partition(scopes: list[dict], names: dict[str, str], title: str) -> bytes:
             seen[k] |= set(c)
             used.add(k)
             for h in c:
-                vals[idx[h], j] = k
+                if h in idx:
+                    vals[idx[h], j] = k
     cols = _distinct_settings([f"{s['config']}" + (f" [{s['software']}]" if s.get("software") else "") for s in scopes])
     xl = [cols[f"{s['config']}" + (f" [{s['software']}]" if s.get("software") else "")] for s in scopes]
     rows = [names.get(h, h) for h in hws]
@@ -148,4 +164,4 @@ def partition(scopes: list[dict], names: dict[str, str], title: str) -> bytes:
     ax.set_xlabel("config · software")
     ax.set_ylabel("hardware")
     ax.set_title(title)
-    return _png(fig)
+    return _png(fig), dropped_scopes, dropped_hw

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import tags as T
-from . import groups, labels, plots
+from . import groups, labels
 
 REPORT = "report.html"
 STATS = "analysis.json"
@@ -28,7 +28,11 @@ def slug(s: str) -> str:
 # ---------------------------------------------------------------- figures
 
 def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd.DataFrame] | None = None) -> dict:
-    """Per example: {"heatmap"|"strip"|"equivalence": (file name, PNG bytes)}; notes added to the result."""
+    """Per example: {"heatmap"|"strip"|"partition"|"equivalence": (file name, PNG bytes)}, plus
+    "equivalence_table" (CSV bytes) when the matrix is cut; notes added to the result. Each figure is
+    bounded in size whatever the number of environments (plots.MAX_*), and says what it left out."""
+    from . import plots  # matplotlib only when figures are drawn (not with --no-figures)
+
     figs: dict[str, dict[str, tuple[str, bytes]]] = {}
     for ex in result["examples"]:
         name, primary = ex["example"], ex["primary_metric"]
@@ -46,16 +50,28 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
             ex["notes"].append(f"heat map shows the {plots.MAX_ROWS} config·environment rows with the largest spread "
                                f"({dropped} more in {TABLE})")
         f["heatmap"] = (f"heatmap_{slug(name)}.png", png)
-        f["strip"] = (f"strip_{slug(name)}.png", plots.strip_box(runs, col, f"{name}: {primary} per environment"))
+        png, dropped = plots.strip_box(runs, col, f"{name}: {primary} per environment")
+        if dropped:
+            ex["notes"].append(f"strip plot shows the {plots.MAX_ENVS} environments with the widest range "
+                               f"({dropped} more in {TABLE})")
+        f["strip"] = (f"strip_{slug(name)}.png", png)
         scopes = [s for s in (ex.get("explanation") or {}).get("scopes", []) if s["n_classes"] > 1]
         if scopes:
-            f["partition"] = (f"partition_{slug(name)}.png",
-                              plots.partition(scopes, _hardware_names(keyed), f"{name}: equivalence classes"))
+            png, cut_scopes, cut_hw = plots.partition(scopes, _hardware_names(keyed), f"{name}: equivalence classes")
+            if cut_scopes or cut_hw:
+                ex["notes"].append(f"equivalence-class figure shows {min(len(scopes), plots.MAX_SCOPES)} config "
+                                   f"columns ({cut_scopes} more) and {plots.MAX_HARDWARE} hardware rows ({cut_hw} more); "
+                                   f"every class is in {STATS}")
+            f["partition"] = (f"partition_{slug(name)}.png", png)
         if ex["n_environments"] > 1:
             kept, _, _ = groups.signatures(runs, col, [f"metrics.{m}" for m in ex["metrics"]])
             m = groups.agreement_matrix(groups.env_signatures(kept), name)
-            f["equivalence"] = (f"equivalence_{slug(name)}.png",
-                                plots.equivalence_matrix(m, f"{name}: environments that agree"))
+            png, dropped = plots.equivalence_matrix(m, f"{name}: environments that agree")
+            f["equivalence"] = (f"equivalence_{slug(name)}.png", png)
+            if dropped:  # the whole matrix as a table beside the figure
+                f["equivalence_table"] = (f"equivalence_{slug(name)}.csv", m.to_csv().encode())
+                ex["notes"].append(f"equivalence matrix shows the first {plots.MAX_ENVS} environments ({dropped} more); "
+                                   f"the whole matrix: figures/equivalence_{slug(name)}.csv")
         figs[name] = f
     return figs
 

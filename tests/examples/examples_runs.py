@@ -42,7 +42,7 @@ def wait(run_ids: list[str], timeout_s: float = 600) -> dict:
         runs = {rid: client.get_run(rid) for rid in run_ids}
         if all(r.info.status in TERMINAL for r in runs.values()):
             return runs
-        time.sleep(2)
+        time.sleep(0.5)
     pytest.fail(f"runs not terminal after {timeout_s} s: {[(k, r.info.status) for k, r in runs.items()]}")
 
 

@@ -16,9 +16,11 @@ from .conftest import echo_args, repro, runs, sweep, wait_terminal
 SWEEP = "tags.`repro.sweep` = 'resume'"
 
 
-def test_kill_then_status_sync_and_rerun_submit_only_what_is_missing(env, tracking):
+def test_kill_then_status_sync_and_rerun_submit_only_what_is_missing(env, tracking, tmp_path):
+    release = tmp_path / "release"  # the runs sleep until this file exists (tests/sweep/project/job.py)
+    env = dict(env, ECHO_RELEASE=str(release))
     MlflowClient().search_experiments()  # create the store first: two processes migrating one sqlite file collide
-    args = echo_args("seed=1,2", "sweep=resume", "example.params.sleep=25", "poll_interval=0.5",
+    args = echo_args("seed=1,2", "sweep=resume", "example.params.sleep=60", "poll_interval=0.5",
                      "hardware.backend_config.parallel=2")
     proc = subprocess.Popen([str(BIN / "repro-sweep"), *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -43,6 +45,7 @@ def test_kill_then_status_sync_and_rerun_submit_only_what_is_missing(env, tracki
     st = repro(["status", "--sweep", "resume"], env)
     assert st.returncode == 0 and "2 repro run(s)" in st.stdout
     assert len(runs(SWEEP)) == 2
+    release.touch()  # from here on the runs (and every later one) finish at once
 
     # `repro sync` takes over and the runs end FINISHED.
     done = wait_terminal(SWEEP, 2, env)
@@ -50,7 +53,7 @@ def test_kill_then_status_sync_and_rerun_submit_only_what_is_missing(env, tracki
 
     # One run fails later (its job crashed); a bigger sweep resubmits it and adds only the new one.
     MlflowClient().set_terminated(done[0].info.run_id, "FAILED")
-    bigger = sweep(echo_args("seed=1,2,3", "sweep=resume", "example.params.sleep=25", "hardware.backend_config.parallel=2", "--detach"), env)
+    bigger = sweep(echo_args("seed=1,2,3", "sweep=resume", "example.params.sleep=60", "hardware.backend_config.parallel=2", "--detach"), env)
     assert "2 submitted in 1 batch(es), 1 already FINISHED" in bigger.stderr
     assert "1 resubmitted after failing" in bigger.stderr
     final = wait_terminal(SWEEP, 4, env)
@@ -63,9 +66,9 @@ def test_kill_then_status_sync_and_rerun_submit_only_what_is_missing(env, tracki
     assert sorted((r.info.status, r.data.tags["repro.attempt"]) for r in retried) == [("FAILED", "1"), ("FINISHED", "2")]
 
     # Everything FINISHED: the same command submits nothing; force re-runs all three.
-    nothing = sweep(echo_args("seed=1,2,3", "sweep=resume", "example.params.sleep=25", "hardware.backend_config.parallel=2", "--detach"), env)
+    nothing = sweep(echo_args("seed=1,2,3", "sweep=resume", "example.params.sleep=60", "hardware.backend_config.parallel=2", "--detach"), env)
     assert "0 submitted" in nothing.stderr and "3 already FINISHED" in nothing.stderr
-    forced = sweep(echo_args("seed=1,2,3", "sweep=resume", "example.params.sleep=25", "hardware.backend_config.parallel=3", "--detach", "--force"), env)
+    forced = sweep(echo_args("seed=1,2,3", "sweep=resume", "example.params.sleep=60", "hardware.backend_config.parallel=3", "--detach", "--force"), env)
     assert "3 submitted" in forced.stderr
     wait_terminal(SWEEP, 7, env)
 

@@ -1,0 +1,160 @@
+"""Benchmark: `repro status` and `repro sync` on a store of 10,000 repro runs of which 1,000 are live.
+
+    PYTHONPATH=. python bench/bench_status_sync.py [--live 1000] [--done 9000] [--repeat 3]
+
+The 1,000 live runs are real: one `repro-sweep --detach` of the framework-free echo project
+(tests/sweep/project) as one local batch with parallel=1, each run sleeping 600 s, so one runs and
+the rest wait SCHEDULED (the batch's driver is stopped at the end). The other 9,000 are FINISHED repro
+runs bulk-inserted into the same sqlite store (MLflow's schema, MLflow creates it). Each command runs
+in a fresh interpreter, as a user runs it, wrapped to count the scheduler calls (`Scheduler.poll`,
+`fetch`, `exit_state`) and the tracking-store calls (each public method of MLflow's SQL store that the
+command reaches: against a tracking server, one REST request each). The floor is a fresh interpreter
+importing mlflow. Target (issue 27): ≤ 2 s each. Results: bench/results/status_sync.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# Run in the child: count scheduler and store calls, run the CLI, print the counts as the last line.
+COUNTED = r"""
+import json, sys, functools
+counts = {"scheduler": {}, "store": {}}
+def wrap(cls, name, kind):
+    f = getattr(cls, name)
+    @functools.wraps(f)
+    def w(*a, **k):
+        counts[kind][name] = counts[kind].get(name, 0) + 1
+        return f(*a, **k)
+    setattr(cls, name, w)
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+for n in dir(SqlAlchemyStore):
+    if not n.startswith("_") and callable(getattr(SqlAlchemyStore, n)) and n not in ("engine", "ManagedSessionMaker"):
+        wrap(SqlAlchemyStore, n, "store")
+from repro_mlflow.schedulers.local import LocalScheduler
+for n in ("poll", "fetch", "exit_state", "reconcile", "describe"):
+    if hasattr(LocalScheduler, n):
+        wrap(LocalScheduler, n, "scheduler")
+from repro_mlflow.cli import main
+rc = main(sys.argv[1:])
+print("COUNTS " + json.dumps(counts), file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def run(cmd: list[str], env: dict, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    t = time.perf_counter() - t0
+    if check and p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} exited {p.returncode}:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
+    return t, p
+
+
+def add_finished(db: Path, n: int) -> None:
+    """n FINISHED repro runs in the sweep's experiment, bulk-inserted."""
+    con = sqlite3.connect(db)
+    exp_id = con.execute("SELECT experiment_id FROM experiments WHERE name = 'repro'").fetchone()[0]
+    now = 1_700_000_000_000
+    runs, tags = [], []
+    for i in range(n):
+        rid = uuid.uuid4().hex
+        runs.append((rid, f"old-{i}", "PROJECT", "", "echo", "bench", "FINISHED", now + i, now + i + 1, "", "active",
+                     f"{db.parent}/artifacts/{rid}", exp_id))
+        for k, v in {"repro.backend": "local", "repro.target": "local", "repro.sweep": "old",
+                     "repro.job_id": f"h:/gone:{i}", "repro.config_hash": f"c{i}", "repro.repeat": "0"}.items():
+            tags.append((k, v, rid))
+    con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
+                    "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+    con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
+    con.commit()
+    con.close()
+
+
+def timed_counted(args: list[str], env: dict, repeat: int) -> dict:
+    times, counts, last = [], None, None
+    for _ in range(repeat):
+        t, p = run([sys.executable, "-c", COUNTED, *args], env)
+        times.append(t)
+        line = [x for x in p.stderr.splitlines() if x.startswith("COUNTS ")][-1]
+        counts, last = json.loads(line[len("COUNTS "):]), p.stdout.strip().splitlines()[:3]
+    return {"seconds": [round(x, 3) for x in times], "median_s": round(statistics.median(times), 3),
+            "scheduler_calls": counts["scheduler"], "tracking_store_calls": counts["store"],
+            "tracking_store_calls_total": sum(counts["store"].values()), "output_head": last}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--live", type=int, default=1000)
+    ap.add_argument("--done", type=int, default=9000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "status_sync.json"))
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-status-"))
+    db = tmp / "mlflow.db"
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{db}", REPRO_HOME=str(tmp / "home"), COLUMNS="120",
+               PYTHONPATH=str(ROOT))
+    load_before = os.getloadavg()
+    t_sweep, p = run([str(BIN / "repro-sweep"), "--config-dir", str(ROOT / "tests/sweep/conf_extra"), "example=echo",
+                      f"project_dir={ROOT / 'tests/sweep/project'}", f"seed=range(1,{a.live + 1})", "sweep=live",
+                      "example.params.sleep=600", "hardware=local", "hardware.backend_config.parallel=1", "--detach"], env)
+    drivers = list((tmp / "home").rglob("driver.pid"))
+    try:
+        add_finished(db, a.done)
+        floor = [run([sys.executable, "-c", "import mlflow"], env)[0] for _ in range(a.repeat)]
+        help_s = [run([str(BIN / "repro"), "--help"], env)[0] for _ in range(a.repeat)]
+        status = timed_counted(["status"], env, a.repeat)
+        sync = timed_counted(["sync"], env, a.repeat)
+    finally:
+        for driver in drivers or list((tmp / "home").rglob("driver.pid")):
+            # the batch's driver first (it starts no more runs), then the run it started (its own session)
+            for pid_file in [driver, *driver.parent.glob("*.pid")]:
+                try:
+                    os.killpg(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+                except (ProcessLookupError, ValueError, OSError):
+                    pass
+    f = statistics.median(floor)
+    for r in (status, sync):
+        r["ratio_to_floor"] = round(r["median_s"] / f, 2)
+        r["within_2s"] = r["median_s"] <= 2.0
+    res = {
+        "benchmark": "bench/bench_status_sync.py",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "loadavg_1_5_15_before": [round(x, 2) for x in load_before],
+                    "loadavg_1_5_15_after": [round(x, 2) for x in os.getloadavg()],
+                    "note": "shared machine: compare the ratios to the floor, measured in the same run"},
+        "store": {"kind": "sqlite", "runs": a.live + a.done, "live": a.live, "sweep_submit_s": round(t_sweep, 2),
+                  "sweep_stderr_tail": p.stderr.strip().splitlines()[-2:]},
+        "floor": {"what": "python -c 'import mlflow'", "seconds": [round(x, 3) for x in floor], "median_s": round(f, 3)},
+        "help": {"what": "repro --help (builds every subcommand's parser; imports no mlflow, pandas or rich)",
+                 "seconds": [round(x, 3) for x in help_s], "median_s": round(statistics.median(help_s), 3)},
+        "status": status, "sync": sync,
+    }
+    Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
+    for name, r in (("status", status), ("sync", sync)):
+        print(f"repro {name}: {r['median_s']:.2f} s ({r['ratio_to_floor']:.2f}x floor {f:.2f} s); scheduler calls "
+              f"{r['scheduler_calls']}; tracking-store calls {r['tracking_store_calls_total']}")
+    print(f"repro --help: {statistics.median(help_s):.2f} s")
+    print(f"load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
