@@ -95,8 +95,9 @@ def from_record(path: str, index: int) -> Invocation:
         raise SystemExit(f"repro runtime: {e}") from None
     env = {**os.environ, **job.env}
     here = os.path.join(os.path.dirname(sys.executable), "python")
-    if os.path.exists(here) and os.path.samefile(here, sys.executable):
-        # `python` in an entry point is the interpreter this worker runs under (the jobs' python)
+    if "PATH" not in job.env and os.path.exists(here) and os.path.samefile(here, sys.executable):
+        # `python` in an entry point is the interpreter this worker runs under (the jobs' python), unless the
+        # run's own environment chose one (a project's declared env puts its interpreter first on PATH)
         env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(sys.executable), env.get("PATH")) if p)
     return Invocation(job.run_id, [job.command], env, cwd=str(job.cwd), offline_dir=str(job.run_dir / "offline"),
                       log_file=str(job.run_dir / "output.log"), status_file=str(job.run_dir / "status.json"),
