@@ -84,9 +84,19 @@ def _local_store(run_id: str, tracking_uri: str | None) -> tuple[Path, bool, str
     return bundle, temporary, local_uri, local_run_id
 
 
+def localfirst_uri(offline_dir: str) -> str:
+    """The entry point's tracking URI: writes to the local store in `offline_dir`, reads through to
+    the real server (runtime/localfirst.py; the scheme of runtime/registry.py)."""
+    return f"{registry.SCHEME}://{Path(offline_dir).resolve().as_posix()}"
+
+
 def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, local_uri: str, local_run_id: str,
                 local_experiment_id: str) -> dict[str, str]:
     """The entry point's environment: MLflow pointed at the local store, the real run under REPRO_*."""
+    if registry.available("mlflow.tracking_store"):  # repro-mlflow installed in the job's environment
+        from .offline import DB_FILE  # noqa: PLC0415
+
+        local_uri = localfirst_uri(local_uri.removeprefix("sqlite:///").removesuffix("/" + DB_FILE))
     env = dict(environ, MLFLOW_TRACKING_URI=local_uri, MLFLOW_RUN_ID=local_run_id,
                MLFLOW_EXPERIMENT_ID=local_experiment_id, REPRO_RUN_ID=run_id, REPRO_TRACKING_URI=tracking_uri or "")
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
