@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ BIN = Path(sys.executable).parent
 from tests.services import free_port  # noqa: E402  (after the sys.path insert above)
 
 __all__ = ["BIN", "FIXTURES", "ROOT", "free_port"]
+
+# the migrated empty database each run's local store copies (runtime/localstore.py): made once per
+# session and MLflow version, not once per test's REPRO_HOME (the jobs of a test inherit it)
+os.environ.setdefault("REPRO_CACHE_DIR", tempfile.mkdtemp(prefix="repro-test-cache-"))
 
 
 @pytest.fixture(autouse=True)

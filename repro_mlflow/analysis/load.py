@@ -130,6 +130,8 @@ def _check_file_store(store: str) -> None:
         raise ReproError(f"no tracking store at {store} (no such folder or runs.csv)")
     if not any(path.glob("*/meta.yaml")):
         raise ReproError(f"{store} is not an MLflow tracking store (no experiment folder with meta.yaml)")
+    raise ReproError(f"{store} is an MLflow file store (deprecated, not read here): migrate it to SQLite with "
+                     f"`mlflow migrate-filestore` or serve it (`mlflow server --backend-store-uri {store}`) and name the server")
 
 
 def load_stores(stores: list[str], selection: Selection) -> pd.DataFrame:
@@ -143,7 +145,6 @@ def load_stores(stores: list[str], selection: Selection) -> pd.DataFrame:
         else:
             if not is_sql_uri(store) and not store.startswith(("http://", "https://")):
                 _check_file_store(store)  # MLflow would create an empty store where none is
-                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # a file store the user named: read it
             df = load_runs(store, selection)
         frames.append(df)
     if len(frames) == 1:

@@ -1,4 +1,4 @@
-"""A run's local store on MLflow's SQLite store (issue 23, step 1; not yet the store the worker uses).
+"""A run's local store: MLflow's SQLite store, written by the entry point through MLflow's own client.
 
 MLflow's file store is deprecated; its SQL store is supported for the long run, but migrating an
 empty SQLite database costs seconds. So an empty, migrated database is made once per MLflow version
@@ -28,6 +28,9 @@ def db_uri(path: str | Path) -> str:
 
 
 def _cache_dir() -> Path:
+    """`$REPRO_CACHE_DIR`, else `$REPRO_HOME/cache` (default `~/.repro/cache`)."""
+    if os.environ.get("REPRO_CACHE_DIR"):
+        return Path(os.environ["REPRO_CACHE_DIR"])
     home = os.environ.get("REPRO_HOME") or os.path.join(os.path.expanduser("~"), ".repro")
     return Path(home) / "cache"
 
@@ -90,53 +93,130 @@ def create(store_dir: str | Path, cache_dir: str | Path | None = None) -> tuple[
     return uri, exp_id, run.info.run_id
 
 
-class SqlLocalRun:
-    """Incremental reader of the one run of a SQLite local store, through `MlflowClient` only
-    (the reading side of `runtime/replay.py:LocalRun`, for the store `create()` makes)."""
+def artifact_root(store_dir: str | Path) -> Path:
+    """Where the artifacts of the store in `store_dir` lie, wherever the store was moved to."""
+    return Path(store_dir).resolve() / ARTIFACTS_DIR
 
-    def __init__(self, uri: str, run_id: str):
+
+def _local_path(uri: str) -> Path:
+    from urllib.parse import urlparse  # noqa: PLC0415
+    from urllib.request import url2pathname  # noqa: PLC0415
+
+    return Path(url2pathname(urlparse(uri).path)) if "://" in uri else Path(uri)
+
+
+class SqlLocalRun:
+    """Incremental reader (and the few writes the runtime makes) of the one run of a SQLite local
+    store, through `MlflowClient` only. The reading side the replay (runtime/replay.py) uses.
+
+    `store_dir`: where the store lies now. The database holds absolute artifact URIs of where it was
+    written (an HTCondor sandbox, another host); they are re-rooted under `store_dir/artifacts` on read.
+    `attempt_times`: a requeued job logs on into the same local run; the ms time each later attempt
+    began. A point of a later attempt at a step an earlier attempt logged is left out (every step once).
+    """
+
+    def __init__(self, uri: str, run_id: str, store_dir: str | Path | None = None,
+                 attempt_times: list[int] | None = None):
         from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
         self.client, self.run_id = MlflowClient(tracking_uri=uri), run_id
-        self.seen: dict[str, dict[tuple, int]] = {}  # metric key -> {(value, step, timestamp): times read}
+        self.store_dir = Path(store_dir) if store_dir is not None else None
+        self.attempt_times = sorted(int(t) for t in attempt_times or [])
+        self.seen: dict[str, set[tuple]] = {}  # metric key -> points returned (a SQL store holds each point once)
+        self.steps: dict[str, list[set[int]]] = {}  # metric key -> steps read, per attempt
+        self._exp_root: Path | None = None
 
-    def params(self) -> dict[str, str]:
+    def params(self, settle_s: float = 0.0) -> dict[str, str]:
         return dict(self.client.get_run(self.run_id).data.params)
 
     def tags(self) -> dict[str, str]:
         return {k: v for k, v in self.client.get_run(self.run_id).data.tags.items() if not k.startswith("mlflow.")}
 
-    def new_points(self) -> dict[str, list]:
-        """Points logged since the last call ({key: [Metric]}), each returned once."""
+    def metric_keys(self) -> set[str]:
+        return set(self.client.get_run(self.run_id).data.metrics)
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.client.set_tag(self.run_id, key, value)
+
+    def add_file(self, file: str | Path, artifact_path: str) -> None:
+        """Log `file` as the artifact `artifact_path` (a file path inside the run's artifacts)."""
+        import tempfile  # noqa: PLC0415
+
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = Path(tmp) / Path(artifact_path).name
+            shutil.copyfile(file, dest)
+            parent = Path(artifact_path).parent.as_posix()
+            self.client.log_artifact(self.run_id, str(dest), None if parent == "." else parent)
+
+    def _history(self, key: str) -> list:
+        return sorted(self.client.get_metric_history(self.run_id, key), key=lambda m: (m.timestamp, m.step))
+
+    def _earlier_step(self, key: str, m) -> bool:
+        """Whether point `m` repeats a step an earlier attempt logged (and note its step)."""
+        if not self.attempt_times:
+            return False
+        attempt = sum(1 for t in self.attempt_times if m.timestamp >= t)
+        seen = self.steps.setdefault(key, [set() for _ in range(len(self.attempt_times) + 1)])
+        if any(m.step in seen[a] for a in range(attempt)):
+            return True
+        seen[attempt].add(m.step)
+        return False
+
+    def new_points(self, key: str | None = None, since_start: bool = False) -> dict[str, list]:
+        """Points logged since the last call ({key: [Metric]}), each returned once; `since_start`: all of `key`'s."""
         out: dict[str, list] = {}
-        for key in self.client.get_run(self.run_id).data.metrics:
-            seen = self.seen.setdefault(key, {})
-            left = dict(seen)
-            for m in sorted(self.client.get_metric_history(self.run_id, key), key=lambda m: (m.timestamp, m.step)):
+        keys = [key] if key is not None else sorted(self.metric_keys())
+        for k in keys:
+            seen = self.seen.setdefault(k, set())
+            for m in self._history(k):
                 p = (m.value, m.step, m.timestamp)
-                if left.get(p, 0) > 0:
-                    left[p] -= 1
+                if self._earlier_step(k, m):
                     continue
-                seen[p] = seen.get(p, 0) + 1
-                out.setdefault(key, []).append(m)
+                if p in seen and not since_start:
+                    continue
+                seen.add(p)
+                out.setdefault(k, []).append(m)
         return out
+
+    def _reroot(self, uri: str) -> Path:
+        """The local folder of an artifact URI of this store, where the store lies now."""
+        path = _local_path(uri)
+        if self.store_dir is None:
+            return path
+        if self._exp_root is None:
+            exp_id = self.client.get_run(self.run_id).info.experiment_id
+            self._exp_root = _local_path(self.client.get_experiment(exp_id).artifact_location)
+        try:
+            return artifact_root(self.store_dir) / path.relative_to(self._exp_root)
+        except ValueError:
+            return path
+
+    def _model_dirs(self) -> dict[str, Path]:
+        """{name: files} of the finished MLflow 3 logged models of this run (`mlflow.<flavor>.log_model`)."""
+        run = self.client.get_run(self.run_id)
+        try:
+            models = self.client.search_logged_models(experiment_ids=[run.info.experiment_id])
+        except Exception:  # noqa: BLE001 - an MLflow without logged models
+            return {}
+        return {m.name: self._reroot(m.artifact_location) for m in models
+                if m.source_run_id == self.run_id and m.name and str(m.status).endswith("READY")}
 
     def artifacts(self) -> dict[str, tuple[int, int, Path]]:
-        """{artifact path: (size, mtime in ns, file)} of the run's artifact folder (a local folder)."""
-        from urllib.parse import urlparse  # noqa: PLC0415
-        from urllib.request import url2pathname  # noqa: PLC0415
-
-        root = Path(url2pathname(urlparse(self.client.get_run(self.run_id).info.artifact_uri).path))
-        out = {}
-        for dirpath, _dirs, files in os.walk(root):
-            for name in files:
-                p = Path(dirpath) / name
-                try:
-                    st = p.stat()
-                except OSError:
-                    continue
-                out[p.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns, p)
+        """{artifact path: (size, mtime in ns, file)}: the run's artifacts, and each logged model's
+        files under its name (so `runs:/<real run>/<name>` loads it from the real run)."""
+        roots = {"": self._reroot(self.client.get_run(self.run_id).info.artifact_uri),
+                 **{name + "/": d for name, d in self._model_dirs().items()}}
+        out: dict[str, tuple[int, int, Path]] = {}
+        for prefix, root in roots.items():
+            for dirpath, _dirs, files in os.walk(root):
+                for name in files:
+                    p = Path(dirpath) / name
+                    try:
+                        st = p.stat()
+                    except OSError:
+                        continue
+                    out.setdefault(prefix + p.relative_to(root).as_posix(), (st.st_size, st.st_mtime_ns, p))
         return out
 
 
-__all__ = ["SqlLocalRun", "create", "db_uri", "template"]
+__all__ = ["SqlLocalRun", "artifact_root", "create", "db_uri", "template"]

@@ -1,13 +1,14 @@
 """The run's local store: where the entry point logs, always (docs/architecture.md, "Local-first logging").
 
-`$REPRO_OFFLINE_DIR` holds an MLflow file store `mlruns/` with one run in experiment `0`, and
+`$REPRO_OFFLINE_DIR` holds MLflow's SQLite store `store.db` (a copy of a migrated empty database,
+`runtime/localstore.py`) with one experiment and one run, its artifacts under `artifacts/`, and
 `bundle.json` naming the real run it stands for, the real tracking URI and how the command ended.
 The worker's mirror (`runtime/mirror.py`) copies it into the real run while the command runs;
 whatever it could not deliver stays there for `repro sync` (the same replay, `runtime/replay.py`).
+A bundle of the previous layout (MLflow's file store `mlruns/`, made before 2026-12) is still
+replayed by `repro sync` (read as files, `replay.LocalRun`); nothing new is written in it.
 
-Creating the store is stdlib only (no MLflow import before the command starts): the two
-`meta.yaml` files of MLflow's file store are written here, in its format.
-Stdlib only.
+Making the store imports mlflow (`start`); everything else here is stdlib only.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import json
 import os
 import time
 import urllib.parse
-import uuid
 from pathlib import Path
 
 BUNDLE_FILE = "bundle.json"
-STORE_DIR = "mlruns"
-OFFLINE_EXPERIMENT_ID = "0"
+DB_FILE = "store.db"  # localstore.DB_FILE
+STORE_DIR = "mlruns"  # the previous layout
 LOCK_FILE = ".replay.lock"  # held by whoever replays the bundle (the worker's mirror, `repro sync`)
 
 
@@ -56,67 +56,42 @@ def reachable(uri: str | None, timeout: float | None = None) -> bool:
     return True
 
 
+def is_legacy(offline_dir: str | Path) -> bool:
+    """Whether `offline_dir` is a bundle of the previous layout (an MLflow file store `mlruns/`)."""
+    d = Path(offline_dir)
+    return not (d / DB_FILE).is_file() and (d / STORE_DIR).is_dir()
+
+
 def store_uri(offline_dir: str | Path) -> str:
-    """The MLflow tracking URI of the local file store in `offline_dir`."""
-    return (Path(offline_dir).resolve() / STORE_DIR).as_uri()
-
-
-def _q(value: object) -> str:
-    """A YAML scalar: null, an int, or a single-quoted string."""
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _write_yaml(path: Path, data: dict) -> None:
-    path.write_text("".join(f"{k}: {_q(v) if v != [] else '[]'}\n" for k, v in data.items()))
+    """The MLflow tracking URI of the local store in `offline_dir` (where it lies now)."""
+    return "sqlite:///" + str(Path(offline_dir).resolve() / DB_FILE)
 
 
 def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -> tuple[str, str]:
-    """Create the local store and its run; write bundle.json. Returns (local tracking URI, local run id)."""
+    """Create the local store and its run; write bundle.json. Returns (local tracking URI, local run id).
+
+    A requeued job (bundle.json of the same real run there) logs on into the same local run; the
+    time its attempt began is noted so that a step an earlier attempt logged reaches the real run once."""
     d = Path(offline_dir).resolve()
-    exp_dir = d / STORE_DIR / OFFLINE_EXPERIMENT_ID
     now = int(time.time() * 1000)
-    if (d / BUNDLE_FILE).is_file():  # a requeued job: keep logging into the same local run
+    if (d / BUNDLE_FILE).is_file() and (d / DB_FILE).is_file():
         meta = read_bundle(d)
-        run_dir = exp_dir / meta["offline_run_id"]
-        if meta.get("run_id") == real_run_id and (run_dir / "meta.yaml").is_file():
-            # where this attempt's points begin, per metric: a step an earlier attempt logged is kept once
-            starts = list(meta.get("attempt_starts") or [])
-            starts.append(metric_sizes(run_dir / "metrics"))
-            meta.update(status=None, reason=None, end_time=None, attempt_starts=starts)
+        if meta.get("run_id") == real_run_id and meta.get("offline_run_id"):
+            times = [*(meta.get("attempt_times") or []), now]
+            meta.update(status=None, reason=None, end_time=None, attempt_times=times)
             write_bundle(d, meta)
             return store_uri(d), meta["offline_run_id"]
-    run_id = uuid.uuid4().hex
-    run_dir = exp_dir / run_id
-    for sub in ("metrics", "params", "tags", "artifacts"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    if not (exp_dir / "meta.yaml").is_file():
-        _write_yaml(exp_dir / "meta.yaml", {
-            "artifact_location": exp_dir.as_uri(), "creation_time": now, "experiment_id": OFFLINE_EXPERIMENT_ID,
-            "last_update_time": now, "lifecycle_stage": "active", "name": "Default"})
-    _write_yaml(run_dir / "meta.yaml", {
-        "artifact_uri": (run_dir / "artifacts").as_uri(), "end_time": None, "entry_point_name": "",
-        "experiment_id": OFFLINE_EXPERIMENT_ID, "lifecycle_stage": "active", "run_id": run_id,
-        "run_name": "local", "source_name": "", "source_type": 4, "source_version": "", "start_time": now,
-        "status": 1, "tags": [], "user_id": os.environ.get("USER", "unknown")})
-    write_bundle(d, {"run_id": real_run_id, "offline_run_id": run_id, "experiment_id": OFFLINE_EXPERIMENT_ID,
+    if is_legacy(d):
+        raise RuntimeError(f"{d} holds a local store of the previous layout (mlruns/): replay it with "
+                           "`repro sync` and remove it before the job runs again")
+    from . import localstore  # noqa: PLC0415  (imports mlflow)
+
+    d.mkdir(parents=True, exist_ok=True)
+    _uri, exp_id, run_id = localstore.create(d)
+    write_bundle(d, {"run_id": real_run_id, "offline_run_id": run_id, "experiment_id": exp_id, "store": "sqlite",
                      "tracking_uri": tracking_uri, "status": None, "reason": None, "start_time": now,
                      "end_time": None})
     return store_uri(d), run_id
-
-
-def metric_sizes(metrics_dir: Path) -> dict[str, int]:
-    """{metric key: bytes of its file} of a local run's `metrics/` (complete lines only)."""
-    out: dict[str, int] = {}
-    for dirpath, _dirs, files in os.walk(metrics_dir):
-        for name in files:
-            p = Path(dirpath) / name
-            data = p.read_bytes()
-            out[p.relative_to(metrics_dir).as_posix()] = data.rfind(b"\n") + 1
-    return out
 
 
 def requeued(offline_dir: str | Path) -> None:

@@ -27,12 +27,20 @@ def local_first_registry(store_uri: str | None = None, tracking_uri: str | None 
     raise MlflowException(message())
 
 
-def available() -> bool:
-    """True when MLflow can find the builder: repro-mlflow is installed (not a runtime zip on PYTHONPATH)."""
+def local_first_tracking(store_uri: str | None = None, artifact_uri: str | None = None):
+    """MLflow's tracking-store builder for `repro-local-first:///<offline dir>` (runtime/localfirst.py;
+    imported here, not at MLflow's registration of entry points, which runs inside `import mlflow`)."""
+    from .localfirst import LocalFirstStore  # noqa: PLC0415
+
+    return LocalFirstStore(store_uri, artifact_uri)
+
+
+def available(group: str = "mlflow.model_registry_store") -> bool:
+    """True when MLflow can find this package's `SCHEME` in entry point `group` (`mlflow.tracking_store`:
+    runtime/localfirst.py): repro-mlflow is installed (not a runtime zip on PYTHONPATH)."""
     try:
         from importlib.metadata import PackageNotFoundError, distribution
 
-        return any(e.group == "mlflow.model_registry_store" and e.name == SCHEME
-                   for e in distribution("repro-mlflow").entry_points)
+        return any(e.group == group and e.name == SCHEME for e in distribution("repro-mlflow").entry_points)
     except (PackageNotFoundError, OSError):
         return False

@@ -6,8 +6,8 @@ Used by the worker's mirror while the command runs (a step every second or two) 
 
 - params the real run does not have;
 - tags that differ (not the local run's own `mlflow.*` tags: the real run has its own);
-- metric points: read from the local store's files incrementally (complete lines only, by byte
-  offset), each sent once. A point whose delivery is uncertain (a request that failed: the server
+- metric points: read from the local store through MlflowClient (`localstore.SqlLocalRun`; a bundle
+  of the previous layout: its files, by byte offset), each sent once. A point whose delivery is uncertain (a request that failed: the server
   may have applied it) is reconciled before it is sent again: every local point of that key is
   matched against the real run's history by (value, step, timestamp), and only the unmatched are
   sent (identical points are one point: SQL stores keep one of them). A fresh `Replayer` (a new process) reconciles every key first;
@@ -33,8 +33,20 @@ _BATCH_METRICS, _BATCH_PARAMS_TAGS = 1000, 100
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
 
+def open_local(bundle: str | Path, meta: dict | None = None):
+    """The reader of a bundle's local run: `SqlLocalRun` on its SQLite store, or `LocalRun` on a
+    bundle of the previous layout (an MLflow file store `mlruns/`, read as files)."""
+    meta = meta or offline.read_bundle(bundle)
+    if offline.is_legacy(bundle):
+        return LocalRun(bundle, meta)
+    from .localstore import SqlLocalRun  # noqa: PLC0415
+
+    return SqlLocalRun(offline.store_uri(bundle), meta["offline_run_id"], bundle, meta.get("attempt_times"))
+
+
 class LocalRun:
-    """Incremental reader of the one run of a local store (MLflow's file-store layout)."""
+    """Incremental reader of the one run of a bundle of the previous layout (MLflow's file-store
+    layout `mlruns/`, made before the SQLite store): read as files, so that `repro sync` still replays it."""
 
     def __init__(self, bundle: str | Path, meta: dict | None = None):
         self.bundle = Path(bundle)
@@ -67,6 +79,9 @@ class LocalRun:
             except OSError:
                 continue
         return out
+
+    def metric_keys(self) -> set[str]:
+        return set(self._files("metrics"))
 
     def tags(self) -> dict[str, str]:
         return {k: p.read_text() for k, p in self._files("tags").items()
@@ -123,6 +138,14 @@ class LocalRun:
         tmp.write_text(value)
         os.replace(tmp, path)
 
+    def add_file(self, file: str | Path, artifact_path: str) -> None:
+        """Copy `file` into the run's artifacts as `artifact_path`."""
+        import shutil  # noqa: PLC0415
+
+        dest = self.dir / "artifacts" / artifact_path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, dest)
+
     def _model_dirs(self) -> dict[str, Path]:
         """{name: files} of the MLflow 3 logged models of this run (`mlflow.<flavor>.log_model`), finished ones."""
         import yaml  # a dependency of mlflow-skinny
@@ -162,9 +185,10 @@ class Replayer:
     """Delivers a local run into its real run; one instance per process, any number of steps."""
 
     def __init__(self, client, run_id: str, bundle: str | Path, settle_s: float = 2.0, list_artifacts: bool = True):
-        self.client, self.run_id, self.local = client, run_id, LocalRun(bundle)
-        if self.local.meta.get("run_id") != run_id:
-            raise ValueError(f"local store {bundle} belongs to run {self.local.meta.get('run_id')}, not {run_id}")
+        meta = offline.read_bundle(bundle)
+        if meta.get("run_id") != run_id:
+            raise ValueError(f"local store {bundle} belongs to run {meta.get('run_id')}, not {run_id}")
+        self.client, self.run_id, self.local = client, run_id, open_local(bundle, meta)
         self.settle_s = settle_s
         # Whether to ask which artifacts the real run has before sending (`repro sync`: what the mirror
         # sent is not sent again). Uploading one again only overwrites it, so the mirror skips the
@@ -188,7 +212,7 @@ class Replayer:
             self.client.update_run(self.run_id, status="RUNNING")
         self.artifacts, self.tags = artifacts, dict(real.data.tags)
         # only a metric the real run has already may hold some of the local points (a requeued job)
-        self.unsure = set(self.local._files("metrics")) & set(real.data.metrics)
+        self.unsure = self.local.metric_keys() & set(real.data.metrics)
         self.params = dict(real.data.params)  # last: a reconcile that failed half-way is done again
 
     def _walk(self, path):
@@ -285,4 +309,4 @@ class Replayer:
         return True
 
 
-__all__ = ["LocalRun", "Replayer", "TERMINAL"]
+__all__ = ["LocalRun", "Replayer", "TERMINAL", "open_local"]

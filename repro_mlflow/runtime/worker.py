@@ -43,7 +43,7 @@ from .. import tags as T
 from . import offline, registry
 from . import record as R
 from .mirror import Mirror, client_settings
-from .replay import LocalRun
+from .replay import open_local
 from .reason import explain
 from .requeue import requeued
 
@@ -127,11 +127,21 @@ def _local_store(run_id: str, tracking_uri: str | None, offline_dir: str | None)
     return bundle, temporary, local_uri, local_run_id
 
 
-def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, local_uri: str, local_run_id: str) -> dict[str, str]:
+def localfirst_uri(offline_dir: str) -> str:
+    """The entry point's tracking URI: writes to the local store in `offline_dir`, reads through to
+    the real server (runtime/localfirst.py; the scheme of runtime/registry.py)."""
+    return f"{registry.SCHEME}://{Path(offline_dir).resolve().as_posix()}"
+
+
+def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, local_uri: str, local_run_id: str,
+                local_experiment_id: str) -> dict[str, str]:
     """The entry point's environment: MLflow pointed at the local store, the real run under REPRO_*."""
+    if registry.available("mlflow.tracking_store"):  # repro-mlflow installed in the job's environment
+        from .offline import DB_FILE  # noqa: PLC0415
+
+        local_uri = localfirst_uri(local_uri.removeprefix("sqlite:///").removesuffix("/" + DB_FILE))
     env = dict(environ, MLFLOW_TRACKING_URI=local_uri, MLFLOW_RUN_ID=local_run_id,
-               MLFLOW_EXPERIMENT_ID=offline.OFFLINE_EXPERIMENT_ID, MLFLOW_ALLOW_FILE_STORE="true",
-               REPRO_RUN_ID=run_id, REPRO_TRACKING_URI=tracking_uri or "")
+               MLFLOW_EXPERIMENT_ID=local_experiment_id, REPRO_RUN_ID=run_id, REPRO_TRACKING_URI=tracking_uri or "")
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
     if "MLFLOW_REGISTRY_URI" not in environ and registry.available():
         env["MLFLOW_REGISTRY_URI"] = registry.URI  # not local-first: one line on use, naming the real server
@@ -142,15 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     snapshot = dict(args.env)
     tracking_uri = args.env.get("MLFLOW_TRACKING_URI")
-    bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri, args.offline_dir)
-    env = command_env(args.env, args.run_id, tracking_uri, local_uri, local_run_id)
+    try:
+        bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri, args.offline_dir)
+    except RuntimeError as e:  # a bundle of the previous layout where this run's store goes
+        print(f"repro runtime: {e}", file=sys.stderr)
+        return 2
+    env = command_env(args.env, args.run_id, tracking_uri, local_uri, local_run_id,
+                      str(offline.read_bundle(bundle)["experiment_id"]))
     cmd = args.command
     shell = len(cmd) == 1
     proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env, cwd=args.cwd)
     # This process's own MLflow use must not phone home: MLflow's telemetry fetches a config and
     # flushes at exit, which costs about a second offline (the command's environment is untouched).
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     client_settings()
     live = args.live
     if not live:
@@ -218,13 +232,14 @@ def _finish(mirror: Mirror, args: Invocation, bundle: Path, temporary: bool, rc:
     mirror.stop()  # the fingerprint is in the local store before the log and the last delivery
     if mirror.error is not None:
         print(f"repro runtime: could not record the fingerprint: {mirror.error}", file=sys.stderr)
-    local = LocalRun(bundle)
-    if reason:
-        local.set_tag(T.STATUS_REASON, T.short(reason))  # delivered with the other tags
-    if args.log_file and Path(args.log_file).is_file():
-        dest = local.dir / "artifacts" / T.LOG_ARTIFACT
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.log_file, dest)
+    local = open_local(bundle)
+    try:
+        if reason:
+            local.set_tag(T.STATUS_REASON, T.short(reason))  # delivered with the other tags
+        if args.log_file and Path(args.log_file).is_file():
+            local.add_file(args.log_file, T.LOG_ARTIFACT)
+    except Exception as e:  # noqa: BLE001 - the local store refused: the run still ends
+        print(f"repro runtime: could not write into the local store {bundle}: {e}", file=sys.stderr)
     delivered = mirror.finish(status, reason, end_time, aborted)
     offline.finish(bundle, status, reason, end_time, mirrored=delivered)
     if delivered and temporary:

@@ -1,7 +1,8 @@
 """Local stores, submit side: replay what a worker's mirror could not deliver into its real run, exactly once.
 
-A bundle is the run's local store as the job left it (`runtime/offline.py`): an MLflow file store
-`mlruns/` with one run, and `bundle.json` naming the real run, the final status and its reason.
+A bundle is the run's local store as the job left it (`runtime/offline.py`): MLflow's SQLite store
+`store.db` with one run and its `artifacts/` (or, made before 2026-12, an MLflow file store `mlruns/`,
+still replayed), and `bundle.json` naming the real run, the final status and its reason.
 `replay_bundle` runs the worker's own replay (`runtime/replay.py:Replayer`, one code path) over it:
 params the real run lacks, tags that differ, each metric point the real history lacks (matched as
 a multiset of (value, step, timestamp), so a replay interrupted half-way and run again completes
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -28,7 +28,7 @@ from ..runtime.mirror import bundle_lock
 from ..runtime.replay import Replayer
 from ..schedulers.protocol import TERMINAL
 
-_SKIP = (".tmp", worker_offline.LOCK_FILE)
+_SKIP = (".tmp", worker_offline.LOCK_FILE, "-journal", "-wal", "-shm")
 
 
 def bundle_digest(bundle: Path) -> str:
@@ -47,8 +47,10 @@ def bundle_digest(bundle: Path) -> str:
 
 
 def offline_client(bundle: Path) -> MlflowClient:
-    """A client on the bundle's file store."""
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    """A client on the bundle's local store (its SQLite database, where the bundle lies now)."""
+    if worker_offline.is_legacy(bundle):
+        raise ValueError(f"{bundle} is a local store of the previous layout (mlruns/): `repro sync` replays it, "
+                         "no MLflow client reads it")
     return MlflowClient(worker_offline.store_uri(bundle))
 
 

@@ -1,4 +1,5 @@
-"""Several stores, one analysis: sqlite + a file store + an earlier report's runs.csv, a run id counted once."""
+"""Several stores, one analysis: two sqlite stores + an earlier report's runs.csv, a run id counted once;
+MLflow's deprecated file store is refused with a hint."""
 
 import json
 
@@ -16,13 +17,12 @@ def _stats(out) -> dict:
     return {"n_runs": res["n_runs"], "examples": [{k: ex[k] for k in COMPARED} for ex in res["examples"]]}
 
 
-def test_two_stores_and_a_runs_csv_give_the_statistics_of_one_store(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+def test_two_stores_and_a_runs_csv_give_the_statistics_of_one_store(tmp_path, capsys):
     runs = study("S")  # 18 runs: 2 seeds x 3 environments x 3 repeats
     one = f"sqlite:///{tmp_path / 'one.db'}"
     c = MlflowClient(one)
     add_runs(c, c.create_experiment("study"), runs)
-    lite, files = f"sqlite:///{tmp_path / 'laptop.db'}", (tmp_path / "site" / "mlruns").as_uri()
+    lite, files = f"sqlite:///{tmp_path / 'laptop.db'}", f"sqlite:///{tmp_path / 'site.db'}"
     c = MlflowClient(lite)
     e = c.create_experiment("study")
     add_runs(c, e, runs[:6])
@@ -51,3 +51,13 @@ def test_runs_csv_keeps_text_that_pandas_would_read_as_missing(tmp_path):
     t = read_table(tmp_path / "runs.csv")
     assert t["tags.repro.det.onednn"].tolist()[0] == "n/a" and t["tags.x"].tolist() == ["NA", "null"]
     assert t["tags.repro.det.onednn"].isna().tolist() == [False, True] and t["metrics.m"].isna().tolist() == [False, True]
+
+
+def test_a_file_store_is_refused_in_one_line_with_a_hint(tmp_path, capsys):
+    store = tmp_path / "mlruns"
+    (store / "0").mkdir(parents=True)
+    (store / "0" / "meta.yaml").write_text("experiment_id: '0'\nname: Default\n")  # a store an older MLflow left
+    assert main(["analyze", "--store", store.as_uri(), "--no-log", "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "file store" in err and "mlflow migrate-filestore" in err
+    assert not (tmp_path / "out").exists()

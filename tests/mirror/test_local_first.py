@@ -1,7 +1,6 @@
 """What the entry point sees under the runtime: its own run in a local store (model logging and loading
 included), the real run and registry through REPRO_TRACKING_URI / REPRO_RUN_ID (the local registry refuses
-in one line); and the local store's writing by hand
-is a store MLflow reads."""
+in one line); and the local store is MLflow's SQLite store, made without MLFLOW_ALLOW_FILE_STORE."""
 
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ with mlflow.start_run() as run:
     info = mlflow.pyfunc.log_model(name="model", python_model=Length())
     assert mlflow.pyfunc.load_model(info.model_uri).predict(["a", "b"]) == [2]
     assert mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(["a"]) == [1]
-    assert [r.info.run_id for r in MlflowClient().search_runs(["0"])] == [run.info.run_id]  # the local store
+    assert not mlflow.get_tracking_uri().startswith("file:")  # the local store is MLflow's SQLite store
     real = MlflowClient(os.environ["REPRO_TRACKING_URI"])  # the real server, asked explicitly
     assert real.get_run(os.environ["REPRO_RUN_ID"]).data.tags["who"] == "submit side"
     try:  # the registry is not local-first: one line naming the way to the real server, nothing registered
@@ -59,11 +58,13 @@ def test_entry_point_logs_locally_and_reaches_the_real_server_explicitly(trackin
     assert [m.name for m in client.search_registered_models()] == ["reached"]  # "lost" never existed anywhere
 
 
-def test_hand_written_local_store_is_an_mlflow_store(tmp_path):
+def test_local_store_is_an_mlflow_sqlite_store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     uri, run_id = offline.start(tmp_path / "b", "REAL", "http://example.invalid")
+    assert uri.startswith("sqlite:///") and not (tmp_path / "b" / "mlruns").exists()
     c = offline_client(tmp_path / "b")
     run = c.get_run(run_id)
-    assert run.info.status == "RUNNING" and run.info.experiment_id == "0"
+    assert run.info.status == "RUNNING" and run.info.experiment_id == offline.read_bundle(tmp_path / "b")["experiment_id"]
     c.log_metric(run_id, "m", 1.5, step=2)
     c.set_terminated(run_id, "FINISHED")
     assert [(m.value, m.step) for m in c.get_metric_history(run_id, "m")] == [(1.5, 2)]

@@ -88,8 +88,9 @@ class Job:
         self.bundle, self.log = wd / str(i) / "offline", wd / str(i) / "output.log"
 
     def local_points(self) -> int:
-        files = list(self.bundle.glob("mlruns/0/*/metrics/loss"))
-        return files[0].read_text().count("\n") if files else 0
+        if not (self.bundle / "bundle.json").is_file():
+            return 0
+        return len(offline_client(self.bundle).get_metric_history(read_bundle(self.bundle)["offline_run_id"], "loss"))
 
     def server_points(self) -> int:
         return len(self.client.get_metric_history(self.rid, "loss"))

@@ -32,8 +32,10 @@ class MlflowServer:
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def restart(self, timeout: float = 90) -> None:
-        """Start the server (again) on the same port and store; wait until /health answers."""
+    def restart(self, timeout: float | None = None) -> None:
+        """Start the server (again) on the same port and store; wait until /health answers (for
+        `timeout` s, default $REPRO_TEST_SERVER_START_S or 90: a machine under load needs more)."""
+        timeout = float(os.environ.get("REPRO_TEST_SERVER_START_S", 90)) if timeout is None else timeout
         if self.proc is not None:
             return
         mlflow = Path(sys.executable).parent / "mlflow"

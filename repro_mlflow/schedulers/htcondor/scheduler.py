@@ -252,27 +252,7 @@ class HTCondorScheduler(SchedulerBase):
         bundle = wd / "runs" / str(proc) / hs.OUT_DIR / "offline"
         if not (bundle.is_dir() and any(bundle.iterdir())):
             return None
-        relocate_store(bundle / "mlruns")
-        return bundle
-
-
-def relocate_store(store: Path) -> None:
-    """Point a transferred MLflow file store's artifact locations at where it lies now.
-
-    The store was written in the execute point's sandbox, so its meta.yaml files hold absolute
-    `file://` URIs into a directory that is gone; output transfer moved it to the batch directory.
-    """
-    for meta in Path(store).glob("*/meta.yaml"):
-        _rewrite(meta, "artifact_location", meta.parent)
-    for meta in Path(store).glob("*/*/meta.yaml"):
-        _rewrite(meta, "artifact_uri", meta.parent / "artifacts")
-
-
-def _rewrite(meta: Path, key: str, target: Path) -> None:
-    lines = meta.read_text().splitlines(keepends=True)
-    new = [f"{key}: {target.resolve().as_uri()}\n" if ln.startswith(f"{key}:") else ln for ln in lines]
-    if new != lines:
-        meta.write_text("".join(new))
+        return bundle  # its store's artifact URIs name the sandbox: the reader re-roots them (runtime/localstore.py)
 
 
 def _load_info(wd: Path) -> dict | None:
