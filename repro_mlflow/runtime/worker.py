@@ -150,6 +150,21 @@ def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    # Signals are taken from the start: making the local store imports MLflow (seconds), and a job
+    # cancelled meanwhile must still end its run KILLED, not die with the run left SCHEDULED.
+    stopped: list[int] = []
+    running: list[subprocess.Popen] = []
+
+    def _forward(signum, _frame):
+        stopped.append(signum)
+        for p in running:
+            try:
+                p.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, _forward)
     snapshot = dict(args.env)
     tracking_uri = args.env.get("MLFLOW_TRACKING_URI")
     try:
@@ -161,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
                       str(offline.read_bundle(bundle)["experiment_id"]))
     cmd = args.command
     shell = len(cmd) == 1
-    proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env, cwd=args.cwd)
+    proc = None
+    if not stopped:  # a job stopped before its command started never starts it
+        proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env, cwd=args.cwd)
+        running.append(proc)
+        if stopped and proc.poll() is None:  # the signal came between the check and the start
+            proc.send_signal(stopped[0])
     # This process's own MLflow use must not phone home: MLflow's telemetry fetches a config and
     # flushes at exit, which costs about a second offline (the command's environment is untouched).
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -172,19 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     mirror = Mirror(args.run_id, tracking_uri, bundle, local_uri, local_run_id, args.extra_tags, snapshot, live)
     mirror.start()
 
-    stopped: list[int] = []
-
-    def _forward(signum, _frame):
-        stopped.append(signum)
-        try:
-            proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, _forward)
-
-    rc = proc.wait()
+    rc = proc.wait() if proc is not None else 128 + stopped[0]
     ended = len(stopped)
     # the scheduler's SIGTERM reaches every process of the job: the command may die of it first
     terminated = (stopped[:1] == [signal.SIGTERM]) or (not stopped and rc in (-signal.SIGTERM, 128 + signal.SIGTERM))
