@@ -206,17 +206,22 @@ class SqlLocalRun:
         files under its name (so `runs:/<real run>/<name>` loads it from the real run)."""
         roots = {"": self._reroot(self.client.get_run(self.run_id).info.artifact_uri),
                  **{name + "/": d for name, d in self._model_dirs().items()}}
-        out: dict[str, tuple[int, int, Path]] = {}
-        for prefix, root in roots.items():
-            for dirpath, _dirs, files in os.walk(root):
-                for name in files:
-                    p = Path(dirpath) / name
-                    try:
-                        st = p.stat()
-                    except OSError:
-                        continue
-                    out.setdefault(prefix + p.relative_to(root).as_posix(), (st.st_size, st.st_mtime_ns, p))
-        return out
+        return walk_artifacts(roots)
 
 
-__all__ = ["SqlLocalRun", "artifact_root", "create", "db_uri", "template"]
+def walk_artifacts(roots: dict[str, Path]) -> dict[str, tuple[int, int, Path]]:
+    """{prefix + path under root: (size, mtime in ns, file)} of every file under each root (the first root wins)."""
+    out: dict[str, tuple[int, int, Path]] = {}
+    for prefix, root in roots.items():
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                p = Path(dirpath) / name
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                out.setdefault(prefix + p.relative_to(root).as_posix(), (st.st_size, st.st_mtime_ns, p))
+    return out
+
+
+__all__ = ["SqlLocalRun", "artifact_root", "create", "db_uri", "template", "walk_artifacts"]

@@ -163,18 +163,9 @@ class LocalRun:
     def artifacts(self) -> dict[str, tuple[int, int, Path]]:
         """{artifact path: (size, mtime in ns, file)}: the run's artifacts, and each logged model's
         files under its name (so `runs:/<real run>/<name>` loads it from the real run)."""
-        out = {}
-        roots = {"": self.dir / "artifacts", **{name + "/": d for name, d in self._model_dirs().items()}}
-        for prefix, root in roots.items():
-            for dirpath, _dirs, files in os.walk(root):
-                for name in files:
-                    p = Path(dirpath) / name
-                    try:
-                        st = p.stat()
-                    except OSError:
-                        continue
-                    out.setdefault(prefix + p.relative_to(root).as_posix(), (st.st_size, st.st_mtime_ns, p))
-        return out
+        from .localstore import walk_artifacts  # noqa: PLC0415
+
+        return walk_artifacts({"": self.dir / "artifacts", **{name + "/": d for name, d in self._model_dirs().items()}})
 
 
 def _point(m) -> tuple:
