@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from mlflow import MlflowClient
 
 from repro_mlflow.schedulers.local import LocalScheduler
+from repro_mlflow.submit.sync import sync_runs
 from tests.conftest import BIN, ROOT
 from tests.helpers import all_runs, wait_terminal
 
@@ -29,7 +31,11 @@ def test_unhonourable_factors_are_refused_before_any_run(cli_env, backend, args,
         assert proc.returncode == 0, proc.stderr
         [run] = all_runs()
         LocalScheduler().cancel([run.data.tags["repro.job_id"]])  # accepted is all this case shows: stop the job
-        wait_terminal([run.info.run_id], timeout=120)
+        # a job killed before its worker takes signals cannot end its run itself: `repro sync` ends it, as a user would
+        client = MlflowClient()
+        [ended] = wait_terminal([run.info.run_id], timeout=120, client=client,
+                                between=lambda runs: sync_runs(client, runs, quiet=True))
+        assert ended.info.status == "KILLED", ended.data.tags.get("repro.failure_reason")
         return
     errors = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln]
     assert proc.returncode != 0 and len(errors) == 1 and message in errors[0], proc.stderr
