@@ -94,7 +94,9 @@ def write(path: str | Path, record: BatchRecord) -> Path:
     if not record.created:
         record.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1, sort_keys=False))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # its owner's alone (or the stricter umask)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(record.to_json(), indent=1, sort_keys=False))
     os.replace(tmp, path)
     return path
 

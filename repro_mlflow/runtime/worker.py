@@ -18,6 +18,13 @@ whose `worker.requeue` is true, and `runtime/requeue.py` says so) leaves the run
 left. No mirror from the worker at all with the record's `worker.offline` or `REPRO_OFFLINE=1`
 (its results come back with the job's outputs).
 
+The command lives and dies with the runtime: it runs in the runtime's process group (the local
+driver and Slurm end what is left of it), and on Linux it is started with `PR_SET_PDEATHSIG`
+(SIGKILL), a simple shell command `exec`ed so that the signal reaches the entry point itself: a
+`kill -9` of the runtime never leaves an orphan logging on. The runtime's own files (the local
+store, bundle.json, status.json) are its owner's alone (umask 077 added); the command keeps the
+umask it was given.
+
 The record's `worker.extra_tags` (`$VAR` in values filled from the environment, tags whose variables
 are unset left out) are written with the fingerprint. The one-command form takes its settings from
 its environment: `MLFLOW_TRACKING_URI`, `REPRO_OFFLINE_DIR` (the local store), `REPRO_LOG_FILE`,
@@ -165,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, _forward)
+    umask = os.umask(0o077)
+    os.umask(umask | 0o077)  # the local store and the run's files: its owner's alone
     snapshot = dict(args.env)
     tracking_uri = args.env.get("MLFLOW_TRACKING_URI")
     try:
@@ -178,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     shell = len(cmd) == 1
     proc = None
     if not stopped:  # a job stopped before its command started never starts it
-        proc = subprocess.Popen(cmd[0] if shell else cmd, shell=shell, env=env, cwd=args.cwd)
+        proc = subprocess.Popen(_exec_simple(cmd[0]) if shell else cmd, shell=shell, env=env, cwd=args.cwd,
+                                preexec_fn=_with_runtime(umask))
         running.append(proc)
         if stopped and proc.poll() is None:  # the signal came between the check and the start
             proc.send_signal(stopped[0])
@@ -201,6 +211,50 @@ def main(argv: list[str] | None = None) -> int:
         return rc
     _finish(mirror, args, bundle, temporary, rc, stopped, aborted=lambda: len(stopped) > ended)
     return rc
+
+
+_NOT_A_PROGRAM = {"exec", "cd", "export", "set", "source", ".", "if", "for", "while", "until", "case", "function",
+                  "{", "!", "time", "eval"}
+
+
+def _exec_simple(command: str) -> str:
+    """`exec COMMAND` for one simple command (a program and its arguments, quoted as you like), so that the
+    shell is replaced by the entry point and the parent-death signal is the entry point's; any other
+    command line (a list, a pipeline, a compound, an assignment first) as it is."""
+    import shlex  # noqa: PLC0415
+
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()<>")
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: the shell says so
+        return command
+    if not tokens or "\n" in command.strip() or tokens[0] in _NOT_A_PROGRAM or "=" in tokens[0].split("/")[0] \
+            or any(t and set(t) <= set(";&|()") for t in tokens):
+        return command
+    return "exec " + command.strip()
+
+
+def _with_runtime(umask: int):
+    """The command's preexec_fn: its own umask back, and (Linux) SIGKILL when the runtime dies."""
+    prctl = None
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415  (resolved here: nothing is imported between fork and exec)
+
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            prctl = None
+    parent = os.getpid()
+
+    def setup() -> None:
+        os.umask(umask)
+        if prctl is not None:
+            prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the runtime died before the line above
+                os._exit(137)
+
+    return setup
 
 
 def _requeue(mirror: Mirror, bundle: Path) -> bool:

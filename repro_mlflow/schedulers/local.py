@@ -2,10 +2,15 @@
 
 A batch is one detached driver process (`python -m repro_mlflow.schedulers.local BATCH_DIR`) that
 starts the batch's runs, at most `parallel` at a time, each as the one worker entry
-`python -m repro_mlflow.runtime <batch record> <i>` in its own process group; with more than one at a time each running run gets a CPU slot of its own
+`python -m repro_mlflow.runtime <batch record> <i>` in its own process group (the entry point runs in
+that group too, and dies with the runtime: `runtime/worker.py`); with more than one at a time each running run gets a CPU slot of its own
 (`REPRO_CPU_SLOT=k/m`: `determinism.configure(threads=N)` then gives it CPUs the others do not get). Per run it leaves in the batch directory: `<i>.pid` (pid and start time while it
 runs), `<i>.rc` (exit code), `<i>/output.log`; a `<i>.cancel` marker stops a run not yet started.
-Job ids are `<host>:<batch dir>:<i>`.
+Job ids are `<host>:<batch dir>:<i>`. A run's `<i>.rc` is written only once every process of its group
+is gone (the driver SIGKILLs what is left after the runtime exits), and a run is RUNNING while any is
+left: `repro sync` never ends a run whose entry point may still log. The driver gets the batch's
+credentials (`Batch.secrets`) in its environment, never in a file; the batch directory is 0700 and its
+files 0600 (or the stricter umask).
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ class LocalScheduler(SchedulerBase):
     config_class: ClassVar[type | None] = LocalConfig
     shared_fs: ClassVar[bool] = True
     runs_here: ClassVar[bool] = True
+    passes_secrets: ClassVar[bool] = True  # in the detached driver's environment
 
     def gives_gpu(self) -> bool:
         d = Path("/proc/driver/nvidia/gpus")  # runs on this machine: whether the driver lists a GPU
@@ -97,11 +103,11 @@ class LocalScheduler(SchedulerBase):
         batch.layout["python"] = python
         batch.worker["env"] = {str(k): str(v) for k, v in (self.config.env or {}).items()}
         self.write_record(batch)  # what the driver and each worker read
-        with open(batch.workdir / "driver.log", "ab") as log:
+        with open(batch.workdir / "driver.log", "ab", opener=_private) as log:
             proc = subprocess.Popen(
                 [python, "-m", "repro_mlflow.schedulers.local", str(batch.record)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                cwd=batch.project_dir, env=dict(os.environ, PYTHONPATH=_package_root()),
+                cwd=batch.project_dir, env=dict(os.environ, **batch.secrets, PYTHONPATH=_package_root()),
             )
         (batch.workdir / "driver.pid").write_text(f"{proc.pid} {_start_time(proc.pid)}")
         host = socket.gethostname()
@@ -124,12 +130,14 @@ class LocalScheduler(SchedulerBase):
                     out[jid] = JobState(FINISHED)
                 elif rc in (-signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGTERM, 128 + signal.SIGINT):
                     out[jid] = JobState(KILLED, "stopped by signal")
+                elif rc < 0:
+                    out[jid] = JobState(FAILED, f"the runtime was killed by signal {_signal_name(-rc)}")
                 else:
                     out[jid] = JobState(FAILED, f"exit code {rc}")
             elif (workdir / f"{i}.cancel").exists():
                 out[jid] = JobState(KILLED, "cancelled before it started")
-            elif _alive(workdir / f"{i}.pid"):
-                out[jid] = JobState(RUNNING)
+            elif _alive(workdir / f"{i}.pid") or _group_alive(workdir / f"{i}.pid"):
+                out[jid] = JobState(RUNNING)  # the runtime, or what is left of its group (the entry point)
             elif _alive(workdir / "driver.pid"):
                 # started and exited but its exit code not yet written by the driver: still RUNNING
                 out[jid] = JobState(RUNNING if (workdir / f"{i}.pid").exists() else SCHEDULED)
@@ -149,9 +157,48 @@ class LocalScheduler(SchedulerBase):
                     pass
 
     def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
-        wd, i = self._split(job_id)
-        bundle = wd / str(i) / "offline"
+        bundle = self.results_path(job_id, workdir)
         return bundle if bundle.is_dir() else None
+
+    def results_path(self, job_id: str, workdir: Path) -> Path:
+        wd, i = self._split(job_id)
+        return wd / str(i) / "offline"
+
+
+def _private(path: str, flags: int) -> int:
+    """`open(..., opener=_private)`: a new file is its owner's alone (0600, or the stricter umask)."""
+    return os.open(path, flags, 0o600)
+
+
+def _signal_name(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return str(n)
+
+
+def _group_alive(pid_file: Path) -> bool:
+    """Whether any process is left in the group the runtime of `pid_file` led (its entry point, orphaned)."""
+    try:
+        pgid = int(pid_file.read_text().split()[0])
+        os.killpg(pgid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _end_group(pgid: int, timeout: float = 10.0) -> None:
+    """SIGKILL what is left of a runtime's process group (an entry point its runtime no longer watches) and
+    wait until it is gone, so that the run's exit code is written only once nothing can log any more."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.05)
 
 
 def _package_root() -> str:
@@ -172,6 +219,7 @@ def _drive(record: Path) -> int:
     while pending or running:
         for i, p in list(running.items()):
             if p.poll() is not None:
+                _end_group(p.pid)
                 (workdir / f"{i}.rc").write_text(str(p.returncode))
                 del running[i]
                 slots.pop(i, None)
@@ -180,12 +228,12 @@ def _drive(record: Path) -> int:
             if (workdir / f"{i}.cancel").exists():
                 continue
             rundir = workdir / str(i)
-            rundir.mkdir(exist_ok=True)
+            rundir.mkdir(exist_ok=True, mode=0o700)
             env = dict(os.environ)
             if width > 1:  # the entry point's own contract (determinism.configure reads it)
                 slots[i] = min(set(range(width)) - set(slots.values()))
                 env[SLOT_VAR] = f"{slots[i]}/{width}"
-            with open(rundir / "output.log", "ab") as log:
+            with open(rundir / "output.log", "ab", opener=_private) as log:
                 p = subprocess.Popen(
                     [python, "-m", "repro_mlflow.runtime", str(record), str(i)],
                     cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

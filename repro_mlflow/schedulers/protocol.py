@@ -50,6 +50,9 @@ class Batch:
     # "run_dir" with "{index}", "env", "extra_tags", "requeue", "offline"); defaults from `layout`
     worker: dict[str, Any] = field(default_factory=dict)
     record_path: Path | None = None  # where the batch record is written; default <workdir>/batch.json
+    # credentials the jobs need (MLflow's auth variables, those of a `user:password@` tracking URI): passed
+    # through the scheduler's environment at submit, never written in the record or any file
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def record(self) -> Path:
@@ -91,6 +94,9 @@ class SchedulerBase:
     config_class: ClassVar[type | None] = None  # its config dataclass (which fields it takes)
     shared_fs: ClassVar[bool] = False  # whether its jobs see the submitting machine's files (an env cache there)
     runs_here: ClassVar[bool] = False  # whether its jobs run on the submitting machine (its GPU is theirs)
+    # whether `submit` hands `Batch.secrets` to the jobs through their environment (never a file); a scheduler
+    # that cannot refuses a tracking URI with credentials before anything exists
+    passes_secrets: ClassVar[bool] = False
     config: object = None
 
     @classmethod
@@ -123,6 +129,11 @@ class SchedulerBase:
     def preflight(self) -> object:
         """Check what can be checked before any run or batch directory exists (an interpreter, a partition, client
         commands, credentials); a ReproError says what is wrong. By default nothing."""
+        return None
+
+    def results_path(self, job_id: str, workdir: Path) -> Path | None:
+        """Where the job's local store lies on the submit side once it has run (a shared filesystem), if the
+        submit side can look; `repro sync` ends a run whose store is not there FAILED, never FINISHED."""
         return None
 
     def exit_state(self, job_id: str, workdir: Path) -> JobState | None:

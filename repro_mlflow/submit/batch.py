@@ -55,6 +55,13 @@ def submit_batch(
     """
     if not specs:
         raise ReproError("nothing to submit: the batch is empty")
+    from ..reach import job_secrets, split_credentials
+
+    clean_uri, uri_credentials = split_credentials(tracking_uri)
+    if uri_credentials and not getattr(scheduler, "passes_secrets", False):
+        raise ReproError(f"repro-{scheduler.name} cannot pass the credentials of the tracking URI {clean_uri} to its jobs "
+                         "without writing them into the job's files: use a URI without user:password@ (the jobs' results "
+                         "come back with `repro sync`, which uses your credentials)")
     files = provenance.file_digests(Path(project_dir))  # what a later `repro rerun` checks the project against
     project = provenance.project_tags(Path(project_dir), files)
     for spec in specs:
@@ -65,9 +72,10 @@ def submit_batch(
         spec.tags.setdefault(T.ATTEMPT, "1")
     run_ids = mlflow_side.create_runs(client, experiment_id, specs, source or str(Path(project_dir).resolve()))
     workdir = repro_home() / "batches" / f"{scheduler.name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_ids[0][:8]}"
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)  # the batch's files are its owner's alone
     provenance.write_listing(workdir, files)
-    batch = Batch(list(specs), Path(project_dir).resolve(), absolute_tracking_uri(tracking_uri), experiment_id, workdir)
+    batch = Batch(list(specs), Path(project_dir).resolve(), absolute_tracking_uri(clean_uri), experiment_id, workdir,
+                  secrets=job_secrets(tracking_uri) if getattr(scheduler, "passes_secrets", False) else {})
     try:
         job_ids = scheduler.submit(batch)  # writes the record (without job ids) before any job can start
     except BaseException:

@@ -77,6 +77,44 @@ def replay_bundle(client: MlflowClient, run_id: str, bundle: Path) -> bool:
     return replayer.added or ended
 
 
+def has_store(bundle: Path | None) -> bool:
+    """Whether `bundle` holds a local store that can be replayed (bundle.json and its database or `mlruns/`)."""
+    if bundle is None:
+        return False
+    b = Path(bundle)
+    return (b / worker_offline.BUNDLE_FILE).is_file() and (
+        (b / worker_offline.DB_FILE).is_file() or (b / worker_offline.STORE_DIR).is_dir())
+
+
+def last_write_ms(*paths: Path | None) -> int | None:
+    """The last time anything was written under these files and folders (ms): when a runtime that was
+    killed last logged, its output and its local store included."""
+    times = []
+    for p in paths:
+        if p is None or not Path(p).exists():
+            continue
+        files = [Path(p)] if Path(p).is_file() else [f for f in Path(p).rglob("*") if f.is_file()]
+        times += [f.stat().st_mtime for f in files if not f.name.endswith(_SKIP)]
+    return int(max(times) * 1000) if times else None
+
+
+def close_unfinished(bundle: Path, status: str, reason: str | None, log_file: Path | None) -> bool:
+    """End a local store its runtime never ended (the runtime was killed) as the runtime would have: the
+    command's output as `repro/output.log`, the status, and as end time the last local write, not now.
+    False (nothing changed) when the store was ended already."""
+    meta = worker_offline.read_bundle(bundle)
+    if meta.get("status") is not None:
+        return False
+    end_time = last_write_ms(bundle, log_file) or int(meta.get("start_time") or 0) or None
+    if log_file is not None and Path(log_file).is_file() and not worker_offline.is_legacy(bundle):
+        from ..runtime.replay import open_local  # noqa: PLC0415
+
+        with bundle_lock(bundle):
+            open_local(bundle).add_file(log_file, T.LOG_ARTIFACT)
+    worker_offline.finish(bundle, status, reason, end_time or 0, closed_by="repro sync")
+    return True
+
+
 def describe(bundle: Path) -> dict:
     """bundle.json of a bundle (for `repro` messages)."""
     return json.loads((Path(bundle) / worker_offline.BUNDLE_FILE).read_text())

@@ -14,6 +14,11 @@ defaults; runs of batches with the same config share one poll), `sync_runs`:
 4. for an ended or vanished job: `Scheduler.fetch` + `offline.replay_bundle` (exactly once), then,
    if the run is still not terminal, ends it with the job's state and `repro.status_reason`
    (a vanished job with nothing left behind: FAILED, "job vanished from the scheduler").
+   A local store its runtime never ended (the runtime was killed: the scheduler says the job ended
+   only once its entry point is gone too) is ended first as the runtime would have
+   (`offline.close_unfinished`: output.log attached, FAILED, the last local write as end time),
+   then replayed whole. A job whose local store should be on this side (`Scheduler.results_path`)
+   and is not ends FAILED, "local results lost: <path> missing": never FINISHED with nothing delivered.
    A replay that fails (the tracking server went away half-way) leaves the run as it is, never
    ends it without its results: the next sync completes the replay.
 """
@@ -31,9 +36,10 @@ from mlflow.tracking import MlflowClient
 from .. import tags as T
 from . import mlflow_side
 from .rebuild import Rebuilder, legacy_note
-from ..schedulers.protocol import RUNNING, SCHEDULED, TERMINAL, JobState
+from ..schedulers.protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, TERMINAL, JobState
 
 VANISHED = "job vanished from the scheduler"
+LOST = "local results lost: {path} missing"
 
 
 @dataclass
@@ -118,11 +124,22 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
         client.update_run(rid, status=RUNNING)
     if st.state is not None and st.state not in TERMINAL:
         return
+    status = st.state or "FAILED"
+    reason = st.reason or (VANISHED if st.state is None else None)
     if replay:
-        from .offline import replay_bundle
+        from .offline import close_unfinished, has_store, replay_bundle
 
         try:
             bundle = scheduler.fetch(job_id, rid, workdir)
+            expected = scheduler.results_path(job_id, workdir)
+            if not has_store(bundle) and expected is not None and status != KILLED:
+                # nothing to deliver from: never FINISHED (a scratch purge, a lost node disk)
+                status, lost = FAILED, LOST.format(path=expected)
+                reason = lost if st.state in (FINISHED, None) or not reason else f"{reason}; {lost}"
+                bundle = None
+            if bundle is not None and has_store(bundle):
+                close_unfinished(bundle, FAILED if status == FINISHED else status, reason or "the runtime ended "
+                                 "without ending the run", scheduler.log_path(job_id, workdir))
             if bundle is not None and replay_bundle(client, rid, bundle):
                 report.replayed.append(rid)
         except Exception as e:  # noqa: BLE001 - left as it is: a later sync replays the rest, exactly once
@@ -133,7 +150,5 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
         if replay and rid in report.replayed:
             report.ended[rid] = current
         return
-    status = st.state or "FAILED"
-    reason = st.reason or (VANISHED if st.state is None else None)
     mlflow_side.end_run(client, rid, status, reason)
     report.ended[rid] = status

@@ -62,9 +62,9 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[3])
 
 
-def _run(cmd: list[str], what: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], what: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except FileNotFoundError:
         raise ReproError(f"{cmd[0]} not found on PATH: {what} needs the Slurm client commands") from None
     except subprocess.TimeoutExpired:
@@ -79,6 +79,7 @@ def _first_line(p: subprocess.CompletedProcess) -> str:
 class SlurmScheduler(SchedulerBase):
     config_class: ClassVar[type | None] = SlurmConfig
     shared_fs: ClassVar[bool] = True  # jobs see the submit side's files (a cluster filesystem)
+    passes_secrets: ClassVar[bool] = True  # sbatch --export of the submitting environment
     name: ClassVar[str] = "slurm"
 
     def __init__(self, config: SlurmConfig | None = None):
@@ -110,7 +111,7 @@ class SlurmScheduler(SchedulerBase):
         jobdir = self._make_jobdir(batch)
         n = len(batch.runs)
         for i in range(n):
-            (jobdir / str(i)).mkdir(exist_ok=True)
+            (jobdir / str(i)).mkdir(exist_ok=True, mode=0o700)
         stage_project(batch.project_dir, jobdir / "project", exclude=jobdir)
         python = self.config.python or sys.executable
         batch.layout.update(job_dirs=str(jobdir), project=str(jobdir / "project"), python=python)
@@ -128,7 +129,7 @@ class SlurmScheduler(SchedulerBase):
             count = min(size, n - offset)
             after = arrays[-1]["array_id"] if arrays and self.config.max_running else None
             try:
-                array_id = self._sbatch(jobdir, script, offset, count, after, len(arrays))
+                array_id = self._sbatch(jobdir, script, offset, count, after, len(arrays), batch.secrets)
             except ReproError:
                 if arrays:  # the parts already queued would run runs the caller is about to delete
                     self.cancel([a["array_id"] for a in arrays])
@@ -139,8 +140,10 @@ class SlurmScheduler(SchedulerBase):
         (jobdir / "array_job_id").write_text("\n".join(a["array_id"] for a in arrays) + "\n")
         return job_ids
 
-    def _sbatch(self, jobdir: Path, script: Path, offset: int, count: int, after: str | None, part: int) -> str:
-        """One `sbatch --array=0-(count-1)` over runs offset .. offset+count-1; its array job id."""
+    def _sbatch(self, jobdir: Path, script: Path, offset: int, count: int, after: str | None, part: int,
+                secrets: dict[str, str] | None = None) -> str:
+        """One `sbatch --array=0-(count-1)` over runs offset .. offset+count-1; its array job id. The batch's
+        credentials reach the jobs as sbatch's environment (`--export` names them), never in a file."""
         array = f"0-{count - 1}" + (f"%{self.config.max_running}" if self.config.max_running else "")
         export = ",".join(dict.fromkeys([*BASE_EXPORT, *(self.config.env_passthrough or [])]))
         # the first array's task ids are the run indexes: Slurm writes straight into <i>/output.log;
@@ -152,7 +155,7 @@ class SlurmScheduler(SchedulerBase):
                *self.config.sbatch_options(), str(script), *([str(offset)] if offset else [])]
         name = "sbatch.cmd" if part == 0 else f"sbatch.{part}.cmd"
         (jobdir / name).write_text(shlex.join(cmd) + "\n")
-        p = _run(cmd, "repro-slurm")
+        p = _run(cmd, "repro-slurm", env=dict(os.environ, **secrets) if secrets else None)
         if p.returncode != 0:
             raise ReproError(f"sbatch refused the batch: {_first_line(p)}")
         array_id = p.stdout.strip().splitlines()[-1].split(";")[0]
@@ -188,7 +191,7 @@ class SlurmScheduler(SchedulerBase):
         if not self.config.jobs_dir:
             return batch.workdir
         jobdir = Path(self.config.jobs_dir).expanduser().resolve() / batch.workdir.name
-        jobdir.mkdir(parents=True, exist_ok=True)
+        jobdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (batch.workdir / POINTER).write_text(str(jobdir) + "\n")
         return jobdir
 
@@ -277,8 +280,12 @@ exit "$rc"
         return Path(pointer.read_text().strip()) if pointer.is_file() else Path(workdir)
 
     def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
-        bundle = self.jobdir(workdir) / str(self.run_index(job_id, workdir)) / "offline"
+        bundle = self.results_path(job_id, workdir)
         return bundle if (bundle / "bundle.json").is_file() else None
+
+    def results_path(self, job_id: str, workdir: Path) -> Path:
+        """The run's local store, on the shared filesystem."""
+        return self.jobdir(workdir) / str(self.run_index(job_id, workdir)) / "offline"
 
     def log_path(self, job_id: str, workdir: Path) -> Path:
         """The job's output file (sbatch --output)."""
