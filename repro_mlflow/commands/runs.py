@@ -181,22 +181,42 @@ def _cmd_status(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
 
 
-def _cmd_logs(args: argparse.Namespace) -> int:
+def _log_file(run):
+    """The run's output file, from its batch record only: the record must list the run, and the file must lie
+    under the batch directory the record names (a tag such as `repro.job_id` never chooses a path)."""
     from pathlib import Path
 
+    from ..errors import ReproError
+    from ..runtime import record as R
+    from ..submit.rebuild import Rebuilder
+
+    rebuilder = Rebuilder()
+    try:
+        rec = rebuilder.record(run)
+    except R.RecordError as e:
+        raise ReproError(str(e)) from None
+    entry = rec.run(run.info.run_id) if rec is not None else None
+    if entry is None or not entry.job_id:
+        raise ReproError(f"run {run.info.run_id} is in no batch record that names its job: repro logs reads only "
+                         "the output a batch record names; open the run's repro/output.log artifact")
+    workdir = Path(rec.layout.get("workdir") or Path(run.data.tags[T.RECORD]).parent)
+    path = rebuilder.scheduler(run).log_path(entry.job_id, workdir)
+    if path is None:
+        raise ReproError("repro logs reads the output of local and Slurm runs; for other backends open the run's repro/output.log artifact")
+    root = Path(run.data.tags[T.RECORD]).resolve().parent  # the record lies in its batch directory
+    inside = root in {workdir.resolve(), Path(rec.layout.get("job_dirs") or workdir).resolve()}
+    if not inside or not path.resolve().is_relative_to(root):
+        raise ReproError(f"the output of run {run.info.run_id} would be {path}, outside the batch directory of its "
+                         "record: not read")
+    return path
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
     from ..errors import ReproError
 
     client = _client(args)
     run = client.get_run(args.run_id)
-    tags = run.data.tags
-    job = tags.get(T.JOB_ID, "")
-    backend = tags.get(T.BACKEND)
-    from ..submit.rebuild import scheduler_of
-
-    scheduler = scheduler_of(run) if backend else None  # from the batch record
-    path = scheduler.log_path(job, Path(tags.get(T.WORKDIR, "."))) if scheduler is not None and job else None
-    if path is None:
-        raise ReproError("repro logs reads the output of local and Slurm runs; for other backends open the run's repro/output.log artifact")
+    path = _log_file(run)
     if not path.exists():
         raise ReproError(f"no output yet at {path} (the job may not have started)")
     with open(path, "rb") as f:

@@ -40,8 +40,10 @@ def reachable(uri: str | None, timeout: float | None = None) -> bool:
         from urllib.error import HTTPError, URLError  # noqa: PLC0415
         from urllib.request import urlopen  # noqa: PLC0415
 
-        try:
-            with urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+        import re  # noqa: PLC0415
+
+        try:  # without any user:password@ (urllib cannot open such a URL; /health needs no credentials)
+            with urlopen(re.sub(r"//[^/@]*@", "//", uri, count=1).rstrip("/") + "/health", timeout=timeout):
                 return True
         except HTTPError:
             return True

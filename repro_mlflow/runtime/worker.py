@@ -174,8 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(s, _forward)
     umask = os.umask(0o077)
     os.umask(umask | 0o077)  # the local store and the run's files: its owner's alone
-    snapshot = dict(args.env)
     tracking_uri = args.env.get("MLFLOW_TRACKING_URI")
+    if tracking_uri and "@" in tracking_uri:  # credentials in the URI (the one-command form): into MLflow's auth
+        from ..reach import split_credentials  # noqa: PLC0415  variables, never in a file or a message
+
+        tracking_uri, creds = split_credentials(tracking_uri)
+        args.env.update(creds, MLFLOW_TRACKING_URI=tracking_uri)
+        os.environ.update(creds)  # this process's own client (the mirror)
+    snapshot = dict(args.env)
     try:
         bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri, args.offline_dir)
     except RuntimeError as e:  # a bundle of the previous layout where this run's store goes

@@ -15,6 +15,7 @@ import time
 from typing import TypeVar
 from collections.abc import Callable
 
+from ..reach import redact
 from ..runtime.offline import reachable
 
 R = TypeVar("R")
@@ -36,7 +37,7 @@ class ServerWatch:
     def _away(self, why: str) -> None:
         if self.away_since is None:
             self.away_since = time.monotonic()
-            self.say(f"tracking server {self.uri} away ({why}); still watching, the runs go on")
+            self.say(f"tracking server {redact(self.uri or '')} away ({why}); still watching, the runs go on")
 
     def call(self, fn: Callable[[], R]) -> tuple[bool, R | None]:
         """(True, fn()) when the server answered; (False, None) while it is away."""
@@ -51,7 +52,7 @@ class ServerWatch:
             self._away(str(e).splitlines()[0][:120] if str(e) else type(e).__name__)
             return False, None
         if self.away_since is not None:
-            self.say(f"tracking server {self.uri} back after {time.monotonic() - self.away_since:.0f} s")
+            self.say(f"tracking server {redact(self.uri or '')} back after {time.monotonic() - self.away_since:.0f} s")
             self.away_since = None
         return True, result
 
