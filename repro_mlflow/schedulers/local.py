@@ -178,25 +178,39 @@ def _signal_name(n: int) -> str:
 
 
 def _group_alive(pid_file: Path) -> bool:
-    """Whether any process is left in the group the runtime of `pid_file` led (its entry point, orphaned)."""
+    """Whether any live process is left in the group the runtime of `pid_file` led (its entry point, orphaned)."""
     try:
-        pgid = int(pid_file.read_text().split()[0])
-        os.killpg(pgid, 0)
+        return _live_in_group(int(pid_file.read_text().split()[0]))
     except (OSError, ValueError, IndexError):
         return False
-    return True
+
+
+def _live_in_group(pgid: int) -> bool:
+    """Whether process group `pgid` has a live member (zombies nobody reaped do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        return False
+    if not Path("/proc/self/stat").exists():
+        return True  # no /proc to look closer: the group's own answer
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def _end_group(pgid: int, timeout: float = 10.0) -> None:
     """SIGKILL what is left of a runtime's process group (an entry point its runtime no longer watches) and
     wait until it is gone, so that the run's exit code is written only once nothing can log any more."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    while _live_in_group(pgid) and time.monotonic() < end:
         try:
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except PermissionError:
+        except OSError:
             return
         time.sleep(0.05)
 
