@@ -101,7 +101,8 @@ class LocalScheduler(SchedulerBase):
     def submit(self, batch: Batch) -> list[str]:
         python = self.config.python or sys.executable
         batch.layout["python"] = python
-        batch.worker["env"] = {str(k): str(v) for k, v in (self.config.env or {}).items()}
+        # the auth variables of the config's env travel as the batch's secrets (the driver's environment)
+        batch.worker["env"] = {str(k): str(v) for k, v in (self.config.env or {}).items() if k not in batch.secrets}
         self.write_record(batch)  # what the driver and each worker read
         with open(batch.workdir / "driver.log", "ab", opener=_private) as log:
             proc = subprocess.Popen(

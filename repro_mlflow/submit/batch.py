@@ -37,6 +37,28 @@ def absolute_tracking_uri(uri: str) -> str:
     return uri
 
 
+def job_credentials(scheduler: Scheduler, tracking_uri: str) -> tuple[str, dict[str, str]]:
+    """(the tracking URI without `user:password@`, the credentials its jobs get through their environment):
+    MLflow's auth variables of this environment, then of the backend config's `env`, then the URI's. A
+    scheduler that cannot pass them but through a file refuses credentials in the URI or the config (one line)."""
+    from ..reach import AUTH_VARS, job_secrets, split_credentials
+
+    clean_uri, uri_credentials = split_credentials(tracking_uri)
+    config_env = getattr(getattr(scheduler, "config", None), "env", None) or {}
+    in_config = sorted(k for k in config_env if k in AUTH_VARS)
+    if not getattr(scheduler, "passes_secrets", False):
+        if in_config:
+            raise ReproError(f"repro-{scheduler.name} cannot pass {', '.join(in_config)} of the backend config's env to "
+                             "its jobs without writing it into the job's files: leave it out (the results come back "
+                             "with `repro sync`, which uses your credentials)")
+        if uri_credentials:
+            raise ReproError(f"repro-{scheduler.name} cannot pass the credentials of the tracking URI {clean_uri} to "
+                             "its jobs without writing them into the job's files: use a URI without user:password@ "
+                             "(the jobs' results come back with `repro sync`, which uses your credentials)")
+        return clean_uri, {}
+    return clean_uri, {**job_secrets(""), **{k: str(config_env[k]) for k in in_config}, **uri_credentials}
+
+
 def submit_batch(
     client: MlflowClient,
     scheduler: Scheduler,
@@ -55,13 +77,7 @@ def submit_batch(
     """
     if not specs:
         raise ReproError("nothing to submit: the batch is empty")
-    from ..reach import job_secrets, split_credentials
-
-    clean_uri, uri_credentials = split_credentials(tracking_uri)
-    if uri_credentials and not getattr(scheduler, "passes_secrets", False):
-        raise ReproError(f"repro-{scheduler.name} cannot pass the credentials of the tracking URI {clean_uri} to its jobs "
-                         "without writing them into the job's files: use a URI without user:password@ (the jobs' results "
-                         "come back with `repro sync`, which uses your credentials)")
+    clean_uri, secrets = job_credentials(scheduler, tracking_uri)  # refused before anything exists
     files = provenance.file_digests(Path(project_dir))  # what a later `repro rerun` checks the project against
     project = provenance.project_tags(Path(project_dir), files)
     for spec in specs:
@@ -75,7 +91,7 @@ def submit_batch(
     workdir.mkdir(parents=True, exist_ok=True, mode=0o700)  # the batch's files are its owner's alone
     provenance.write_listing(workdir, files)
     batch = Batch(list(specs), Path(project_dir).resolve(), absolute_tracking_uri(clean_uri), experiment_id, workdir,
-                  secrets=job_secrets(tracking_uri) if getattr(scheduler, "passes_secrets", False) else {})
+                  secrets=secrets)
     try:
         job_ids = scheduler.submit(batch)  # writes the record (without job ids) before any job can start
     except BaseException:

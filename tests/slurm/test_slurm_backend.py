@@ -234,7 +234,8 @@ def test_slurmd_dies_mid_run_sync_fails_run(slurm_cluster, project, exp, trackin
 
 
 def test_job_unknown_to_slurm_ends_failed_vanished(slurm_cluster, exp, tracking, tmp_path):
-    """A job id Slurm never heard of, with no exit file: sync ends the run FAILED, never leaves it RUNNING."""
+    """A job id Slurm never heard of: sync ends the run FAILED, never leaves it RUNNING; one whose exit file says 0
+    but whose local store is not there is FAILED too, never FINISHED with nothing delivered."""
     client = MlflowClient()
     run = client.create_run(exp, tags={"repro.backend": "slurm", "repro.job_id": "987654_0",
                                        "repro.workdir": str(tmp_path / "gone")})
@@ -244,8 +245,10 @@ def test_job_unknown_to_slurm_ends_failed_vanished(slurm_cluster, exp, tracking,
     run2 = client.create_run(exp, tags={"repro.backend": "slurm", "repro.job_id": "987655_0",
                                         "repro.workdir": str(tmp_path / "done")})
     report = sync_runs(client, unfinished_runs(client, [exp]))
-    assert report.ended == {run.info.run_id: "FAILED", run2.info.run_id: "FINISHED"}
-    assert client.get_run(run.info.run_id).data.tags["repro.status_reason"] == "job vanished from the scheduler"
+    assert report.ended == {run.info.run_id: "FAILED", run2.info.run_id: "FAILED"}
+    for r, d in ((run, "gone"), (run2, "done")):
+        reason = client.get_run(r.info.run_id).data.tags["repro.status_reason"]
+        assert reason == f"local results lost: {tmp_path / d / '0' / 'offline'} missing"
 
 
 # ---- tracking server down while jobs run ---------------------------------------------------------

@@ -115,7 +115,8 @@ class SlurmScheduler(SchedulerBase):
         stage_project(batch.project_dir, jobdir / "project", exclude=jobdir)
         python = self.config.python or sys.executable
         batch.layout.update(job_dirs=str(jobdir), project=str(jobdir / "project"), python=python)
-        batch.worker.update(env={k: str(v) for k, v in (self.config.env or {}).items()}, extra_tags=SLURM_TAGS,
+        batch.worker.update(env={k: str(v) for k, v in (self.config.env or {}).items() if k not in batch.secrets},
+                            extra_tags=SLURM_TAGS,
                             requeue=bool(self.config.requeue))  # the runtime tells a requeue's SIGTERM from a kill
         batch.record_path = jobdir / "batch.json"  # where the nodes see it (jobs_dir is on the shared filesystem)
         record = self.write_record(batch)
@@ -145,7 +146,7 @@ class SlurmScheduler(SchedulerBase):
         """One `sbatch --array=0-(count-1)` over runs offset .. offset+count-1; its array job id. The batch's
         credentials reach the jobs as sbatch's environment (`--export` names them), never in a file."""
         array = f"0-{count - 1}" + (f"%{self.config.max_running}" if self.config.max_running else "")
-        export = ",".join(dict.fromkeys([*BASE_EXPORT, *(self.config.env_passthrough or [])]))
+        export = ",".join(dict.fromkeys([*BASE_EXPORT, *(self.config.env_passthrough or []), *(secrets or {})]))
         # the first array's task ids are the run indexes: Slurm writes straight into <i>/output.log;
         # a later array's own lines go beside, and job.sh sends the run's output to <offset+task>/
         output = f"{jobdir}/%a/output.log" if offset == 0 else f"{jobdir}/slurm-%A_%a.log"
