@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001
         if os.environ.get("REPRO_DEBUG"):
             raise
-        print(f"repro {args.command}: error: {e}", file=sys.stderr)
+        from .reach import redact_text  # a URI's password and MLflow's auth variables never shown
+
+        print(redact_text(f"repro {args.command}: error: {e}"), file=sys.stderr)
         return 1
 
 

@@ -43,6 +43,7 @@ def _sweep_filter(args: argparse.Namespace) -> str:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
+    from ..reach import redact_text
     from ..submit.sync import sync_runs, unfinished_runs
 
     flt = _sweep_filter(args)  # a name no filter can select: said before the store is opened
@@ -59,7 +60,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             what = f"run {backend}"
         else:
             what = f"could not poll {backend}:"
-        print(f"repro sync: {what} {why} (left as it is; sync again)", file=sys.stderr)
+        print(redact_text(f"repro sync: {what} {why} (left as it is; sync again)"), file=sys.stderr)
     return 1 if report.errors else 0
 
 
