@@ -88,8 +88,9 @@ def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -
                            "`repro sync` and remove it before the job runs again")
     from . import localstore  # noqa: PLC0415  (imports mlflow)
 
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)  # the run's local store: its owner's alone
     _uri, exp_id, run_id = localstore.create(d)
+    os.chmod(d / DB_FILE, 0o600)
     write_bundle(d, {"run_id": real_run_id, "offline_run_id": run_id, "experiment_id": exp_id, "store": "sqlite",
                      "tracking_uri": tracking_uri, "status": None, "reason": None, "start_time": now,
                      "end_time": None})
@@ -112,7 +113,8 @@ def write_bundle(offline_dir: str | Path, data: dict) -> None:
     """Write bundle.json atomically (a reader never sees half a file)."""
     d = Path(offline_dir)
     tmp = d / (BUNDLE_FILE + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(json.dumps(data, indent=1))
     os.replace(tmp, d / BUNDLE_FILE)
 
 

@@ -21,9 +21,7 @@ left. No mirror from the worker at all with the record's `worker.offline` or `RE
 The command lives and dies with the runtime: it runs in the runtime's process group (the local
 driver and Slurm end what is left of it), and on Linux it is started with `PR_SET_PDEATHSIG`
 (SIGKILL), a simple shell command `exec`ed so that the signal reaches the entry point itself: a
-`kill -9` of the runtime never leaves an orphan logging on. The runtime's own files (the local
-store, bundle.json, status.json) are its owner's alone (umask 077 added); the command keeps the
-umask it was given.
+`kill -9` of the runtime never leaves an orphan logging on.
 
 The record's `worker.extra_tags` (`$VAR` in values filled from the environment, tags whose variables
 are unset left out) are written with the fingerprint. The one-command form takes its settings from
@@ -172,8 +170,6 @@ def main(argv: list[str] | None = None) -> int:
 
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, _forward)
-    umask = os.umask(0o077)
-    os.umask(umask | 0o077)  # the local store and the run's files: its owner's alone
     tracking_uri = args.env.get("MLFLOW_TRACKING_URI")
     if tracking_uri and "@" in tracking_uri:  # credentials in the URI (the one-command form): into MLflow's auth
         from ..reach import split_credentials  # noqa: PLC0415  variables, never in a file or a message
@@ -194,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     proc = None
     if not stopped:  # a job stopped before its command started never starts it
         proc = subprocess.Popen(_exec_simple(cmd[0]) if shell else cmd, shell=shell, env=env, cwd=args.cwd,
-                                preexec_fn=_with_runtime(umask))
+                                preexec_fn=_dies_with_runtime())
         running.append(proc)
         if stopped and proc.poll() is None:  # the signal came between the check and the start
             proc.send_signal(stopped[0])
@@ -241,8 +237,8 @@ def _exec_simple(command: str) -> str:
     return "exec " + command.strip()
 
 
-def _with_runtime(umask: int):
-    """The command's preexec_fn: its own umask back, and (Linux) SIGKILL when the runtime dies."""
+def _dies_with_runtime():
+    """The command's preexec_fn: on Linux, SIGKILL when the runtime dies (`PR_SET_PDEATHSIG`); elsewhere nothing."""
     prctl = None
     if sys.platform.startswith("linux"):
         import ctypes  # noqa: PLC0415  (resolved here: nothing is imported between fork and exec)
@@ -254,7 +250,6 @@ def _with_runtime(umask: int):
     parent = os.getpid()
 
     def setup() -> None:
-        os.umask(umask)
         if prctl is not None:
             prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
             if os.getppid() != parent:  # the runtime died before the line above
