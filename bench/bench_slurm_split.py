@@ -10,7 +10,8 @@ Starts its own one-node Slurm cluster (tests/services/slurm.py: root, slurm-wlm,
 Records: the arrays (from the batch record's `parts`), every run's final status, the submit time, the
 time to the last run's end, each `repro sync`/`repro status` time, and as the floor `sbatch` of a
 one-task array measured in the same run. The whole of it is for a machine with time to spare: 2,500
-runs on 2 cores take about an hour. Results: bench/results/slurm_split.json (or --out).
+runs on 2 cores take about an hour; `--submit-only` submits, syncs and shows the status once (every run
+followed across the arrays), then cancels them. Results: bench/results/slurm_split.json (or --out).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def timed(cmd: list[str], env: dict, timeout: float = 600) -> tuple[float, subpr
     return time.perf_counter() - t0, p
 
 
-def bench(runs: int, max_array_size: int, max_running: int | None, timeout: float) -> dict:
+def bench(runs: int, max_array_size: int, max_running: int | None, timeout: float, submit_only: bool = False) -> dict:
     from mlflow.tracking import MlflowClient
 
     from repro_mlflow.runtime.record import read
@@ -74,15 +75,19 @@ def bench(runs: int, max_array_size: int, max_running: int | None, timeout: floa
         parts = read(first.data.tags["repro.record"]).parts
         syncs: list[float] = []
         statuses: dict[str, int] = {}
+        checked = []
         while True:
             t, p = timed([str(BIN / "repro"), "sync", "--sweep", "split"], env)
             syncs.append(t)
             live = int(re.search(r"checked (\d+) unfinished", p.stdout).group(1)) if "checked" in p.stdout else -1
-            if live == 0 or time.perf_counter() - t0 > timeout:
+            checked.append(live)
+            if submit_only or live == 0 or time.perf_counter() - t0 > timeout:
                 break
             time.sleep(5)
         done_s = time.perf_counter() - t0
         status_s, sp = timed([str(BIN / "repro"), "status", "--sweep", "split"], env)
+        if submit_only:  # the arrays are followed (sync checked every run of them); no run is left to the cluster
+            cluster.run("scancel", *[p["id"] for p in parts], check=False)
         for r in client.search_runs([exp], max_results=50000):
             statuses[r.info.status] = statuses.get(r.info.status, 0) + 1
     return {
@@ -94,6 +99,7 @@ def bench(runs: int, max_array_size: int, max_running: int | None, timeout: floa
                     "note": "shared machine: compare with the floor, measured in the same run"},
         "runs": runs, "max_array_size": max_array_size, "max_running": max_running,
         "arrays": [{"id": p["id"], "first": p["first"], "count": p["count"], "after": p["after"]} for p in parts],
+        "submit_only": submit_only, "sync_checked_per_call": checked,
         "statuses": statuses, "all_finished": statuses == {"FINISHED": runs},
         "floor": {"what": "sbatch --array=0-0 --wrap true", "seconds": [round(x, 3) for x in floor],
                   "median_s": round(statistics.median(floor), 3)},
@@ -110,9 +116,11 @@ def main() -> int:
     ap.add_argument("--max-array-size", type=int, default=1001)
     ap.add_argument("--max-running", type=int, default=None)
     ap.add_argument("--timeout", type=float, default=4 * 3600)
+    ap.add_argument("--submit-only", action="store_true",
+                    help="submit, sync and status once (every run followed), then cancel the arrays")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "slurm_split.json"))
     a = ap.parse_args()
-    res = bench(a.runs, a.max_array_size, a.max_running, a.timeout)
+    res = bench(a.runs, a.max_array_size, a.max_running, a.timeout, a.submit_only)
     Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     f = res["floor"]["median_s"]
     print(f"{res['runs']} runs at MaxArraySize={res['max_array_size']}: {len(res['arrays'])} arrays "
@@ -121,7 +129,7 @@ def main() -> int:
           f"({res['per_run_s']} s a run); repro sync {res['sync']['median_s']} s x{res['sync']['calls']}; "
           f"repro status {res['status']['seconds']} s")
     print(f"load {res['machine']['loadavg_1_5_15_before'][0]} -> {res['machine']['loadavg_1_5_15_after'][0]}")
-    return 0 if res["all_finished"] else 1
+    return 0 if res["all_finished"] or (a.submit_only and res["sync_checked_per_call"] == [a.runs]) else 1
 
 
 if __name__ == "__main__":
