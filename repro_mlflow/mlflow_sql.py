@@ -74,7 +74,7 @@ def write_session(store: Any) -> Any:
 
 # ---- the read path of `repro status` / `repro sync` -------------------------------------------------
 # On a SQL store of a known revision these read the few columns and tags they need with plain SQLAlchemy
-# (no `import mlflow`, no whole runs built): the status table is one GROUP BY, the live runs one query
+# (no MlflowClient, no MLflow store, no whole runs built): the status table is one GROUP BY, the live runs one query
 # over their `repro.*` tags. Anything else (a tracking server, an unknown revision) returns None and the
 # caller goes through `MlflowClient`.
 

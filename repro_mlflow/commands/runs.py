@@ -43,8 +43,9 @@ def _sweep_filter(args: argparse.Namespace) -> str:
 
 
 def _fast_reads(args: argparse.Namespace):
-    """(engine, URI) of the read fast path (`mlflow_sql`: a SQL store of a known schema revision, read without
-    importing mlflow), or (None, URI) where `MlflowClient` reads. REPRO_PUBLIC_READS=1 forces the client."""
+    """(engine, URI) of the read fast path (`mlflow_sql`: a SQL store of a known schema revision, read with plain
+    SQL: no MlflowClient, no whole runs built), or (None, URI) where `MlflowClient` reads.
+    REPRO_PUBLIC_READS=1 forces the client."""
     import os
 
     from ..mlflow_sql import experiment_exists, read_engine, resolved_tracking_uri
@@ -60,7 +61,8 @@ def _fast_reads(args: argparse.Namespace):
 
 
 class _LazyClient:
-    """An `MlflowClient` made on first use: a sync that changes no run never imports mlflow."""
+    """An `MlflowClient` made on first use: a sync that changes no run never opens MLflow's store (its import and
+    set-up cost seconds)."""
 
     def __init__(self, uri: str):
         self._uri = uri

@@ -24,15 +24,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
 
 from .. import tags as T
+from . import mlflow_side
 from .rebuild import Rebuilder, legacy_note
 from ..schedulers.protocol import RUNNING, SCHEDULED, TERMINAL, JobState
-
-if TYPE_CHECKING:  # mlflow is imported only when a run changes: `repro sync` reads without it (mlflow_sql)
-    from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
 
 VANISHED = "job vanished from the scheduler"
 
@@ -136,7 +135,5 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
         return
     status = st.state or "FAILED"
     reason = st.reason or (VANISHED if st.state is None else None)
-    from . import mlflow_side
-
     mlflow_side.end_run(client, rid, status, reason)
     report.ended[rid] = status
