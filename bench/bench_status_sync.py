@@ -7,8 +7,11 @@ The 1,000 live runs are real: one `repro-sweep --detach` of the framework-free e
 the rest wait SCHEDULED (the batch's driver is stopped at the end). The other 9,000 are FINISHED repro
 runs bulk-inserted into the same sqlite store (MLflow's schema, MLflow creates it). Each command runs
 in a fresh interpreter, as a user runs it, wrapped to count the scheduler calls (`Scheduler.poll`,
-`fetch`, `exit_state`) and the tracking-store calls (each public method of MLflow's SQL store that the
-command reaches: against a tracking server, one REST request each). The floor is a fresh interpreter
+`fetch`, `exit_state`), the SQL statements sent to the store and the tracking-store calls (each public
+method of MLflow's SQL store that the command reaches: against a tracking server, one REST request
+each). Each command is timed twice: as it runs on a SQL store (the read fast path of `mlflow_sql`: a
+GROUP BY for the table, the live runs' `repro.*` tags only) and with REPRO_PUBLIC_READS=1 (every run
+through `MlflowClient.search_runs`, as against a tracking server). The floor is a fresh interpreter
 importing mlflow. Target (issue 27): ≤ 2 s each. Results: bench/results/status_sync.json.
 """
 
@@ -31,10 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-# Run in the child: count scheduler and store calls, run the CLI, print the counts as the last line.
+# Run in the child: count scheduler calls, the SQL statements sent to the store and (where the command reaches
+# MLflow's SQL store) its public methods (against a tracking server, one REST request each); run the CLI;
+# print the counts as the last line. Nothing heavy is imported here before the command itself imports it.
 COUNTED = r"""
-import json, sys, functools
-counts = {"scheduler": {}, "store": {}}
+import json, sys, functools, importlib.abc, importlib.machinery
+counts = {"scheduler": {}, "store": {}, "sql_statements": 0}
 def wrap(cls, name, kind):
     f = getattr(cls, name)
     @functools.wraps(f)
@@ -42,14 +47,35 @@ def wrap(cls, name, kind):
         counts[kind][name] = counts[kind].get(name, 0) + 1
         return f(*a, **k)
     setattr(cls, name, w)
-from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-for n in dir(SqlAlchemyStore):
-    if not n.startswith("_") and callable(getattr(SqlAlchemyStore, n)) and n not in ("engine", "ManagedSessionMaker"):
-        wrap(SqlAlchemyStore, n, "store")
-from repro_mlflow.schedulers.local import LocalScheduler
-for n in ("poll", "fetch", "exit_state", "reconcile", "describe"):
-    if hasattr(LocalScheduler, n):
-        wrap(LocalScheduler, n, "scheduler")
+def on_import(module):
+    if module.__name__ == "mlflow.store.tracking.sqlalchemy_store":
+        cls = module.SqlAlchemyStore
+        for n in dir(cls):
+            if not n.startswith("_") and callable(getattr(cls, n)) and n not in ("engine", "ManagedSessionMaker"):
+                wrap(cls, n, "store")
+    elif module.__name__ == "repro_mlflow.schedulers.local":
+        for n in ("poll", "fetch", "exit_state", "reconcile", "describe"):
+            if hasattr(module.LocalScheduler, n):
+                wrap(module.LocalScheduler, n, "scheduler")
+    elif module.__name__ == "sqlalchemy.engine":
+        from sqlalchemy import event
+        def count(*a, **k):
+            counts["sql_statements"] += 1
+        event.listen(module.Engine, "before_cursor_execute", count)
+class Hook(importlib.abc.MetaPathFinder):
+    names = ("mlflow.store.tracking.sqlalchemy_store", "repro_mlflow.schedulers.local", "sqlalchemy.engine")
+    def find_spec(self, name, path, target=None):
+        if name not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+            def run(module, exec_module=exec_module):
+                exec_module(module)
+                on_import(module)
+            spec.loader.exec_module = run
+        return spec
+sys.meta_path.insert(0, Hook())
 from repro_mlflow.cli import main
 rc = main(sys.argv[1:])
 print("COUNTS " + json.dumps(counts), file=sys.stderr)
@@ -96,7 +122,8 @@ def timed_counted(args: list[str], env: dict, repeat: int) -> dict:
         counts, last = json.loads(line[len("COUNTS "):]), p.stdout.strip().splitlines()[:3]
     return {"seconds": [round(x, 3) for x in times], "median_s": round(statistics.median(times), 3),
             "scheduler_calls": counts["scheduler"], "tracking_store_calls": counts["store"],
-            "tracking_store_calls_total": sum(counts["store"].values()), "output_head": last}
+            "tracking_store_calls_total": sum(counts["store"].values()), "sql_statements": counts["sql_statements"],
+            "output_head": last}
 
 
 def main() -> int:
@@ -121,6 +148,10 @@ def main() -> int:
         help_s = [run([str(BIN / "repro"), "--help"], env)[0] for _ in range(a.repeat)]
         status = timed_counted(["status"], env, a.repeat)
         sync = timed_counted(["sync"], env, a.repeat)
+        # the same commands through MlflowClient (the path a tracking server or an unknown schema takes)
+        public = dict(env, REPRO_PUBLIC_READS="1")
+        status_public = timed_counted(["status"], public, a.repeat)
+        sync_public = timed_counted(["sync"], public, a.repeat)
     finally:
         for driver in drivers or list((tmp / "home").rglob("driver.pid")):
             # the batch's driver first (it starts no more runs), then the run it started (its own session)
@@ -130,7 +161,7 @@ def main() -> int:
                 except (ProcessLookupError, ValueError, OSError):
                     pass
     f = statistics.median(floor)
-    for r in (status, sync):
+    for r in (status, sync, status_public, sync_public):
         r["ratio_to_floor"] = round(r["median_s"] / f, 2)
         r["within_2s"] = r["median_s"] <= 2.0
     res = {
@@ -146,11 +177,16 @@ def main() -> int:
         "help": {"what": "repro --help (builds every subcommand's parser; imports no mlflow, pandas or rich)",
                  "seconds": [round(x, 3) for x in help_s], "median_s": round(statistics.median(help_s), 3)},
         "status": status, "sync": sync,
+        "through_mlflow_client": {"what": "REPRO_PUBLIC_READS=1: every repro run read through MlflowClient.search_runs "
+                                          "(a tracking server's path; before issue 27 item 4 the only one)",
+                                  "status": status_public, "sync": sync_public},
     }
     Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
-    for name, r in (("status", status), ("sync", sync)):
+    for name, r in (("status", status), ("sync", sync), ("status (MlflowClient)", status_public),
+                    ("sync (MlflowClient)", sync_public)):
         print(f"repro {name}: {r['median_s']:.2f} s ({r['ratio_to_floor']:.2f}x floor {f:.2f} s); scheduler calls "
-              f"{r['scheduler_calls']}; tracking-store calls {r['tracking_store_calls_total']}")
+              f"{r['scheduler_calls']}; tracking-store calls {r['tracking_store_calls_total']} (MLflow store methods: "
+              f"one REST request each against a server); SQL statements {r['sql_statements']}")
     print(f"repro --help: {statistics.median(help_s):.2f} s")
     print(f"load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
     return 0

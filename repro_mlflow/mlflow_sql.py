@@ -9,6 +9,7 @@ tables have the same columns in all of them). Any other revision (a newer MLflow
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 # Alembic head revision of MLflow's tracking schema -> the MLflow minor release that ships it.
@@ -69,3 +70,130 @@ def write_session(store: Any) -> Any:
     if "read_only" in inspect.signature(maker).parameters:
         return maker(read_only=False)
     return maker()
+
+
+# ---- the read path of `repro status` / `repro sync` -------------------------------------------------
+# On a SQL store of a known revision these read the few columns and tags they need with plain SQLAlchemy
+# (no MlflowClient, no MLflow store, no whole runs built): the status table is one GROUP BY, the live runs one query
+# over their `repro.*` tags. Anything else (a tracking server, an unknown revision) returns None and the
+# caller goes through `MlflowClient`.
+
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+TERMINAL_STATES = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclass
+class RunInfoView:
+    """The part of `mlflow.entities.RunInfo` the status and sync code reads."""
+
+    run_id: str
+    status: str
+    experiment_id: str
+
+
+@dataclass
+class RunDataView:
+    tags: dict[str, str]
+
+
+@dataclass
+class RunView:
+    """A run as `repro sync` reads it: id, status and its `repro.*` tags (the shape of `mlflow.entities.Run`)."""
+
+    info: RunInfoView
+    data: RunDataView
+
+
+def resolved_tracking_uri(explicit: str | None) -> str:
+    """The tracking URI MLflow would use, without importing it: the given one, $MLFLOW_TRACKING_URI, or
+    MLflow 3's default `sqlite:///mlflow.db` (the empty string when `./mlruns` exists: MLflow decides)."""
+    import os
+
+    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri:
+        return uri
+    return "" if os.path.isdir("mlruns") else "sqlite:///mlflow.db"
+
+
+def read_engine(uri: str) -> Any | None:
+    """A SQLAlchemy engine on the store at `uri` when the read fast path may take it (a SQL URI, an existing
+    sqlite file, a known schema revision); else None."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in SQL_SCHEMES:
+        return None
+    if scheme == "sqlite":
+        import os
+
+        path = uri.split(":///", 1)[-1] if ":///" in uri else ""
+        if not path or path == ":memory:" or not os.path.isfile(path.split("?", 1)[0]):
+            return None
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(uri)
+        revision = _read_revision(engine, sqlalchemy)
+    except Exception:  # noqa: BLE001 - no driver, a URI SQLAlchemy does not take: the public client decides
+        return None
+    return engine if is_known(revision) else None
+
+
+def _scope(experiment: str | None, sweep: str | None) -> tuple[str, dict[str, Any]]:
+    """FROM/WHERE of the repro runs (tag repro.backend set) of the active experiments (or the named one), one sweep."""
+    sql = ("FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id "
+           "JOIN tags b ON b.run_uuid = r.run_uuid AND b.key = 'repro.backend' AND b.value != '' ")
+    params: dict[str, Any] = {}
+    if sweep is not None:
+        sql += "JOIN tags s ON s.run_uuid = r.run_uuid AND s.key = 'repro.sweep' AND s.value = :sweep "
+        params["sweep"] = sweep
+    sql += "WHERE r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active' "
+    if experiment is not None:
+        sql += "AND e.name = :experiment "
+        params["experiment"] = experiment
+    return sql, params
+
+
+def experiment_exists(engine: Any, name: str) -> bool:
+    """Whether an active experiment is named `name`."""
+    import sqlalchemy
+
+    with engine.connect() as conn:
+        return conn.execute(sqlalchemy.text(
+            "SELECT 1 FROM experiments WHERE name = :n AND lifecycle_stage = 'active'"), {"n": name}).first() is not None
+
+
+def status_counts(engine: Any, experiment: str | None = None, sweep: str | None = None
+                  ) -> tuple[dict[tuple[str, str], int], list[tuple[str, str, str | None]]]:
+    """(target, status) -> number of repro runs, and (run id, status, repro.status_reason) of the FAILED and
+    KILLED ones (newest first, as MLflow orders runs): two queries, whatever the number of runs."""
+    import sqlalchemy
+
+    scope, params = _scope(experiment, sweep)
+    with engine.connect() as conn:
+        counts = {(target if target is not None else "?", status): n for target, status, n in conn.execute(sqlalchemy.text(
+            "SELECT t.value, r.status, COUNT(*) " + scope.replace(
+                "WHERE", "LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'repro.target' WHERE", 1)
+            + "GROUP BY t.value, r.status"), params)}
+        failed = [(rid, status, reason) for rid, status, reason in conn.execute(sqlalchemy.text(
+            "SELECT r.run_uuid, r.status, q.value " + scope.replace(
+                "WHERE", "LEFT JOIN tags q ON q.run_uuid = r.run_uuid AND q.key = 'repro.status_reason' WHERE", 1)
+            + "AND r.status IN ('FAILED', 'KILLED') ORDER BY r.start_time DESC, r.run_uuid"), params)]
+    return counts, failed
+
+
+def live_runs(engine: Any, experiment: str | None = None, sweep: str | None = None) -> list[RunView]:
+    """The repro runs not yet terminal, each with its `repro.*` tags only (one query)."""
+    import sqlalchemy
+
+    scope, params = _scope(experiment, sweep)
+    runs: dict[str, RunView] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(sqlalchemy.text(
+            "SELECT r.run_uuid, r.status, r.experiment_id, k.key, k.value " + scope.replace(
+                "WHERE", "JOIN tags k ON k.run_uuid = r.run_uuid AND k.key LIKE 'repro.%' WHERE", 1)
+            + "AND r.status NOT IN ('FINISHED', 'FAILED', 'KILLED')"), params)
+        for rid, status, exp_id, key, value in rows:
+            run = runs.get(rid)
+            if run is None:
+                run = runs[rid] = RunView(RunInfoView(rid, status, str(exp_id)), RunDataView({}))
+            run.data.tags[key] = value
+    return list(runs.values())

@@ -42,13 +42,59 @@ def _sweep_filter(args: argparse.Namespace) -> str:
         raise ReproError(f"no such sweep: {e}") from None
 
 
+def _fast_reads(args: argparse.Namespace):
+    """(engine, URI) of the read fast path (`mlflow_sql`: a SQL store of a known schema revision, read with plain
+    SQL: no MlflowClient, no whole runs built), or (None, URI) where `MlflowClient` reads.
+    REPRO_PUBLIC_READS=1 forces the client."""
+    import os
+
+    from ..mlflow_sql import experiment_exists, read_engine, resolved_tracking_uri
+    from ..errors import ReproError
+
+    uri = resolved_tracking_uri(args.tracking_uri)
+    if not uri or os.environ.get("REPRO_PUBLIC_READS") == "1":
+        return None, uri
+    engine = read_engine(uri)
+    if engine is not None and args.experiment and not experiment_exists(engine, args.experiment):
+        raise ReproError(f"no experiment named '{args.experiment}'")
+    return engine, uri
+
+
+class _LazyClient:
+    """An `MlflowClient` made on first use: a sync that changes no run never opens MLflow's store (its import and
+    set-up cost seconds)."""
+
+    def __init__(self, uri: str):
+        self._uri = uri
+        self._client = None
+
+    def __getattr__(self, name: str):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(self._uri)
+        return getattr(self._client, name)
+
+
+def _live_runs(args: argparse.Namespace, flt: str):
+    """(client, the unfinished repro runs): read through the fast path where it applies."""
+    engine, uri = _fast_reads(args)
+    if engine is not None:
+        from ..mlflow_sql import live_runs
+
+        return _LazyClient(uri), live_runs(engine, args.experiment, getattr(args, "sweep", None))
+    from ..submit.sync import unfinished_runs
+
+    client = _client(args)
+    return client, unfinished_runs(client, _experiment_ids(client, args), flt)
+
+
 def _cmd_sync(args: argparse.Namespace) -> int:
     from ..reach import redact_text
-    from ..submit.sync import sync_runs, unfinished_runs
+    from ..submit.sync import sync_runs
 
     flt = _sweep_filter(args)  # a name no filter can select: said before the store is opened
-    client = _client(args)
-    runs = unfinished_runs(client, _experiment_ids(client, args), flt)
+    client, runs = _live_runs(args, flt)
     report = sync_runs(client, runs)
     print(f"checked {report.checked} unfinished run(s); ended {len(report.ended)}; replayed {len(report.replayed)}")
     for rid, status in report.ended.items():
@@ -64,38 +110,67 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def _status_table(client, exp_ids: list[str], flt: str):
-    from collections import Counter
+TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
+
+class _StatusReader:
+    """What `repro status` shows: (target, status) counts, the FAILED/KILLED runs' reasons, the live runs.
+
+    On the fast path two GROUP BY/filtered queries and one query of the live runs' `repro.*` tags; else
+    every repro run through `MlflowClient.search_runs`, paged."""
+
+    def __init__(self, args: argparse.Namespace, flt: str):
+        self.args, self.flt = args, flt
+        self.engine, self.uri = _fast_reads(args)
+        self.client = _LazyClient(self.uri) if self.engine is not None else _client(args)
+        self._exp_ids: list[str] = []  # looked up on the first read the tracking server answers
+
+    def read(self):
+        if self.engine is not None:
+            from ..mlflow_sql import live_runs, status_counts
+
+            sweep = getattr(self.args, "sweep", None)
+            counts, failed = status_counts(self.engine, self.args.experiment, sweep)
+            return counts, failed, live_runs(self.engine, self.args.experiment, sweep)
+        from collections import Counter
+
+        if not self._exp_ids:
+            self._exp_ids.extend(_experiment_ids(self.client, self.args))
+        runs, token = [], None
+        base = "tags.`repro.backend` != ''" + (f" and {self.flt}" if self.flt else "")
+        while True:
+            page = self.client.search_runs(self._exp_ids, base, max_results=5000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+        counts = Counter((r.data.tags.get(T.TARGET, "?"), r.info.status) for r in runs)
+        failed = [(r.info.run_id, r.info.status, r.data.tags.get(T.STATUS_REASON)) for r in runs
+                  if r.info.status in ("FAILED", "KILLED")]
+        return dict(counts), failed, [r for r in runs if r.info.status not in TERMINAL]
+
+
+def _status_table(counts: dict[tuple[str, str], int]):
     from rich.table import Table
 
-    runs = []
-    token = None
-    base = "tags.`repro.backend` != ''" + (f" and {flt}" if flt else "")
-    while True:
-        page = client.search_runs(exp_ids, base, max_results=5000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            break
-    counts = Counter((r.data.tags.get(T.TARGET, "?"), r.info.status) for r in runs)
     states = ["SCHEDULED", "RUNNING", "FINISHED", "FAILED", "KILLED"]
-    table = Table(title=f"{len(runs)} repro run(s)")
+    table = Table(title=f"{sum(counts.values())} repro run(s)")
     table.add_column("target")
     for s in states:
         table.add_column(s, justify="right")
     for target in sorted({t for t, _ in counts}):
         table.add_row(target, *[str(counts.get((target, s), 0) or "") for s in states])
-    return table, runs, failure_lines(runs)
+    return table
 
 
-def failure_lines(runs) -> list[str]:
-    """Failed and killed runs grouped by reason: one line per reason with its count and one run id to look at."""
+def failure_lines(failed: list[tuple[str, str, str | None]]) -> list[str]:
+    """Failed and killed runs (run id, status, reason) grouped by reason: one line per reason with its count
+    and one run id to look at."""
     from ..runtime.reason import group
 
     lines = []
     for status in ("FAILED", "KILLED"):
-        pairs = [(r.info.run_id, r.data.tags.get(T.STATUS_REASON)) for r in runs if r.info.status == status]
+        pairs = [(rid, reason) for rid, st, reason in failed if st == status]
         for n, reason, rid in group(pairs):
             lines.append(f"{n} {status}: {reason} (e.g. run {rid})")
     return lines
@@ -132,36 +207,35 @@ def _machine_tables(runs) -> list:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console, Group
-    from rich.live import Live
 
     from ..submit.sync import sync_runs
     from ..errors import ReproError
 
     flt = _sweep_filter(args)  # a name no filter can select: said before the store is opened
-    client = _client(args)
+    reader = _StatusReader(args, flt)
     console = Console(soft_wrap=True)  # a line is never wrapped: scripts read them
-    exp_ids: list[str] = []  # looked up on the first render the tracking server answers
 
     def render():
         from rich.text import Text
 
-        if not exp_ids:
-            exp_ids.extend(_experiment_ids(client, args))
-        table, runs, lines = _status_table(client, exp_ids, flt)
-        if args.sweep and not runs:
+        counts, failed, live = reader.read()
+        if args.sweep and not counts:
             raise ReproError(f"no repro runs of sweep '{args.sweep}'")
         # a reason is read whole: never wrapped, never cut to the terminal's width
-        texts = [Text(x, style="red", no_wrap=True, overflow="ignore") for x in lines]
-        return Group(table, *texts, *_machine_tables(runs)), runs
+        texts = [Text(x, style="red", no_wrap=True, overflow="ignore") for x in failure_lines(failed)]
+        return Group(_status_table(counts), *texts, *_machine_tables(live)), live
 
     if not args.watch:
         view, _ = render()
         console.print(view, crop=False)
         return 0
+    from rich.live import Live
+
     from ..submit.outage import ServerWatch, tracking_uri
 
     from ..submit.rebuild import Rebuilder
 
+    client = reader.client
     rebuilder = Rebuilder()  # the schedulers from the batch records, each record read once
     said: set[str] = set()
     with Live(console=console, refresh_per_second=2) as live:
@@ -169,9 +243,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         while True:
             ok, shown = server.call(render)
             if ok:  # else the tracking server is away: said once, and watched again after the interval
-                view, runs = shown
+                view, pending = shown
                 live.update(view)
-                pending = [r for r in runs if r.info.status not in ("FINISHED", "FAILED", "KILLED")]
                 if not pending:
                     return 0
                 ok, report = server.call(lambda pending=pending: sync_runs(client, pending, rebuilder=rebuilder))

@@ -16,7 +16,12 @@ defaults. Version 1:
                 "env": {<common environment of the runs>}, "extra_tags": {<tag: "$VAR" template>},
                 "requeue": <a SIGTERM may be a requeue>, "offline": <no mirror from the worker>},
      "runs": [{"index": 0, "run_id": "...", "job_id": "...", "entry_point": "main",
-               "params": {...}, "attempt": 1, "command": "...", "env": {...}}, ...]}
+               "params": {...}, "attempt": 1, "command": "...", "env": {...}}, ...],
+     "parts": [{"id": <array job id / cluster id>, "first": <index of its first run>, "count": n,
+                "after": <the part it waits for, or null>}, ...]}
+
+`parts` (optional, empty when the batch went in one submission) lists the submissions a scheduler split
+a batch into (Slurm arrays over `MaxArraySize`, HTCondor clusters over `MAX_JOBS_PER_SUBMISSION`).
 
 `worker` is what the one worker entry, `python -m repro_mlflow.runtime <record> <index>` (`job()`),
 needs on the machine that runs the job. Its paths are as that machine sees them: absolute where the
@@ -76,12 +81,14 @@ class BatchRecord:
     created: str = ""
     version: int = VERSION
     worker: dict[str, Any] = field(default_factory=dict)
+    parts: list[dict[str, Any]] = field(default_factory=list)  # the submissions the batch was split into
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "version": self.version, "created": self.created,
                 "scheduler": {"name": self.scheduler, "config": self.config},
                 "tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
-                "layout": self.layout, "worker": self.worker, "runs": [vars(r) for r in self.runs]}
+                "layout": self.layout, "worker": self.worker, "runs": [vars(r) for r in self.runs],
+                **({"parts": self.parts} if self.parts else {})}
 
     def run(self, run_id: str) -> RecordRun | None:
         """The entry of `run_id`, if it is in this batch."""
@@ -122,6 +129,7 @@ def read(path: str | Path) -> BatchRecord:
             tracking_uri=_str(data["tracking_uri"], "tracking_uri"), experiment_id=_str(data["experiment_id"], "experiment_id"),
             layout=_dict(data["layout"], "layout"), created=str(data.get("created", "")),
             worker=_dict(data.get("worker") or {}, "worker"),
+            parts=[_dict(p, "parts") for p in _list(data.get("parts") or [], "parts")],
             runs=[RecordRun(index=_int(r["index"], "runs.index"), run_id=_str(r["run_id"], "runs.run_id"),
                             job_id=_str(r["job_id"], "runs.job_id"), entry_point=_str(r["entry_point"], "runs.entry_point"),
                             params=_dict(r["params"], "runs.params"), attempt=_int(r.get("attempt", 1), "runs.attempt"),

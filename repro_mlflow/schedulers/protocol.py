@@ -53,6 +53,9 @@ class Batch:
     # credentials the jobs need (MLflow's auth variables, those of a `user:password@` tracking URI): passed
     # through the scheduler's environment at submit, never written in the record or any file
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # the submissions a scheduler split the batch into (the record's `parts`): [{"id", "first", "count",
+    # "after"}], one per sbatch array or HTCondor cluster; empty when the batch went in one submission
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def record(self) -> Path:
@@ -136,6 +139,11 @@ class SchedulerBase:
         submit side can look; `repro sync` ends a run whose store is not there FAILED, never FINISHED."""
         return None
 
+    def check_batch_size(self, n: int) -> None:
+        """Refuse (a ReproError, one line) a batch of `n` runs the scheduler cannot take, before any run of it
+        exists; a batch larger than one submission takes is split by `submit` instead. By default nothing."""
+        return None
+
     def exit_state(self, job_id: str, workdir: Path) -> JobState | None:
         """What a job the scheduler no longer knows left behind (an exit file), if anything; by default nothing."""
         return None
@@ -166,4 +174,4 @@ def batch_record(scheduler: Any, batch: Batch, job_ids: Sequence[str] | None = N
     return R.BatchRecord(scheduler=scheduler.name,
                          config=dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},  # type: ignore[arg-type]
                          tracking_uri=batch.tracking_uri, experiment_id=str(batch.experiment_id), layout=layout,
-                         worker=worker, runs=runs)
+                         worker=worker, runs=runs, parts=[dict(p) for p in batch.parts])

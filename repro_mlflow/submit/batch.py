@@ -78,6 +78,8 @@ def submit_batch(
     if not specs:
         raise ReproError("nothing to submit: the batch is empty")
     clean_uri, secrets = job_credentials(scheduler, tracking_uri)  # refused before anything exists
+    if isinstance(scheduler, SchedulerBase):
+        scheduler.check_batch_size(len(specs))  # a batch the scheduler cannot take: refused before any run exists
     files = provenance.file_digests(Path(project_dir))  # what a later `repro rerun` checks the project against
     project = provenance.project_tags(Path(project_dir), files)
     for spec in specs:

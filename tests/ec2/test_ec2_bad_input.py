@@ -33,6 +33,8 @@ def _nothing_happened(aws, tracking) -> None:
     ({"env": {"AWS_SECRET_ACCESS_KEY": "x"}}, "would carry credentials"),
     ({"env": {"SOME_VAR": CREDS["AWS_SESSION_TOKEN"]}}, "would carry credentials"),
     ({"runs_per_instance": 0}, "runs_per_instance must be at least 1"),
+    ({"max_instances": 1}, "a batch of 2 runs needs 2 instances at runs_per_instance=1, over max_instances=1: "
+                           "raise runs_per_instance to 2"),
     ({"sse": "none"}, "sse must be one of AES256, aws:kms"),
     ({"max_price": "0.1"}, "max_price applies to spot instances only"),
     ({"instance_tipe": "c7i.large"}, "unknown ec2 backend-config key(s): instance_tipe"),

@@ -255,3 +255,29 @@ def test_sweep_on_a_target_pointing_at_the_pool(pool, tracking, cli_env, tmp_pat
     for r in done:
         out = Path(r.data.tags["repro.workdir"]) / "runs" / r.data.tags["repro.array_index"] / "job.out"
         assert f"python={pool.python}" in out.read_text()  # the command's `python` is the job's Python
+
+
+def test_a_batch_over_max_jobs_per_submission_is_several_clusters_all_followed(pool, tracking, project, experiment):
+    """MAX_JOBS_PER_SUBMISSION=2 (this access point's configuration, read with htcondor2.param): 5 runs are
+    three submits (clusters of 2, 2 and 1 procs), each in the batch record; sync follows every one to FINISHED."""
+    os.environ["_CONDOR_MAX_JOBS_PER_SUBMISSION"] = "2"
+    htcondor2.reload_config()
+    try:
+        client, sched, ids = _submit(tracking, project, [("ok", {"x": str(x)}) for x in (1, 2, 3, 4, 5)], pool,
+                                     experiment)
+    finally:
+        del os.environ["_CONDOR_MAX_JOBS_PER_SUBMISSION"]
+        htcondor2.reload_config()
+    jobs = _jobs(client, ids)
+    heads = [j.split("@")[0].split(".") for j in jobs]
+    clusters = list(dict.fromkeys(c for c, _p in heads))
+    assert len(clusters) == 3 and [p for _c, p in heads] == ["0", "1", "0", "1", "0"]
+    from repro_mlflow.runtime.record import read
+
+    record = read(client.get_run(ids[0]).data.tags["repro.record"])
+    assert [(p["id"], p["first"], p["count"]) for p in record.parts] == [
+        (clusters[0], 0, 2), (clusters[1], 2, 2), (clusters[2], 4, 1)]
+    runs = _sync_until_terminal(client, ids, timeout=240)
+    assert [r.info.status for r in runs] == ["FINISHED"] * 5, _errors(jobs)
+    for rid, x in zip(ids, (1.0, 2.0, 3.0, 4.0, 5.0)):  # each run its own parameters and its own results
+        assert _history(client, rid) == [(0, x * 2), (1, x * 3)]

@@ -57,9 +57,11 @@ def _sbin(tool: str) -> str:
 class SlurmCluster:
     """A running one-node cluster: `conf`, `env` (with SLURM_CONF), `node`, `partition`, and controls."""
 
-    def __init__(self, root: Path, partition: str = "debug", max_array_size: int = MAX_ARRAY_SIZE):
+    def __init__(self, root: Path, partition: str = "debug", max_array_size: int = MAX_ARRAY_SIZE,
+                 max_job_count: int = 20000):
         self.root = root
         self.max_array_size = max_array_size
+        self.max_job_count = max_job_count
         self.node = socket.gethostname().split(".")[0]
         self.partition = partition
         self.conf = root / "etc" / "slurm.conf"
@@ -110,7 +112,7 @@ InactiveLimit=0
 KillWait=5
 MinJobAge=300
 MaxArraySize={self.max_array_size}
-MaxJobCount=20000
+MaxJobCount={self.max_job_count}
 StateSaveLocation={r / 'state'}
 SlurmdSpoolDir={r / 'spool'}
 SlurmctldPidFile={r / 'run' / 'slurmctld.pid'}
@@ -177,13 +179,14 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
     # ---- life cycle ---------------------------------------------------------------------------
     @classmethod
     @contextmanager
-    def start(cls, root: Path | None = None, max_array_size: int = MAX_ARRAY_SIZE) -> Iterator[SlurmCluster]:
+    def start(cls, root: Path | None = None, max_array_size: int = MAX_ARRAY_SIZE,
+              max_job_count: int = 20000) -> Iterator[SlurmCluster]:
         """Start munged, slurmctld and slurmd; stop them (and cancel every job) on exit, also on failure."""
         reason = missing_reason()
         if reason:
             raise RuntimeError(reason)
         root = Path(root or tempfile.mkdtemp(prefix="repro-slurm-"))
-        cluster = cls(root, max_array_size=max_array_size)
+        cluster = cls(root, max_array_size=max_array_size, max_job_count=max_job_count)
         try:
             cluster._write_files()
             cluster._start_munged()

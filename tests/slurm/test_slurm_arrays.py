@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
+from repro_mlflow.errors import ReproError
+from repro_mlflow.runtime.record import read as read_record
 from repro_mlflow.schedulers.slurm import SlurmScheduler
 
 from ..services.slurm import SlurmCluster
@@ -20,8 +23,8 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def small_arrays_cluster(slurm_cluster, monkeypatch):
-    """A second one-node cluster with MaxArraySize=4 (task ids 0-3), SLURM_CONF pointing at it."""
-    with SlurmCluster.start(max_array_size=4) as cluster:
+    """A second one-node cluster with MaxArraySize=4 (task ids 0-3) and MaxJobCount=16, SLURM_CONF pointing at it."""
+    with SlurmCluster.start(max_array_size=4, max_job_count=16) as cluster:
         monkeypatch.setenv("SLURM_CONF", str(cluster.conf))
         yield cluster
 
@@ -54,3 +57,36 @@ def test_ten_runs_over_max_array_size_4_are_three_arrays_all_followed(
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "10 repro run(s)" in p.stdout
+    _assert_parts_recorded_and_throttled(client, rids, arrays)
+
+
+def _assert_parts_recorded_and_throttled(client: MlflowClient, rids: list[str], arrays: list[str]) -> None:
+    """The batch record lists the three arrays (first run, size, the array each waits for), and no more than
+    max_running=3 commands ever ran at once across them (from the runs' own metric timestamps)."""
+    record = read_record(client.get_run(rids[0]).data.tags["repro.record"])
+    assert [(p["id"], p["first"], p["count"], p["after"]) for p in record.parts] == [
+        (arrays[0], 0, 4, None), (arrays[1], 4, 4, arrays[0]), (arrays[2], 8, 2, arrays[1])]
+    events = []
+    for rid in rids:
+        stamps = [m.timestamp for key in ("loss", "final") for m in client.get_metric_history(rid, key)]
+        events += [(min(stamps), 1), (max(stamps), -1)]
+    running = peak = 0
+    for _t, step in sorted(events, key=lambda e: (e[0], e[1])):  # an end before a start at the same instant
+        running += step
+        peak = max(peak, running)
+    assert 1 <= peak <= 3
+
+
+def test_a_batch_over_max_job_count_is_refused_in_one_line_before_any_run(
+        small_arrays_cluster, project, exp, tracking):  # noqa: F811
+    """MaxJobCount=16 counts every array task; sbatch over it would retry for ever, so 16 runs are refused
+    (room for 15 in an empty queue) and nothing is created."""
+    assert SlurmScheduler().limits() == {"MaxArraySize": 4, "MaxJobCount": 16}
+    with pytest.raises(ReproError) as err:
+        _submit(project, "main", [{"x": i} for i in range(16)], exp, tracking, time="10")
+    msg = str(err.value)
+    assert "\n" not in msg and "MaxJobCount=16" in msg and "room for 15" in msg, msg
+    assert MlflowClient().search_runs([exp], run_view_type=ViewType.ALL) == []
+    p = subprocess.run(["squeue", "-h", "-r", "--states=all", "-o", "%i"], env=small_arrays_cluster.env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.stdout.split() == []

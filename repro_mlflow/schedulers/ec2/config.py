@@ -40,6 +40,7 @@ class EC2Config:
     bucket: str | None = None
     prefix: str = "repro"
     runs_per_instance: int = 1
+    max_instances: int | None = None  # at most this many instances per batch (the account's limit): a larger batch is refused
     time_limit_minutes: float = 120.0  # per instance; the instance shuts itself down, `repro sync` terminates it
     tags: dict | None = None  # extra tags on instances and volumes
     endpoint_url: str | None = None  # AWS endpoint override (tests); AWS_ENDPOINT_URL works too
@@ -52,6 +53,8 @@ class EC2Config:
     def __post_init__(self) -> None:
         if self.runs_per_instance < 1:
             raise ValueError("runs_per_instance must be at least 1")
+        if self.max_instances is not None and self.max_instances < 1:
+            raise ValueError("max_instances must be at least 1")
         if self.time_limit_minutes <= 0:
             raise ValueError("time_limit_minutes must be positive")
         if self.spot_retries < 0:

@@ -103,6 +103,17 @@ class EC2Scheduler(SchedulerBase):
             self._plan = aws.preflight(self.config)
         return self._plan
 
+    def check_batch_size(self, n: int) -> None:
+        """Refuse (one line, before any run exists) a batch that needs more instances than `max_instances`, the
+        account's instance limit as the user states it; without it EC2 itself refuses the launch past the
+        account's quota, and what this submission already launched is terminated."""
+        cfg = self.config
+        need = -(-n // cfg.runs_per_instance)
+        if cfg.max_instances is not None and need > cfg.max_instances:
+            raise ReproError(f"ec2: a batch of {n} runs needs {need} instances at runs_per_instance={cfg.runs_per_instance}, "
+                             f"over max_instances={cfg.max_instances}: raise runs_per_instance to "
+                             f"{-(-n // cfg.max_instances)} or submit fewer runs at a time")
+
     def submit(self, batch: Batch) -> list[str]:
         """Check everything, upload once, launch one instance per slot; one job id per run."""
         cfg = self.config

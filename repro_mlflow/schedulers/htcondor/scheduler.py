@@ -1,4 +1,6 @@
-"""`repro-htcondor`: a batch is one HTCondor cluster (OSPool conventions), one proc per run.
+"""`repro-htcondor`: a batch is one HTCondor cluster (OSPool conventions), one proc per run (several
+clusters of consecutive runs when the batch is larger than `MAX_JOBS_PER_SUBMISSION`, read with
+`htcondor2.param`: each is one submit, recorded in `htcondor.json` and the batch record's `parts`).
 
 Submit side, per batch directory `<REPRO_HOME>/batches/htcondor-...`:
 
@@ -9,10 +11,10 @@ Submit side, per batch directory `<REPRO_HOME>/batches/htcondor-...`:
     cluster.log            the cluster's one event log: every status comes from here
     runs/<i>/              proc i's initialdir: job.out, job.err and `repro_out/` (output.log,
                            offline/ = the run's offline MLflow store), transferred back by HTCondor
-    htcondor.json          cluster id, schedd, hold policy
+    htcondor.json          cluster id (and `parts`: cluster, first run, count), schedd, hold policy
 
 Job ids are `<cluster>.<proc>@<batch directory>` (`dry-run.<proc>@...` before a dry run is submitted
-by hand). Status comes from the event log (`events.py`); the schedd is asked only about held
+by hand); the run index is the cluster's first run + proc. Status comes from the event log (`events.py`); the schedd is asked only about held
 jobs (their hold reason, then a release or a removal) and about procs the log does not mention.
 """
 
@@ -40,6 +42,7 @@ SCHEDD_FACTORY: Callable[[str | None, str | None], Any] | None = None
 
 INFO = "htcondor.json"  # in the batch workdir: what polling needs (the batch record is batch.json)
 USER_HOLD = 1  # HoldReasonCode of condor_hold: never released by policy
+DEFAULT_MAX_JOBS_PER_SUBMISSION = 20000  # HTCondor's own default
 
 
 def _connect(name: str | None, collector: str | None) -> Any:
@@ -103,27 +106,56 @@ class HTCondorScheduler(SchedulerBase):
             items = hs.item_data([r.run_id for r in batch.runs])
             sub_path, _ = hs.write_submit_files(sub, items, wd)
             cluster = None
+            parts: list[dict[str, Any]] = []
             if cfg.dry_run:
                 print(f"repro: dry run: wrote {sub_path} and {wd / 'items.txt'}; submit with: "
                       f"condor_submit {sub_path}   (then `repro sync` follows the runs)", file=sys.stderr)
             else:
-                schedd = self._schedd(cfg.schedd, cfg.collector)
-                try:
-                    result = schedd.submit(sub, itemdata=iter(items))
-                except ReproError:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    raise ReproError(f"htcondor: the schedd refused the batch: {str(e).strip() or type(e).__name__}") from None
-                cluster = int(result.cluster())
+                parts = self._submit_parts(sub, items)
+                cluster = int(parts[0]["id"])
             (wd / INFO).write_text(json.dumps({
                 "cluster": cluster, "schedd": cfg.schedd, "collector": cfg.collector,
                 "max_releases": cfg.max_releases, "run_ids": [r.run_id for r in batch.runs],
+                **({"parts": parts} if len(parts) > 1 else {}),
             }, indent=1))
         except BaseException:
             shutil.rmtree(wd, ignore_errors=True)
             raise
+        if len(parts) > 1:
+            batch.parts = parts
+            return [f"{p['id']}.{i}@{wd}" for p in parts for i in range(p["count"])]
         head = str(cluster) if cluster is not None else "dry-run"
         return [f"{head}.{i}@{wd}" for i in range(len(batch.runs))]
+
+    def max_jobs_per_submission(self) -> int:
+        """`MAX_JOBS_PER_SUBMISSION` of this access point's configuration (the most procs one submit may queue)."""
+        htcondor2 = import_htcondor()
+        try:
+            return max(1, int(htcondor2.param.get("MAX_JOBS_PER_SUBMISSION", DEFAULT_MAX_JOBS_PER_SUBMISSION)))
+        except (TypeError, ValueError):
+            return DEFAULT_MAX_JOBS_PER_SUBMISSION
+
+    def _submit_parts(self, sub: Any, items: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """One submit (one cluster) per `MAX_JOBS_PER_SUBMISSION` consecutive runs; on a refusal the clusters
+        already queued are removed, so a refused batch leaves nothing behind."""
+        cfg = self.config
+        schedd = self._schedd(cfg.schedd, cfg.collector)
+        size = self.max_jobs_per_submission()
+        parts: list[dict[str, Any]] = []
+        for first in range(0, len(items), size):
+            chunk = items[first:first + size]
+            try:
+                result = schedd.submit(sub, itemdata=iter(chunk))
+            except Exception as e:  # noqa: BLE001
+                if parts:
+                    htcondor2 = import_htcondor()
+                    for p in parts:
+                        schedd.act(htcondor2.JobAction.Remove, f"ClusterId == {p['id']}", reason="repro: batch refused")
+                if isinstance(e, ReproError):
+                    raise
+                raise ReproError(f"htcondor: the schedd refused the batch: {str(e).strip() or type(e).__name__}") from None
+            parts.append({"id": str(int(result.cluster())), "first": first, "count": len(chunk), "after": None})
+        return parts
 
     def _write_record(self, batch: Batch) -> Path:
         """The batch record, as every proc reads it in its sandbox: worker paths relative to the sandbox."""
@@ -139,25 +171,34 @@ class HTCondorScheduler(SchedulerBase):
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobState]:
         """All jobs' states: one event-log read per batch; the schedd only for held or unlogged procs."""
         out: dict[str, JobState] = {}
-        by_batch: dict[Path, list[tuple[str, int]]] = defaultdict(list)
+        by_batch: dict[Path, list[tuple[str, str, int]]] = defaultdict(list)
         for jid in job_ids:
-            _c, proc, wd = split_job_id(jid)
-            by_batch[wd].append((jid, proc))
+            c, proc, wd = split_job_id(jid)
+            by_batch[wd].append((jid, c, proc))
         for wd, jobs in by_batch.items():
             out.update(self._poll_batch(wd, jobs))
         return out
 
-    def _poll_batch(self, wd: Path, jobs: list[tuple[str, int]]) -> dict[str, JobState]:
+    def _poll_batch(self, wd: Path, jobs: list[tuple[str, str, int]]) -> dict[str, JobState]:
         info = _load_info(wd)
         if info is None:
-            return {jid: JobState(None, f"batch directory {wd} is gone") for jid, _ in jobs}
+            return {jid: JobState(None, f"batch directory {wd} is gone") for jid, _c, _p in jobs}
         log = wd / hs.LOG_NAME
-        cluster = info.get("cluster")
-        if cluster is None:
-            cluster = last_cluster(log)
+        by_cluster: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for jid, c, proc in jobs:
+            cluster = int(c) if c.isdigit() else info.get("cluster")
             if cluster is None:
-                return {jid: JobState(SCHEDULED, f"dry run: not submitted yet (condor_submit {wd / 'job.sub'})")
-                        for jid, _ in jobs}
+                cluster = last_cluster(log)
+                if cluster is None:
+                    return {jid: JobState(SCHEDULED, f"dry run: not submitted yet (condor_submit {wd / 'job.sub'})")
+                            for jid, _c, _p in jobs}
+            by_cluster[int(cluster)].append((jid, proc))
+        out: dict[str, JobState] = {}
+        for cluster, procs in by_cluster.items():
+            out.update(self._poll_cluster(info, log, cluster, procs))
+        return out
+
+    def _poll_cluster(self, info: dict, log: Path, cluster: int, jobs: list[tuple[str, int]]) -> dict[str, JobState]:
         states = read_log(log, cluster)
         held = {p: st for (_c, p), st in states.items() if st.state == HELD and any(p == q for _, q in jobs)}
         decided = self._settle_holds(info, cluster, held) if held else {}
@@ -230,13 +271,13 @@ class HTCondorScheduler(SchedulerBase):
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Remove the jobs (`JobAction.Remove`), one schedd call per batch."""
         htcondor2 = import_htcondor()
-        by_batch: dict[Path, list[int]] = defaultdict(list)
+        by_batch: dict[tuple[Path, str], list[int]] = defaultdict(list)
         for jid in job_ids:
-            _c, proc, wd = split_job_id(jid)
-            by_batch[wd].append(proc)
-        for wd, procs in by_batch.items():
+            c, proc, wd = split_job_id(jid)
+            by_batch[(wd, c)].append(proc)
+        for (wd, c), procs in by_batch.items():
             info = _load_info(wd) or {}
-            cluster = info.get("cluster") or last_cluster(wd / hs.LOG_NAME)
+            cluster = int(c) if c.isdigit() else info.get("cluster") or last_cluster(wd / hs.LOG_NAME)
             if cluster is None:
                 continue  # a dry run never submitted: nothing in any queue
             schedd = self._schedd(info.get("schedd"), info.get("collector"))
@@ -244,15 +285,22 @@ class HTCondorScheduler(SchedulerBase):
 
     def fetch(self, job_id: str, run_id: str, workdir: Path) -> Path | None:
         """The run's offline store, as HTCondor's output transfer left it in `<batch>/runs/<i>/repro_out/offline`."""
-        _c, proc, wd = split_job_id(job_id)
+        c, proc, wd = split_job_id(job_id)
         info = _load_info(wd) or {}
+        index = run_index(info, c, proc)
         ids = info.get("run_ids") or []
-        if proc < len(ids) and ids[proc] != run_id:
+        if index < len(ids) and ids[index] != run_id:
             return None
-        bundle = wd / "runs" / str(proc) / hs.OUT_DIR / "offline"
+        bundle = wd / "runs" / str(index) / hs.OUT_DIR / "offline"
         if not (bundle.is_dir() and any(bundle.iterdir())):
             return None
         return bundle  # its store's artifact URIs name the sandbox: the reader re-roots them (runtime/localstore.py)
+
+
+def run_index(info: dict, cluster: str, proc: int) -> int:
+    """The run index of proc `proc` of `cluster` in a batch (its part's first run + proc)."""
+    first = {str(p["id"]): int(p["first"]) for p in info.get("parts") or []}
+    return first.get(str(cluster), 0) + proc
 
 
 def _load_info(wd: Path) -> dict | None:

@@ -1,6 +1,12 @@
 """`repro-slurm`: a batch of N runs is ONE `sbatch --array=0-(N-1)` over its batch record (several when N
 exceeds the cluster's `MaxArraySize`: arrays of task ids 0-(M-1) over consecutive runs, recorded in
-`arrays.json`; with `max_running`, each array waits for the one before it, so the limit holds overall).
+`arrays.json` and in the batch record's `parts`; with `max_running`, each array waits for the one
+before it (`--dependency=afterany:`), so at most `max_running` runs of the batch run at once overall).
+
+Both limits come from one `scontrol show config`. `MaxJobCount` counts every array task (pending ones
+too) of every user, and an sbatch over it does not fail but sleeps and retries for ever: a batch that
+does not fit beside the jobs slurmctld already holds is refused in one line before any run is created
+(`check_batch_size`).
 
 Submit side, per batch (the job directory: `jobs_dir/<batch>` or the batch's workdir under
 REPRO_HOME; it must be on a filesystem the nodes share):
@@ -39,6 +45,7 @@ from .states import SQUEUE_FORMAT, parse_sacct, parse_squeue
 POINTER = "slurm-jobdir"  # file in the batch workdir naming the job directory when jobs_dir is set
 ARRAYS = "arrays.json"  # in the job directory: [{"array_id", "offset", "count"}], one per sbatch
 DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default, when `scontrol show config` does not say
+DEFAULT_MAX_JOB_COUNT = 10000  # likewise
 
 # Always passed from the submitting environment to the job (`sbatch --export=`), plus `env_passthrough`.
 BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_CONF",
@@ -86,7 +93,7 @@ class SlurmScheduler(SchedulerBase):
         self.config = config or SlurmConfig()
         self._checked = False
         self._sacct: bool | None = None  # None: not tried yet
-        self._max_array_size: int | None = None
+        self._limits: dict[str, int] | None = None  # MaxArraySize, MaxJobCount
         self._offsets: dict[str, dict[str, int]] = {}  # job directory -> array id -> offset
 
     # ---- before any run exists ---------------------------------------------------------------
@@ -138,6 +145,9 @@ class SlurmScheduler(SchedulerBase):
             arrays.append({"array_id": array_id, "offset": offset, "count": count})
             job_ids += [f"{array_id}_{t}" for t in range(count)]
         (jobdir / ARRAYS).write_text(json.dumps(arrays) + "\n")
+        batch.parts = [{"id": a["array_id"], "first": a["offset"], "count": a["count"],
+                        "after": arrays[i - 1]["array_id"] if i and self.config.max_running else None}
+                       for i, a in enumerate(arrays)]
         (jobdir / "array_job_id").write_text("\n".join(a["array_id"] for a in arrays) + "\n")
         return job_ids
 
@@ -164,16 +174,31 @@ class SlurmScheduler(SchedulerBase):
             raise ReproError(f"sbatch printed no job id: {p.stdout.strip()!r}")
         return array_id
 
-    def max_array_size(self) -> int:
-        """The cluster's `MaxArraySize` (task ids run 0 .. MaxArraySize-1), read once from `scontrol`."""
-        if self._max_array_size is None:
-            self._max_array_size = DEFAULT_MAX_ARRAY_SIZE
+    def limits(self) -> dict[str, int]:
+        """The cluster's `MaxArraySize` (task ids run 0 .. MaxArraySize-1) and `MaxJobCount`, read once from `scontrol`."""
+        if self._limits is None:
+            self._limits = {"MaxArraySize": DEFAULT_MAX_ARRAY_SIZE, "MaxJobCount": DEFAULT_MAX_JOB_COUNT}
             p = _run(["scontrol", "show", "config"], "reading the cluster's limits", 60)
             for line in p.stdout.splitlines() if p.returncode == 0 else []:
                 key, _, value = line.partition("=")
-                if key.strip() == "MaxArraySize" and value.strip().isdigit():
-                    self._max_array_size = max(1, int(value.strip()))
-        return self._max_array_size
+                if key.strip() in self._limits and value.strip().isdigit():
+                    self._limits[key.strip()] = max(1, int(value.strip()))
+        return self._limits
+
+    def max_array_size(self) -> int:
+        """The cluster's `MaxArraySize`: the most runs one array (one part of a batch) holds."""
+        return self.limits()["MaxArraySize"]
+
+    def check_batch_size(self, n: int) -> None:
+        """Refuse (one line) a batch of `n` runs that cannot be queued beside the jobs slurmctld holds now:
+        every array task counts towards `MaxJobCount`, and sbatch over it would retry for ever."""
+        limit = self.limits()["MaxJobCount"]
+        p = _run(["squeue", "-h", "-r", "--states=all", "-o", "%i"], "counting the jobs slurmctld holds", 60)
+        held = len(p.stdout.split()) if p.returncode == 0 else 0
+        room = max(0, limit - 1 - held)  # slurmctld takes a submission only while the count stays below the limit
+        if n > room:
+            raise ReproError(f"a batch of {n} runs does not fit in the cluster's MaxJobCount={limit} "
+                             f"({held} job(s) held by slurmctld, room for {room}): submit at most {room} runs at a time")
 
     def run_index(self, job_id: str, workdir: Path) -> int:
         """The run index of a job id (its array's offset + its task id)."""
