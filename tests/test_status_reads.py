@@ -108,4 +108,6 @@ def test_sync_on_a_sql_store_ends_the_live_runs_whose_jobs_are_gone(store, capsy
         assert capsys.readouterr().out.startswith("checked 2 unfinished run(s); ended 2;")
     for rid in expected:
         run = client.get_run(rid)
-        assert (run.info.status, run.data.tags["repro.status_reason"]) == ("FAILED", "the local process is gone")
+        reason = run.data.tags["repro.status_reason"]  # the job is gone and its local store with it
+        assert run.info.status == "FAILED" and reason.startswith("local results lost: "), reason
+        assert reason.endswith("/offline missing"), reason
