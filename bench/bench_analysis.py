@@ -51,6 +51,19 @@ def build_store(path: Path, n_runs: int) -> str:
     runs, tags, params, metrics = [], [], [], []
     now = 1_700_000_000_000
     i = 0
+    con = sqlite3.connect(path)
+
+    def flush() -> None:  # in chunks: a million runs are 29 million tag rows
+        con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+                        "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+        con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
+        con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
+        con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                        "VALUES (?,?,?,?,?,?)", metrics)
+        for x in (runs, tags, params, metrics):
+            x.clear()
+
     for ex in EXAMPLES:
         for c in range(n_cfg):
             seed, threads, opdet = c % 50 + 1, (1, 2, 4, 8, 0)[c // 50 % 5], "true"
@@ -87,14 +100,9 @@ def build_store(path: Path, n_runs: int) -> str:
                             "val_accuracy": acc - 0.002, "val_loss": 1.01 - acc}
                     metrics.extend((k, v, now + i, 14, 0, rid) for k, v in vals.items())
                     i += 1
-    con = sqlite3.connect(path)
-    con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
-                    "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
-    con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
-    con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
-    con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?,?,?,?,?,?)",
-                    metrics)
+                    if len(runs) >= 20_000:
+                        flush()
+    flush()
     con.commit()
     con.close()
     return uri

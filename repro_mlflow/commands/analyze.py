@@ -122,7 +122,7 @@ def register(sub) -> None:
                         "the same now (exit status 1 if one differs on the same environment)")
     a.add_argument("--out", help="output folder (default: ./repro-analysis-<sweep>)")
     a.add_argument("--no-report", action="store_true", help="no files, no MLflow run: statistics only")
-    a.add_argument("--no-figures", action="store_true", help="write the report without figures (no PNG)")
+    a.add_argument("--no-figures", action="store_true", help="write the report without figures (no SVG; for scripts)")
     a.add_argument("--no-log", action="store_true", help="write the files but log no analysis run to MLflow")
     a.add_argument("--json", action="store_true", help="print every statistic as JSON on stdout (schema: docs/analysis.md)")
     a.set_defaults(func=_cmd_analyze)
