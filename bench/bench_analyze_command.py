@@ -59,7 +59,7 @@ def main() -> int:
         whole.append(timed([str(BIN / "repro"), "analyze", "--sweep", "bench", "--out", str(tmp / f"r{i}")], env))
         no_fig.append(timed([str(BIN / "repro"), "analyze", "--sweep", "bench", "--no-figures", "--no-log",
                              "--out", str(tmp / f"n{i}")], env))
-    pngs = sorted(p.name for p in (tmp / "r0" / "figures").glob("*.png"))
+    pngs = sorted(p.name for p in (tmp / "r0" / "figures").glob("*.svg"))
     f, w, n = (statistics.median(x) for x in (floor, whole, no_fig))
     res = {
         "benchmark": "bench/bench_analyze_command.py",
