@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -57,6 +58,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     result["selection"] = {"tracking_uri": uri, "stores": stores, "experiments": sel.experiments, "sweep": sel.sweep,
                            "filter": sel.filter_string}
     result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}
+    result["n_runs_read"] = int(len(df))
+    # how much was read and how long it took: on stderr, so that stdout stays the same from run to run
+    print(f"read {len(df)} run(s) from {len(stores)} store(s) in {t_load:.2f} s; statistics in "
+          f"{result['timing_s']['statistics']:.2f} s", file=sys.stderr)
     if base is not None:
         result["baseline"] = baseline.compare(keyed, *base, path=args.baseline)
     label = (f"rerun-of-{args.rerun_of}" if args.rerun_of else None) or args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
