@@ -443,14 +443,25 @@ def _txt(x) -> str:
 
 # ---------------------------------------------------------------- MLflow
 
-def log_analysis_run(tracking_uri: str, experiment_id: str, label: str, out_dir: Path, result: dict) -> str:
+def open_client(tracking_uri: str):
+    """An MlflowClient whose store is open (MLflow's store modules imported, the database reached): started
+    in a thread while the runs are read and analysed, so that logging the analysis run waits for nothing."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    client.search_experiments(max_results=1)
+    return client
+
+
+def log_analysis_run(tracking_uri: str, experiment_id: str, label: str, out_dir: Path, result: dict,
+                     client=None) -> str:
     """An MLflow run in `experiment_id` tagged `repro.analysis_of=label`, holding the output folder as artifacts."""
     import time
 
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri)
+    client = client or MlflowClient(tracking_uri)
     run = client.create_run(experiment_id, run_name=f"analysis {label}"[:250], tags={
         T.ANALYSIS_OF: label[:250],
         "mlflow.note.content": f"repro analyze of {label}: open the artifact {REPORT}.",

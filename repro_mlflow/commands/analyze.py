@@ -31,6 +31,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter,
                          tags=[args.by, *(args.factor or [])])
+    opening = None
+    if not args.no_report and not args.no_log and uri is not None and os.environ.get("REPRO_ANALYZE_SERIAL") != "1":
+        from concurrent.futures import ThreadPoolExecutor
+
+        # the tracking store opened for the analysis run beside the reading and the statistics
+        pool = ThreadPoolExecutor(1, thread_name_prefix="repro-open-store")
+        opening = pool.submit(report.open_client, uri)
+        pool.shutdown(wait=False)
     t0 = time.perf_counter()
     if args.rerun_of:  # the one config: the original and its reruns
         from mlflow.tracking import MlflowClient
@@ -72,7 +80,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         paths = report.write_outputs(out, result, keyed, figs, f"repro analyze: {label}")
         if not args.no_log and uri is not None:
             exp_id = keyed["experiment_id"].mode().iloc[0]
-            rid = report.log_analysis_run(uri, exp_id, label, out, result)
+            client = None
+            if opening is not None:
+                try:
+                    client = opening.result()
+                except Exception:  # noqa: BLE001 - opened again below, where its error is said
+                    client = None
+            rid = report.log_analysis_run(uri, exp_id, label, out, result, client)
             result["analysis_run_id"] = rid
             paths["json"].write_text(json.dumps(result, indent=1, default=str))
             report.print_line(console, f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
