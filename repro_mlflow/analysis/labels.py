@@ -88,10 +88,39 @@ def make_labels(d: pd.DataFrame, envs: list[str]) -> dict[str, str]:
     envs = sorted(envs)
     if len(envs) < 2 or d.shape[1] == 0:
         return {e: e for e in envs}
+    key = (id(d), tuple(envs))
+    if _MEMO.get("key") == key:  # the configs of a campaign mostly share one set of environments
+        return dict(_MEMO["labels"])
+    labels = _make_labels(d, envs)
+    _MEMO.update(key=key, labels=labels, frame=d)  # (the frame kept: its id stays its own)
+    return dict(labels)
+
+
+_MEMO: dict = {}
+
+
+class _Column(dict):
+    """One descriptor column as {environment: value}: looked up per environment without pandas' per-cell cost."""
+
+    def map(self, f):
+        return _Column({e: f(v) for e, v in self.items()})
+
+    def astype(self, t):
+        return pd.Series(list(self.values()), dtype=object).astype(t)
+
+
+def _make_labels(d: pd.DataFrame, envs: list[str]) -> dict[str, str]:
     d = d.reindex(envs)
+    table = {c: _Column(zip(envs, d[c].tolist())) for c in d.columns}
+
+    class _At:
+        def __getitem__(self, ec):
+            return table[ec[1]][ec[0]]
+
+    d_at = _At()
 
     def col(c):
-        return d[c] if c in d.columns else None
+        return table.get(c)
 
     cands: list[tuple[str, dict[str, str | None]]] = []  # (kind, env -> text)
     gpu = col(GPU)
@@ -114,16 +143,16 @@ def make_labels(d: pd.DataFrame, envs: list[str]) -> dict[str, str]:
             cpu[e] = t
         cands.append(("hw", cpu))
     if col(SOFTWARE) is not None:
-        cands.append(("sw", {e: (str(d.at[e, SOFTWARE]) if d.at[e, SOFTWARE] else None) for e in envs}))
+        cands.append(("sw", {e: (str(d_at[e, SOFTWARE]) if d_at[e, SOFTWARE] else None) for e in envs}))
     for c in sorted(c for c in d.columns if c.startswith(SW_PREFIX) and c.removeprefix(SW_PREFIX) not in SW_SKIP):
-        cands.append(("sw", {e: (f"{c.removeprefix(SW_PREFIX)} {d.at[e, c]}" if d.at[e, c] is not None else None)
+        cands.append(("sw", {e: (f"{c.removeprefix(SW_PREFIX)} {d_at[e, c]}" if d_at[e, c] is not None else None)
                              for e in envs}))
     for c in sorted(c for c in d.columns if c.startswith(DET_PREFIX) and c.count(".") == 3):
-        cands.append(("sw", {e: (f"{c.removeprefix(DET_PREFIX)}={d.at[e, c]}" if d.at[e, c] is not None else None)
+        cands.append(("sw", {e: (f"{c.removeprefix(DET_PREFIX)}={d_at[e, c]}" if d_at[e, c] is not None else None)
                              for e in envs}))
     for c in (SITE, HOST):
         if col(c) is not None:
-            cands.append(("where", {e: (str(d.at[e, c]) if d.at[e, c] else None) for e in envs}))
+            cands.append(("where", {e: (str(d_at[e, c]) if d_at[e, c] else None) for e in envs}))
     ties = [envs]
     chosen = []
     for kind, vals in cands:

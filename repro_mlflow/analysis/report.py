@@ -28,10 +28,10 @@ def slug(s: str) -> str:
 # ---------------------------------------------------------------- figures
 
 def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd.DataFrame] | None = None) -> dict:
-    """Per example: {"heatmap"|"strip"|"partition"|"equivalence": (file name, PNG bytes)}, plus
+    """Per example: {"heatmap"|"strip"|"partition"|"equivalence": (file name, SVG bytes)}, plus
     "equivalence_table" (CSV bytes) when the matrix is cut; notes added to the result. Each figure is
     bounded in size whatever the number of environments (plots.MAX_*), and says what it left out."""
-    from . import plots  # matplotlib only when figures are drawn (not with --no-figures)
+    from . import plots
 
     figs: dict[str, dict[str, tuple[str, bytes]]] = {}
     for ex in result["examples"]:
@@ -45,29 +45,29 @@ def make_figures(result: dict, keyed: pd.DataFrame, env_sigs_by_ex: dict[str, pd
             runs = runs.assign(_env=runs["_label"])
         col = f"metrics.{primary}"
         f: dict[str, tuple[str, bytes]] = {}
-        png, dropped = plots.heatmap(runs, col, f"{name}: {primary} by environment and repeat")
+        image, dropped = plots.heatmap(runs, col, f"{name}: {primary} by environment and repeat")
         if dropped:
             ex["notes"].append(f"heat map shows the {plots.MAX_ROWS} config·environment rows with the largest spread "
                                f"({dropped} more in {TABLE})")
-        f["heatmap"] = (f"heatmap_{slug(name)}.png", png)
-        png, dropped = plots.strip_box(runs, col, f"{name}: {primary} per environment")
+        f["heatmap"] = (f"heatmap_{slug(name)}.{plots.EXT}", image)
+        image, dropped = plots.strip_box(runs, col, f"{name}: {primary} per environment")
         if dropped:
             ex["notes"].append(f"strip plot shows the {plots.MAX_ENVS} environments with the widest range "
                                f"({dropped} more in {TABLE})")
-        f["strip"] = (f"strip_{slug(name)}.png", png)
+        f["strip"] = (f"strip_{slug(name)}.{plots.EXT}", image)
         scopes = [s for s in (ex.get("explanation") or {}).get("scopes", []) if s["n_classes"] > 1]
         if scopes:
-            png, cut_scopes, cut_hw = plots.partition(scopes, _hardware_names(keyed), f"{name}: equivalence classes")
+            image, cut_scopes, cut_hw = plots.partition(scopes, _hardware_names(keyed), f"{name}: equivalence classes")
             if cut_scopes or cut_hw:
                 ex["notes"].append(f"equivalence-class figure shows {min(len(scopes), plots.MAX_SCOPES)} config "
                                    f"columns ({cut_scopes} more) and {plots.MAX_HARDWARE} hardware rows ({cut_hw} more); "
                                    f"every class is in {STATS}")
-            f["partition"] = (f"partition_{slug(name)}.png", png)
+            f["partition"] = (f"partition_{slug(name)}.{plots.EXT}", image)
         if ex["n_environments"] > 1:
             kept, _, _ = groups.signatures(runs, col, [f"metrics.{m}" for m in ex["metrics"]])
             m = groups.agreement_matrix(groups.env_signatures(kept), name)
-            png, dropped = plots.equivalence_matrix(m, f"{name}: environments that agree")
-            f["equivalence"] = (f"equivalence_{slug(name)}.png", png)
+            image, dropped = plots.equivalence_matrix(m, f"{name}: environments that agree")
+            f["equivalence"] = (f"equivalence_{slug(name)}.{plots.EXT}", image)
             if dropped:  # the whole matrix as a table beside the figure
                 f["equivalence_table"] = (f"equivalence_{slug(name)}.csv", m.to_csv().encode())
                 ex["notes"].append(f"equivalence matrix shows the first {plots.MAX_ENVS} environments ({dropped} more); "
@@ -102,8 +102,8 @@ def write_outputs(out_dir: Path, result: dict, keyed: pd.DataFrame, figs: dict, 
     result["figures"] = {}
     for ex, f in figs.items():
         result["figures"][ex] = {}
-        for kind, (fname, png) in f.items():
-            (out_dir / "figures" / fname).write_bytes(png)
+        for kind, (fname, data) in f.items():
+            (out_dir / "figures" / fname).write_bytes(data)
             result["figures"][ex][kind] = f"figures/{fname}"
     table = keyed.rename(columns={"_env": "environment", "_label": "environment_label", "_config": "config",
                                   "_repeat": "repeat"})
@@ -150,11 +150,14 @@ def _table(rows: list[dict], cols: list[str], left: tuple[str, ...] = (), cls=No
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
-def _img(png: bytes, ident: str, alt: str) -> str:
-    b64 = base64.b64encode(png).decode()
+def _img(image: bytes, ident: str, alt: str) -> str:
+    """A figure embedded in the page (the report is one file), as an image of its own (an SVG's ids and
+    styles stay its own)."""
+    mime = "image/svg+xml" if image.lstrip()[:4] == b"<svg" else "image/png"
+    b64 = base64.b64encode(image).decode()
     # data-loaded records the decoded width once the browser has drawn it (checked by the end-to-end test)
     return (f'<img id="{ident}" alt="{html.escape(alt)}" onload="this.dataset.loaded=this.naturalWidth" '
-            f'src="data:image/png;base64,{b64}">')
+            f'src="data:{mime};base64,{b64}">')
 
 
 WHAT = {
@@ -440,14 +443,25 @@ def _txt(x) -> str:
 
 # ---------------------------------------------------------------- MLflow
 
-def log_analysis_run(tracking_uri: str, experiment_id: str, label: str, out_dir: Path, result: dict) -> str:
+def open_client(tracking_uri: str):
+    """An MlflowClient whose store is open (MLflow's store modules imported, the database reached): started
+    in a thread while the runs are read and analysed, so that logging the analysis run waits for nothing."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    client.search_experiments(max_results=1)
+    return client
+
+
+def log_analysis_run(tracking_uri: str, experiment_id: str, label: str, out_dir: Path, result: dict,
+                     client=None) -> str:
     """An MLflow run in `experiment_id` tagged `repro.analysis_of=label`, holding the output folder as artifacts."""
     import time
 
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri)
+    client = client or MlflowClient(tracking_uri)
     run = client.create_run(experiment_id, run_name=f"analysis {label}"[:250], tags={
         T.ANALYSIS_OF: label[:250],
         "mlflow.note.content": f"repro analyze of {label}: open the artifact {REPORT}.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -30,6 +31,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter,
                          tags=[args.by, *(args.factor or [])])
+    opening = None
+    if not args.no_report and not args.no_log and uri is not None and os.environ.get("REPRO_ANALYZE_SERIAL") != "1":
+        from concurrent.futures import ThreadPoolExecutor
+
+        # the tracking store opened for the analysis run beside the reading and the statistics
+        pool = ThreadPoolExecutor(1, thread_name_prefix="repro-open-store")
+        opening = pool.submit(report.open_client, uri)
+        pool.shutdown(wait=False)
     t0 = time.perf_counter()
     if args.rerun_of:  # the one config: the original and its reruns
         from mlflow.tracking import MlflowClient
@@ -57,6 +66,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     result["selection"] = {"tracking_uri": uri, "stores": stores, "experiments": sel.experiments, "sweep": sel.sweep,
                            "filter": sel.filter_string}
     result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}
+    result["n_runs_read"] = int(len(df))
+    # how much was read and how long it took: on stderr, so that stdout stays the same from run to run
+    print(f"read {len(df)} run(s) from {len(stores)} store(s) in {t_load:.2f} s; statistics in "
+          f"{result['timing_s']['statistics']:.2f} s", file=sys.stderr)
     if base is not None:
         result["baseline"] = baseline.compare(keyed, *base, path=args.baseline)
     label = (f"rerun-of-{args.rerun_of}" if args.rerun_of else None) or args.sweep or args.filter or ("experiment " + ",".join(sel.experiments) if sel.experiments else "all runs")
@@ -67,7 +80,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         paths = report.write_outputs(out, result, keyed, figs, f"repro analyze: {label}")
         if not args.no_log and uri is not None:
             exp_id = keyed["experiment_id"].mode().iloc[0]
-            rid = report.log_analysis_run(uri, exp_id, label, out, result)
+            client = None
+            if opening is not None:
+                try:
+                    client = opening.result()
+                except Exception:  # noqa: BLE001 - opened again below, where its error is said
+                    client = None
+            rid = report.log_analysis_run(uri, exp_id, label, out, result, client)
             result["analysis_run_id"] = rid
             paths["json"].write_text(json.dumps(result, indent=1, default=str))
             report.print_line(console, f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
@@ -122,7 +141,7 @@ def register(sub) -> None:
                         "the same now (exit status 1 if one differs on the same environment)")
     a.add_argument("--out", help="output folder (default: ./repro-analysis-<sweep>)")
     a.add_argument("--no-report", action="store_true", help="no files, no MLflow run: statistics only")
-    a.add_argument("--no-figures", action="store_true", help="write the report without figures (no PNG)")
+    a.add_argument("--no-figures", action="store_true", help="write the report without figures (no SVG; for scripts)")
     a.add_argument("--no-log", action="store_true", help="write the files but log no analysis run to MLflow")
     a.add_argument("--json", action="store_true", help="print every statistic as JSON on stdout (schema: docs/analysis.md)")
     a.set_defaults(func=_cmd_analyze)

@@ -218,8 +218,9 @@ def test_the_report_leads_with_the_answer_then_the_partition_picture():
     # then, right after the spread, the partition as a picture: hardware x software image, coloured by class
     assert page.index("<h3>Spread</h3>") < page.index("<h3>Equivalence classes by hardware</h3>") < page.index(
         "<h3>Heat map</h3>")
-    name, png = figs["imdb_bilstm"]["partition"]
-    assert name == "partition_imdb_bilstm.png" and png.startswith(b"\x89PNG")
+    name, image = figs["imdb_bilstm"]["partition"]
+    assert name == "partition_imdb_bilstm.svg" and image.startswith(b"<svg")
+    assert 'id="partition-imdb_bilstm"' in page and "data:image/svg+xml;base64," in page
     # what it draws: under each of the 6 images the hardware split by CPU vendor + logical CPU count
     by_hw = {e["repro.fp.hw"]: class_of(e, "vendor+count") for e in environments()}
     scopes = [s for s in ex["explanation"]["scopes"] if s["n_classes"] > 1]

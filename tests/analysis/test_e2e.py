@@ -3,6 +3,7 @@ in headless Chromium, and the analysis run's artifacts served by a real `mlflow 
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -76,12 +77,12 @@ def test_sweep_analyze_report_chromium_and_server(tracking, cli_env, tmp_path):
     assert run.data.tags["repro.analysis_of"] == SWEEP
     assert run.info.experiment_id == client.get_run(run_ids[0]).info.experiment_id
     arts = {a.path for a in client.list_artifacts(rid)} | {a.path for a in client.list_artifacts(rid, "figures")}
-    assert {"report.html", "analysis.json", "runs.csv", "figures/heatmap_mnist_convnet.png"} <= arts
+    assert {"report.html", "analysis.json", "runs.csv", "figures/heatmap_mnist_convnet.svg"} <= arts
 
     # headless Chromium: the heat map is in the DOM, decoded, and visible in a screenshot
     page = (out / "report.html").resolve().as_uri()
     dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", page], tmp_path).stdout
-    assert 'id="heatmap-mnist_convnet"' in dom and "data:image/png;base64," in dom
+    assert 'id="heatmap-mnist_convnet"' in dom and "data:image/svg+xml;base64," in dom
     loaded = dom.split('id="heatmap-mnist_convnet"', 1)[1].split(">", 1)[0]
     assert 'data-loaded="' in loaded and int(loaded.split('data-loaded="')[1].split('"')[0]) > 100
     shot = tmp_path / "shot.png"
@@ -90,10 +91,11 @@ def test_sweep_analyze_report_chromium_and_server(tracking, cli_env, tmp_path):
 
     img = mpimg.imread(shot)[..., :3]
     assert img.shape[0] >= 1000 and len(np.unique(img.reshape(-1, 3), axis=0)) > 50  # not one colour
-    heat = mpimg.imread(out / "figures" / "heatmap_mnist_convnet.png")[..., :3]
-    colours, counts = np.unique((heat * 255).round().reshape(-1, 3), axis=0, return_counts=True)
-    cells = colours[(counts > 500) & (colours.max(1) - colours.min(1) > 60)]  # the saturated heat-map cells
-    assert len(cells)
+    # the heat map's cells: the fill of each run's rectangle in the SVG, a colour of the viridis map
+    svg = (out / "figures" / "heatmap_mnist_convnet.svg").read_text()
+    fills = set(re.findall(r'<rect [^>]*fill="#([0-9a-f]{6})"><title>', svg))
+    assert len(fills) >= 1 and svg.count("<title>") == 4  # 2 configs x 2 repeats, one cell each
+    cells = np.array([[int(f[i:i + 2], 16) for i in (0, 2, 4)] for f in fills])
     px = (img * 255).round().reshape(-1, 3)
     shown = sum(int((np.abs(px - c).max(1) <= 3).sum()) for c in cells)
     assert shown > 2000, "the heat map's cell colours are not on screen"

@@ -1,7 +1,8 @@
 """The report's figures stay bounded: a 500-environment campaign draws as many figures as a 5-environment
 one, none larger than a screenful or so, and the report says what each figure left out."""
 
-import struct
+import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -37,9 +38,14 @@ def _figures(n_envs: int):
     return result, report.make_figures(result, keyed)
 
 
-def _png_size(png: bytes) -> tuple[int, int]:
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", png[16:24])
+def _svg_size(image: bytes) -> tuple[int, int]:
+    root = ET.fromstring(image)  # well-formed SVG, as a browser parses it
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return int(root.get("width")), int(root.get("height"))
+
+
+def _cells(image: bytes) -> int:
+    return len(re.findall(rb"<rect ", image))
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +56,19 @@ def small_and_large():
 def test_500_environments_draw_as_many_bounded_figures_as_5(small_and_large):
     (small_res, small), (large_res, large) = small_and_large
     assert large_res["examples"][0]["n_environments"] == 500
-    pngs = {k for k, (name, _) in small["mnist_convnet"].items() if name.endswith(".png")}
-    large_pngs = {k for k, (name, _) in large["mnist_convnet"].items() if name.endswith(".png")}
-    assert pngs == large_pngs and {"heatmap", "strip", "equivalence"} <= pngs
-    for kind in large_pngs:
-        w, h = _png_size(large["mnist_convnet"][kind][1])
+    svgs = {k for k, (name, _) in small["mnist_convnet"].items() if name.endswith(".svg")}
+    large_svgs = {k for k, (name, _) in large["mnist_convnet"].items() if name.endswith(".svg")}
+    assert svgs == large_svgs and {"heatmap", "strip", "equivalence"} <= svgs
+    for kind in large_svgs:
+        image = large["mnist_convnet"][kind][1]
+        w, h = _svg_size(image)
         assert w <= 3000 and h <= 3000, (kind, w, h)
+        assert len(image) < 400_000 and _cells(image) <= 2000, (kind, len(image))  # drawing cost bounded too
+    # the 5-environment matrix: 5 x 5 cells, each with its share written in it
+    small_eq = small["mnist_convnet"]["equivalence"][1]
+    assert small_eq.count(b">1.00</text>") >= 5
+    large_eq = large["mnist_convnet"]["equivalence"][1]
+    assert _cells(large_eq) == plots.MAX_ENVS ** 2 + 3  # cells, background, frame, colour bar
 
 
 def test_what_a_cut_figure_left_out_is_said_and_kept(small_and_large):
