@@ -123,11 +123,12 @@ def test_default_output_fits_any_width_whole(store, tmp_path, capsys, monkeypatc
     assert "…" not in wide and "  test_loss: n 18" in wide and "factors (marginal eta^2): environment" in wide
 
 
-def test_no_figures_writes_no_png(store, tmp_path, capsys):
+def test_no_figures_writes_no_figure(store, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["analyze", "--sweep", "S", "--out", str(out), "--no-log", "--no-figures"]) == 0
     assert (out / "report.html").exists() and (out / "runs.csv").exists()
-    assert list(out.rglob("*.png")) == []
+    assert list(out.rglob("*.png")) == [] and list(out.rglob("*.svg")) == []
+    assert "data:image/svg" not in (out / "report.html").read_text()
 
 
 def test_by_a_plain_tag_on_a_sqlite_store(tracking, tmp_path, capsys):
