@@ -232,7 +232,20 @@ class LocalFirstStore(SqlAlchemyStore):
         if run_id in (self.local_run_id, self.real_run_id):
             with self.within():
                 return self.to_real(super().get_run(self.to_local_run(run_id)))
-        return self._through(lambda c: c.get_run(run_id), lambda: self._not_here(f"run {run_id}"))
+        return self._through(lambda c: self._loadable(c.get_run(run_id)), lambda: self._not_here(f"run {run_id}"))
+
+    def _loadable(self, run):
+        """A run of the server whose `mlflow-artifacts:` root this process can read (through the server's URL)."""
+        from mlflow.entities import Run  # noqa: PLC0415
+
+        from .registration import real_artifact_uri  # noqa: PLC0415
+
+        uri = real_artifact_uri(run.info.artifact_uri, self.real_uri)
+        if uri == run.info.artifact_uri:
+            return run
+        proto = run.to_proto()
+        proto.info.artifact_uri = uri
+        return Run.from_proto(proto)
 
 
 for _name in _LOCAL:

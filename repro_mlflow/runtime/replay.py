@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from .. import tags as T
-from . import offline
+from . import offline, registration
 
 _BATCH_METRICS, _BATCH_PARAMS_TAGS = 1000, 100
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
@@ -180,6 +180,7 @@ class Replayer:
         if meta.get("run_id") != run_id:
             raise ValueError(f"local store {bundle} belongs to run {meta.get('run_id')}, not {run_id}")
         self.client, self.run_id, self.local = client, run_id, open_local(bundle, meta)
+        self.bundle = Path(bundle)
         self.settle_s = settle_s
         # Whether to ask which artifacts the real run has before sending (`repro sync`: what the mirror
         # sent is not sent again). Uploading one again only overwrites it, so the mirror skips the
@@ -235,6 +236,21 @@ class Replayer:
             self.client.log_batch(self.run_id, tags=chunk)
             self.tags.update((t.key, t.value) for t in chunk)
         self._send_artifacts(final)
+        self._send_registrations()
+
+    def _sent(self, prefix: str) -> bool:
+        """Whether every local file under artifact path `prefix` is on the real run."""
+        files = {p: v for p, v in self.local.artifacts().items() if p == prefix or p.startswith(prefix.rstrip("/") + "/")}
+        return bool(files) and all(self._known(p, size, mtime) for p, (size, mtime, _f) in files.items())
+
+    def _known(self, path: str, size: int, mtime: int) -> bool:
+        known = self.artifacts.get(path)
+        return known is not None and (known == (size, mtime) or (known[1] == -1 and known[0] == size))
+
+    def _send_registrations(self) -> None:
+        """The model registrations queued in the bundle, after the model's files (runtime/registration.py)."""
+        if registration.queued(self.bundle):
+            self.added = registration.deliver(self.client, self.bundle, self._sent) > 0 or self.added
 
     def _match(self, key: str) -> None:
         """Pending points of `key` = its local points the real history lacks."""
@@ -266,11 +282,12 @@ class Replayer:
 
     def _send_artifacts(self, final: bool) -> None:
         now_ns = time.time_ns()
+        # a model queued for registration is complete (its log_model returned): sent without settling
+        ready = tuple(e["prefix"].rstrip("/") + "/" for e in registration.queued(self.bundle) if e.get("prefix"))
         for path, (size, mtime, file) in sorted(self.local.artifacts().items()):
-            known = self.artifacts.get(path)
-            if known is not None and (known == (size, mtime) or (known[1] == -1 and known[0] == size)):
+            if self._known(path, size, mtime):
                 continue
-            if not final and now_ns - mtime < self.settle_s * 1e9:
+            if not final and now_ns - mtime < self.settle_s * 1e9 and not path.startswith(ready):
                 continue  # still being written
             parent = Path(path).parent.as_posix()
             self.client.log_artifact(self.run_id, str(file), artifact_path=None if parent == "." else parent)

@@ -151,8 +151,6 @@ def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, 
         else:  # the run's own experiment, whatever it is
             env.pop("MLFLOW_EXPERIMENT_ID")
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
-    if "MLFLOW_REGISTRY_URI" not in environ and registry.available():
-        env["MLFLOW_REGISTRY_URI"] = registry.URI  # not local-first: one line on use, naming the real server
     return env
 
 
@@ -183,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     env = command_env(args.env, args.run_id, tracking_uri, local_uri, local_run_id,
                       str(offline.read_bundle(bundle)["experiment_id"]))
+    if not args.live:
+        env["REPRO_OFFLINE"] = "1"  # the entry point's registry queues without waiting for a mirror
     cmd = args.command
     shell = len(cmd) == 1
     proc = None
