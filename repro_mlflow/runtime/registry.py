@@ -8,7 +8,6 @@ at its registration of entry points (inside `import mlflow`): stdlib only at the
 
 from __future__ import annotations
 
-import os
 
 SCHEME = "repro-local-first"
 

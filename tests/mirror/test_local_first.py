@@ -1,6 +1,6 @@
-"""What the entry point sees under the runtime: its own run in a local store (model logging and loading
-included), the real run and registry through REPRO_TRACKING_URI / REPRO_RUN_ID (the local registry refuses
-in one line); and the local store is MLflow's SQLite store, made without MLFLOW_ALLOW_FILE_STORE."""
+"""What the entry point sees under the runtime: its own run (the real run's id) in a local store (model
+logging and loading included), the real server through REPRO_TRACKING_URI, the registry on the real
+server; and the local store is MLflow's SQLite store, made without MLFLOW_ALLOW_FILE_STORE."""
 
 from __future__ import annotations
 
@@ -33,11 +33,8 @@ with mlflow.start_run() as run:
     assert not mlflow.get_tracking_uri().startswith("file:")  # the local store is MLflow's SQLite store
     real = MlflowClient(os.environ["REPRO_TRACKING_URI"])  # the real server, asked explicitly
     assert real.get_run(os.environ["REPRO_RUN_ID"]).data.tags["who"] == "submit side"
-    try:  # the registry is not local-first: one line naming the way to the real server, nothing registered
-        mlflow.register_model(info.model_uri, "lost")
-        raise SystemExit("register_model went to the local store")
-    except mlflow.exceptions.MlflowException as e:
-        assert "not local-first" in str(e) and "REPRO_TRACKING_URI" in str(e) and len(str(e).splitlines()) == 1, str(e)
+    # the registry is the real server's: the version is registered there (after the model's files)
+    assert str(mlflow.register_model(info.model_uri, "inside").version) == "1"
     real_registry = MlflowClient(registry_uri=os.environ["REPRO_TRACKING_URI"])
     real_registry.create_registered_model("reached")
 """
@@ -55,7 +52,8 @@ def test_entry_point_logs_locally_and_reaches_the_real_server_explicitly(trackin
     # the logged model reached the real run as its artifacts: it loads from the submit side
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
     assert model.predict(["x", "y", "z"]) == [3]
-    assert [m.name for m in client.search_registered_models()] == ["reached"]  # "lost" never existed anywhere
+    assert sorted(m.name for m in client.search_registered_models()) == ["inside", "reached"]
+    assert mlflow.pyfunc.load_model("models:/inside/1").predict(["x"]) == [1]
 
 
 def test_local_store_is_an_mlflow_sqlite_store(tmp_path, monkeypatch):
