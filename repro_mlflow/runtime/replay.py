@@ -146,6 +146,15 @@ class LocalRun:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, dest)
 
+    def inputs(self) -> list:
+        """Dataset inputs: not read from the previous layout."""
+        return []
+
+    def not_replayed(self) -> dict[str, int]:
+        """{kind: how many} of what the run holds and the replay does not deliver as itself."""
+        n = sum(1 for _ in (self.dir / "inputs").glob("*")) if (self.dir / "inputs").is_dir() else 0
+        return {"inputs (previous layout)": n, "logged model entities (files sent as artifacts)": len(self._model_dirs())}
+
     def _model_dirs(self) -> dict[str, Path]:
         """{name: files} of the MLflow 3 logged models of this run (`mlflow.<flavor>.log_model`), finished ones."""
         import yaml  # a dependency of mlflow-skinny
@@ -189,6 +198,7 @@ class Replayer:
         self.params: dict[str, str] | None = None  # what the real run has (None: not read yet)
         self.tags: dict[str, str] = {}
         self.artifacts: dict[str, tuple[int, int]] = {}
+        self.inputs: set[tuple] = set()  # dataset inputs the real run has
         self.pending: dict[str, list] = {}  # points read locally, not yet confirmed on the server
         self.unsure: set[str] = set()  # keys whose pending points may be partly on the server
         self.sent = 0  # points delivered by this instance
@@ -203,6 +213,8 @@ class Replayer:
         if real.info.status == "SCHEDULED":
             self.client.update_run(self.run_id, status="RUNNING")
         self.artifacts, self.tags = artifacts, dict(real.data.tags)
+        self.inputs = {(d.dataset.name, d.dataset.digest, tuple(sorted((t.key, t.value) for t in d.tags or [])))
+                       for d in (getattr(real.inputs, "dataset_inputs", None) or [])}
         # only a metric the real run has already may hold some of the local points (a requeued job)
         self.unsure = self.local.metric_keys() & set(real.data.metrics)
         self.params = dict(real.data.params)  # last: a reconcile that failed half-way is done again
@@ -235,8 +247,29 @@ class Replayer:
             chunk = tags[i:i + _BATCH_PARAMS_TAGS]
             self.client.log_batch(self.run_id, tags=chunk)
             self.tags.update((t.key, t.value) for t in chunk)
+        self._send_inputs()
         self._send_artifacts(final)
         self._send_registrations()
+        self._note_skipped()
+
+    def _send_inputs(self) -> None:
+        """The run's dataset inputs the real run lacks (a dataset is its name and digest, with its context)."""
+        def key(d) -> tuple:
+            return (d.dataset.name, d.dataset.digest, tuple(sorted((t.key, t.value) for t in d.tags or [])))
+
+        new = [d for d in self.local.inputs() if key(d) not in self.inputs]
+        if new:
+            self.client.log_inputs(self.run_id, datasets=new)
+            self.inputs.update(key(d) for d in new)
+            self.added = True
+
+    def _note_skipped(self) -> None:
+        """What the replay did not deliver as itself, said in the real run (`repro.replay.skipped`)."""
+        skipped = {k: n for k, n in self.local.not_replayed().items() if n}
+        value = T.short(", ".join(f"{k}: {n}" for k, n in sorted(skipped.items())))
+        if skipped and self.tags.get(T.REPLAY_SKIPPED) != value:
+            self.client.set_tag(self.run_id, T.REPLAY_SKIPPED, value)
+            self.tags[T.REPLAY_SKIPPED] = value
 
     def _sent(self, prefix: str) -> bool:
         """Whether every local file under artifact path `prefix` is on the real run."""

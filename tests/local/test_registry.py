@@ -27,6 +27,8 @@ class Length(mlflow.pyfunc.PythonModel):
         return [len(model_input)]
 
 with mlflow.start_run() as run:
+    import numpy as np
+    mlflow.log_input(mlflow.data.from_numpy(np.arange(3), name="tiny"), context="training")
     info = mlflow.pyfunc.log_model(name="model", python_model=Length(), registered_model_name="by_log_model")
     mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", "by_register")
     MlflowClient().create_registered_model("made_inside")
@@ -89,6 +91,7 @@ def test_registrations_wait_for_the_server_and_arrive_once(mlflow_server, tmp_pa
     run = client.get_run(rid)
     assert run.info.status == "FINISHED" and run.data.params == {"versions": "None,None"}
     assert _registered(client, rid) == {"by_log_model": ["1"], "by_register": ["1"], "made_inside": []}
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["tiny"]  # the dataset input, by `repro sync`, once
     # delivered after the model's files: the version loads from the server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
     assert mlflow.pyfunc.load_model("models:/by_register/1").predict(["a"]) == [1]

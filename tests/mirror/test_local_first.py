@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from repro_mlflow import tags as T
 from repro_mlflow.submit.offline import offline_client
 from repro_mlflow.runtime import offline
 
@@ -26,6 +27,8 @@ class Length(mlflow.pyfunc.PythonModel):
         return [len(model_input)]
 
 with mlflow.start_run() as run:
+    import numpy as np
+    mlflow.log_input(mlflow.data.from_numpy(np.arange(6).reshape(3, 2), name="tiny"), context="training")
     assert run.info.run_id == os.environ["REPRO_RUN_ID"]  # the real run's id (logged into the local store)
     info = mlflow.pyfunc.log_model(name="model", python_model=Length())
     assert mlflow.pyfunc.load_model(info.model_uri).predict(["a", "b"]) == [2]
@@ -49,6 +52,11 @@ def test_entry_point_logs_locally_and_reaches_the_real_server_explicitly(trackin
     assert p.returncode == 0, p.stderr[-3000:]
     assert client.get_run(rid).info.status == "FINISHED"
     assert offline.read_bundle(tmp_path / "off")["mirrored"] is True
+    run = client.get_run(rid)
+    [d] = run.inputs.dataset_inputs  # the dataset input reached the real run, once
+    assert d.dataset.name == "tiny" and [(t.key, t.value) for t in d.tags] == [("mlflow.data.context", "training")]
+    # what the replay did not deliver as itself is said in the run: the logged-model entity (its files went)
+    assert run.data.tags[T.REPLAY_SKIPPED] == "logged model entities (files sent as artifacts): 1"
     # the logged model reached the real run as its artifacts: it loads from the submit side
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
     assert model.predict(["x", "y", "z"]) == [3]
