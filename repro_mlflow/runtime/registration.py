@@ -81,10 +81,14 @@ def _mark(bundle: Path, entry_id: str, result: str) -> None:
 
 # -- delivery (the replayer, under the bundle lock) ----------------------------------------------
 
+REFUSED = "refused: "  # a done entry the server refused (its one-line answer follows)
+
+
 def deliver(client, bundle: str | Path, sent) -> int:
     """Register what the queue holds and the server lacks, each once; `sent(prefix)`: whether every
-    local file of that artifact prefix has reached the real run. Returns how many were delivered."""
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+    local file of that artifact prefix has reached the real run. Returns how many were settled.
+    A registration the server refuses (a bad name) is settled as refused, not retried for ever."""
+    from mlflow.exceptions import MlflowException, RestException  # noqa: PLC0415
 
     bundle = Path(bundle)
     finished, n = done(bundle), 0
@@ -94,31 +98,40 @@ def deliver(client, bundle: str | Path, sent) -> int:
         if e["kind"] == "version" and not sent(e.get("prefix") or ""):
             continue  # after the model's files
         try:
-            client.create_registered_model(e["name"], **({"tags": e["tags"]} if e["kind"] == "model" and e.get("tags") else {}))
+            _mark(bundle, e["id"], _register(client, e))
+        except RestException as ex:  # the server answered: no
+            _mark(bundle, e["id"], REFUSED + (str(ex).strip().splitlines() or ["?"])[0][:200])
         except MlflowException as ex:
-            if ex.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            if ex.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                _mark(bundle, e["id"], REFUSED + (str(ex).strip().splitlines() or ["?"])[0][:200])
+            else:
                 raise
-        if e["kind"] == "model":
-            _mark(bundle, e["id"], "model")
-        else:
-            mine = [v for v in client.search_model_versions(f"name = '{e['name']}'")
-                    if (v.tags or {}).get(T.REGISTRATION) == e["id"]]
-            mv = mine[0] if mine else client.create_model_version(
-                e["name"], e["source"], e.get("run_id"), tags={**(e.get("tags") or {}), T.REGISTRATION: e["id"]},
-                description=e.get("description"))
-            _mark(bundle, e["id"], str(mv.version))
         n += 1
     return n
 
 
-def real_artifact_uri(uri: str, real_uri: str | None) -> str:
-    """An `mlflow-artifacts:` URI of the real server as the http URL it stands for (MLflow resolves
-    those against the tracking URI, which inside a repro run is not the server's); others as they are."""
-    if not uri.startswith("mlflow-artifacts:") or not real_uri or not real_uri.startswith(("http:", "https:")):
-        return uri
-    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository  # noqa: PLC0415
+def _register(client, e: dict) -> str:
+    """Make queue entry `e` on the server unless it is there already; what the server made of it."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
-    return MlflowArtifactsRepository.resolve_uri(uri, real_uri)
+    try:
+        client.create_registered_model(e["name"], **({"tags": e["tags"]} if e["kind"] == "model" and e.get("tags") else {}))
+    except MlflowException as ex:
+        if ex.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    if e["kind"] == "model":
+        return "model"
+    mine = [v for v in client.search_model_versions(f"name = {T.filter_literal(e['name'])}")
+            if (v.tags or {}).get(T.REGISTRATION) == e["id"]]
+    mv = mine[0] if mine else client.create_model_version(
+        e["name"], e["source"], e.get("run_id"), tags={**(e.get("tags") or {}), T.REGISTRATION: e["id"]},
+        description=e.get("description"))
+    return str(mv.version)
+
+
+def refused(bundle: str | Path) -> int:
+    """How many of the bundle's registrations the server refused."""
+    return sum(1 for v in done(bundle).values() if v.startswith(REFUSED))
 
 
 # -- the entry point's registry store -----------------------------------------------------------
@@ -247,6 +260,10 @@ class LocalFirstRegistry:
             deadline = time.monotonic() + float(os.environ.get("REPRO_REGISTRY_WAIT") or 120)
             while time.monotonic() < deadline:
                 version = done(self.bundle).get(entry["id"])
+                if version is not None and version.startswith(REFUSED):
+                    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+                    raise MlflowException(version.removeprefix(REFUSED))
                 if version is not None:
                     return self._real().get_model_version(name, version)
                 time.sleep(0.2)
@@ -260,4 +277,4 @@ class LocalFirstRegistry:
         self._real()._await_model_version_creation(mv, await_creation_for)
 
 
-__all__ = ["DONE_FILE", "LocalFirstRegistry", "QUEUE_FILE", "deliver", "done", "enqueue", "queued", "real_artifact_uri"]
+__all__ = ["DONE_FILE", "LocalFirstRegistry", "QUEUE_FILE", "deliver", "done", "enqueue", "queued", "real_artifact_uri", "refused"]

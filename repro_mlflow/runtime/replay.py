@@ -14,7 +14,11 @@ Used by the worker's mirror while the command runs (a step every second or two) 
 - artifacts: files new or changed since they were sent; while the command runs, only files left
   untouched for `settle_s` seconds (closed), at the final step all of them. A model logged with
   `mlflow.<flavor>.log_model` (an MLflow 3 logged model of the local run) goes as the run's
-  artifacts under the model's name, so `runs:/<real run>/<name>` loads it from the real server.
+  artifacts under the model's name, so `runs:/<real run>/<name>` loads it from the real server;
+- dataset inputs (`mlflow.log_input`) the real run lacks; then the model registrations queued in
+  the bundle, each after its model's files (runtime/registration.py);
+- what it does not deliver as itself (logged-model entities, model inputs) is said in the real run's
+  tag `repro.replay.skipped`.
 
 A step that meets a request failing raises; the next step carries on from where it stopped.
 `end()` then ends the real run with the command's status. Stdlib + mlflow(-skinny).
@@ -265,7 +269,8 @@ class Replayer:
 
     def _note_skipped(self) -> None:
         """What the replay did not deliver as itself, said in the real run (`repro.replay.skipped`)."""
-        skipped = {k: n for k, n in self.local.not_replayed().items() if n}
+        skipped = {**self.local.not_replayed(), "model registrations refused by the server": registration.refused(self.bundle)}
+        skipped = {k: n for k, n in skipped.items() if n}
         value = T.short(", ".join(f"{k}: {n}" for k, n in sorted(skipped.items())))
         if skipped and self.tags.get(T.REPLAY_SKIPPED) != value:
             self.client.set_tag(self.run_id, T.REPLAY_SKIPPED, value)
