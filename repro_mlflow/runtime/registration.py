@@ -134,6 +134,16 @@ def refused(bundle: str | Path) -> int:
     return sum(1 for v in done(bundle).values() if v.startswith(REFUSED))
 
 
+def real_artifact_uri(uri: str, real_uri: str | None) -> str:
+    """An `mlflow-artifacts:` URI of the real server as the http URL it stands for (MLflow resolves
+    those against the tracking URI, which inside a repro run is not the server's); others as they are."""
+    if not uri.startswith("mlflow-artifacts:") or not real_uri or not real_uri.startswith(("http:", "https:")):
+        return uri
+    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository  # noqa: PLC0415
+
+    return MlflowArtifactsRepository.resolve_uri(uri, real_uri)
+
+
 # -- the entry point's registry store -----------------------------------------------------------
 
 def _pending(name: str, why: str):
