@@ -82,7 +82,6 @@ class LocalFirstStore(SqlAlchemyStore):
         self._depth = threading.local()
         super().__init__(offline.store_uri(self.bundle), (self.bundle / "artifacts").as_uri())
         self._built = True
-        self._asked = self.real_exp_id is not None or not self.real_run_id
 
     # -- ids: the project sees the real ones ---------------------------------------------------
 
@@ -102,12 +101,13 @@ class LocalFirstStore(SqlAlchemyStore):
         return self.local_run_id if self.real_run_id and run_id == self.real_run_id else run_id
 
     def _real_experiment(self) -> str | None:
-        """The real run's experiment: from bundle.json, else asked once (the one-command form; not while
-        MLflow builds the store, under its lock)."""
-        if not self._asked and self._built:
-            self._asked = True
-            self.real_exp_id = self._through(lambda c: c.get_run(self.real_run_id).info.experiment_id, lambda: None)
+        """The real run's experiment, from bundle.json (the batch record's; the one-command form without
+        `MLFLOW_EXPERIMENT_ID` has none: the entry point then sees the local experiment's id)."""
         return self.real_exp_id
+
+    def shown_experiment(self) -> str:
+        """The id the entry point knows its experiment by."""
+        return self.real_exp_id or self.local_exp_id
 
     def to_local_experiment(self, experiment_id):
         real = self._real_experiment()
@@ -195,7 +195,7 @@ class LocalFirstStore(SqlAlchemyStore):
         def local():
             from mlflow.store.entities.paged_list import PagedList  # noqa: PLC0415
 
-            mine = [self.local_exp_id for e in experiment_ids if self._real_experiment() and str(e) == self.real_exp_id]
+            mine = [self.local_exp_id for e in experiment_ids if str(e) == self.shown_experiment()]
             if not mine:  # the local store knows no other experiment
                 return PagedList([], None)
             return self.to_real(super(LocalFirstStore, self).search_runs(
@@ -218,7 +218,7 @@ class LocalFirstStore(SqlAlchemyStore):
 
     def get_experiment(self, experiment_id):
         def local():
-            if self._real_experiment() and str(experiment_id) == self.real_exp_id:
+            if str(experiment_id) == self.shown_experiment():
                 return self.to_real(super(LocalFirstStore, self).get_experiment(self.local_exp_id))
             return self._not_here(f"experiment {experiment_id}")
 

@@ -254,7 +254,8 @@ class Replayer:
         self._send_inputs()
         self._send_artifacts(final)
         self._send_registrations()
-        self._note_skipped()
+        if final:
+            self._note_skipped()
 
     def _send_inputs(self) -> None:
         """The run's dataset inputs the real run lacks (a dataset is its name and digest, with its context)."""

@@ -146,10 +146,8 @@ def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, 
 
         env["MLFLOW_TRACKING_URI"] = localfirst_uri(local_uri.removeprefix("sqlite:///").removesuffix("/" + DB_FILE))
         env["MLFLOW_RUN_ID"] = run_id
-        if environ.get("MLFLOW_EXPERIMENT_ID"):
+        if environ.get("MLFLOW_EXPERIMENT_ID"):  # else the local one stands for it (the one-command form)
             env["MLFLOW_EXPERIMENT_ID"] = environ["MLFLOW_EXPERIMENT_ID"]
-        else:  # the run's own experiment, whatever it is
-            env.pop("MLFLOW_EXPERIMENT_ID")
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
     return env
 
