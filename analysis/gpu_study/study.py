@@ -78,8 +78,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("MLFLOW_TRACKING_URI", (out / "mlruns").as_uri())
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3.x keeps the file store behind this switch
+    os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///" + str(out / "mlflow.db"))  # MLflow's SQLite store
     os.environ.setdefault("REPRO_HOME", str(out / "repro"))
     sys.path.insert(0, str(ROOT))
     from mlflow.tracking import MlflowClient
@@ -89,7 +88,7 @@ def main(argv=None) -> int:
     uri = os.environ["MLFLOW_TRACKING_URI"]
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("gpu_study")
-    exp_id = exp.experiment_id if exp else client.create_experiment("gpu_study")
+    exp_id = exp.experiment_id if exp else client.create_experiment("gpu_study", artifact_location=(out / "artifacts").as_uri())
     backend = local_backend()
     runs = []
     for op in ("true", "false"):

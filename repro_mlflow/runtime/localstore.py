@@ -148,6 +148,18 @@ class SqlLocalRun:
             parent = Path(artifact_path).parent.as_posix()
             self.client.log_artifact(self.run_id, str(dest), None if parent == "." else parent)
 
+    def inputs(self) -> list:
+        """The run's dataset inputs (`mlflow.log_input`): `DatasetInput`s, as MLflow keeps them."""
+        inputs = self.client.get_run(self.run_id).inputs
+        return list(getattr(inputs, "dataset_inputs", None) or [])
+
+    def not_replayed(self) -> dict[str, int]:
+        """{kind: how many} of what the run holds and the replay does not deliver as itself."""
+        run = self.client.get_run(self.run_id)
+        out = {"model inputs": len(getattr(run.inputs, "model_inputs", None) or []),
+               "logged model entities (files sent as artifacts)": len(self._model_dirs())}
+        return {k: n for k, n in out.items() if n}
+
     def _history(self, key: str) -> list:
         return sorted(self.client.get_metric_history(self.run_id, key), key=lambda m: (m.timestamp, m.step))
 

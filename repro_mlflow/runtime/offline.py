@@ -69,8 +69,10 @@ def store_uri(offline_dir: str | Path) -> str:
     return "sqlite:///" + str(Path(offline_dir).resolve() / DB_FILE)
 
 
-def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -> tuple[str, str]:
+def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None,
+          real_experiment_id: str | None = None) -> tuple[str, str]:
     """Create the local store and its run; write bundle.json. Returns (local tracking URI, local run id).
+    `real_experiment_id`: the real run's experiment (the entry point sees it instead of the local one).
 
     A requeued job (bundle.json of the same real run there) logs on into the same local run; the
     time its attempt began is noted so that a step an earlier attempt logged reaches the real run once."""
@@ -81,6 +83,7 @@ def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -
         if meta.get("run_id") == real_run_id and meta.get("offline_run_id"):
             times = [*(meta.get("attempt_times") or []), now]
             meta.update(status=None, reason=None, end_time=None, attempt_times=times)
+            meta.setdefault("real_experiment_id", real_experiment_id)
             write_bundle(d, meta)
             return store_uri(d), meta["offline_run_id"]
     if is_legacy(d):
@@ -92,6 +95,7 @@ def start(offline_dir: str | Path, real_run_id: str, tracking_uri: str | None) -
     _uri, exp_id, run_id = localstore.create(d)
     os.chmod(d / DB_FILE, 0o600)
     write_bundle(d, {"run_id": real_run_id, "offline_run_id": run_id, "experiment_id": exp_id, "store": "sqlite",
+                     "real_experiment_id": real_experiment_id,
                      "tracking_uri": tracking_uri, "status": None, "reason": None, "start_time": now,
                      "end_time": None})
     return store_uri(d), run_id

@@ -1,30 +1,22 @@
-"""The model registry is not local-first: inside a repro run it answers with one line saying how to
-reach the real server, instead of registering a model in the run's local store where nobody sees it.
+"""The `repro-local-first:` scheme's entry points (pyproject.toml): MLflow's tracking store and model
+registry store inside a repro run (runtime/localfirst.py, runtime/registration.py).
 
-The worker points the entry point's `MLFLOW_REGISTRY_URI` at `repro-local-first:` (unless the user set
-one), a scheme this package registers with MLflow (entry point group `mlflow.model_registry_store`).
-Imported by MLflow only when the entry point touches the registry; stdlib + mlflow-skinny only.
+MLflow takes the registry URI from the tracking URI, so the entry point's registry is
+`repro-local-first:///<offline dir>` too, unless the user set `MLFLOW_REGISTRY_URI`. Imported by MLflow
+at its registration of entry points (inside `import mlflow`): stdlib only at the top.
 """
 
 from __future__ import annotations
 
-import os
 
 SCHEME = "repro-local-first"
-URI = f"{SCHEME}:"
-
-
-def message() -> str:
-    real = os.environ.get("REPRO_TRACKING_URI") or "the tracking server"
-    return (f"the model registry is not local-first in a repro run (its MLflow store is local): register "
-            f"with mlflow.MlflowClient(registry_uri=os.environ['REPRO_TRACKING_URI']) ({real}), or from the submit side")
 
 
 def local_first_registry(store_uri: str | None = None, tracking_uri: str | None = None):
-    """MLflow's registry-store builder for `repro-local-first:`: refuses, in one line."""
-    from mlflow.exceptions import MlflowException
+    """MLflow's registry-store builder for `repro-local-first:///<offline dir>` (runtime/registration.py)."""
+    from .registration import LocalFirstRegistry  # noqa: PLC0415
 
-    raise MlflowException(message())
+    return LocalFirstRegistry(store_uri, tracking_uri)
 
 
 def local_first_tracking(store_uri: str | None = None, artifact_uri: str | None = None):

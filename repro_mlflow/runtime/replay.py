@@ -14,7 +14,11 @@ Used by the worker's mirror while the command runs (a step every second or two) 
 - artifacts: files new or changed since they were sent; while the command runs, only files left
   untouched for `settle_s` seconds (closed), at the final step all of them. A model logged with
   `mlflow.<flavor>.log_model` (an MLflow 3 logged model of the local run) goes as the run's
-  artifacts under the model's name, so `runs:/<real run>/<name>` loads it from the real server.
+  artifacts under the model's name, so `runs:/<real run>/<name>` loads it from the real server;
+- dataset inputs (`mlflow.log_input`) the real run lacks; then the model registrations queued in
+  the bundle, each after its model's files (runtime/registration.py);
+- what it does not deliver as itself (logged-model entities, model inputs) is said in the real run's
+  tag `repro.replay.skipped`.
 
 A step that meets a request failing raises; the next step carries on from where it stopped.
 `end()` then ends the real run with the command's status. Stdlib + mlflow(-skinny).
@@ -27,7 +31,7 @@ import time
 from pathlib import Path
 
 from .. import tags as T
-from . import offline
+from . import offline, registration
 
 _BATCH_METRICS, _BATCH_PARAMS_TAGS = 1000, 100
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
@@ -146,6 +150,15 @@ class LocalRun:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, dest)
 
+    def inputs(self) -> list:
+        """Dataset inputs: not read from the previous layout."""
+        return []
+
+    def not_replayed(self) -> dict[str, int]:
+        """{kind: how many} of what the run holds and the replay does not deliver as itself."""
+        n = sum(1 for _ in (self.dir / "inputs").glob("*")) if (self.dir / "inputs").is_dir() else 0
+        return {"inputs (previous layout)": n, "logged model entities (files sent as artifacts)": len(self._model_dirs())}
+
     def _model_dirs(self) -> dict[str, Path]:
         """{name: files} of the MLflow 3 logged models of this run (`mlflow.<flavor>.log_model`), finished ones."""
         import yaml  # a dependency of mlflow-skinny
@@ -180,6 +193,7 @@ class Replayer:
         if meta.get("run_id") != run_id:
             raise ValueError(f"local store {bundle} belongs to run {meta.get('run_id')}, not {run_id}")
         self.client, self.run_id, self.local = client, run_id, open_local(bundle, meta)
+        self.bundle = Path(bundle)
         self.settle_s = settle_s
         # Whether to ask which artifacts the real run has before sending (`repro sync`: what the mirror
         # sent is not sent again). Uploading one again only overwrites it, so the mirror skips the
@@ -188,6 +202,7 @@ class Replayer:
         self.params: dict[str, str] | None = None  # what the real run has (None: not read yet)
         self.tags: dict[str, str] = {}
         self.artifacts: dict[str, tuple[int, int]] = {}
+        self.inputs: set[tuple] = set()  # dataset inputs the real run has
         self.pending: dict[str, list] = {}  # points read locally, not yet confirmed on the server
         self.unsure: set[str] = set()  # keys whose pending points may be partly on the server
         self.sent = 0  # points delivered by this instance
@@ -202,6 +217,8 @@ class Replayer:
         if real.info.status == "SCHEDULED":
             self.client.update_run(self.run_id, status="RUNNING")
         self.artifacts, self.tags = artifacts, dict(real.data.tags)
+        self.inputs = {(d.dataset.name, d.dataset.digest, tuple(sorted((t.key, t.value) for t in d.tags or [])))
+                       for d in (getattr(real.inputs, "dataset_inputs", None) or [])}
         # only a metric the real run has already may hold some of the local points (a requeued job)
         self.unsure = self.local.metric_keys() & set(real.data.metrics)
         self.params = dict(real.data.params)  # last: a reconcile that failed half-way is done again
@@ -234,7 +251,45 @@ class Replayer:
             chunk = tags[i:i + _BATCH_PARAMS_TAGS]
             self.client.log_batch(self.run_id, tags=chunk)
             self.tags.update((t.key, t.value) for t in chunk)
+        self._send_inputs()
         self._send_artifacts(final)
+        self._send_registrations()
+        if final:
+            self._note_skipped()
+
+    def _send_inputs(self) -> None:
+        """The run's dataset inputs the real run lacks (a dataset is its name and digest, with its context)."""
+        def key(d) -> tuple:
+            return (d.dataset.name, d.dataset.digest, tuple(sorted((t.key, t.value) for t in d.tags or [])))
+
+        new = [d for d in self.local.inputs() if key(d) not in self.inputs]
+        if new:
+            self.client.log_inputs(self.run_id, datasets=new)
+            self.inputs.update(key(d) for d in new)
+            self.added = True
+
+    def _note_skipped(self) -> None:
+        """What the replay did not deliver as itself, said in the real run (`repro.replay.skipped`)."""
+        skipped = {**self.local.not_replayed(), "model registrations refused by the server": registration.refused(self.bundle)}
+        skipped = {k: n for k, n in skipped.items() if n}
+        value = T.short(", ".join(f"{k}: {n}" for k, n in sorted(skipped.items())))
+        if skipped and self.tags.get(T.REPLAY_SKIPPED) != value:
+            self.client.set_tag(self.run_id, T.REPLAY_SKIPPED, value)
+            self.tags[T.REPLAY_SKIPPED] = value
+
+    def _sent(self, prefix: str) -> bool:
+        """Whether every local file under artifact path `prefix` is on the real run."""
+        files = {p: v for p, v in self.local.artifacts().items() if p == prefix or p.startswith(prefix.rstrip("/") + "/")}
+        return bool(files) and all(self._known(p, size, mtime) for p, (size, mtime, _f) in files.items())
+
+    def _known(self, path: str, size: int, mtime: int) -> bool:
+        known = self.artifacts.get(path)
+        return known is not None and (known == (size, mtime) or (known[1] == -1 and known[0] == size))
+
+    def _send_registrations(self) -> None:
+        """The model registrations queued in the bundle, after the model's files (runtime/registration.py)."""
+        if registration.queued(self.bundle):
+            self.added = registration.deliver(self.client, self.bundle, self._sent) > 0 or self.added
 
     def _match(self, key: str) -> None:
         """Pending points of `key` = its local points the real history lacks."""
@@ -266,11 +321,12 @@ class Replayer:
 
     def _send_artifacts(self, final: bool) -> None:
         now_ns = time.time_ns()
+        # a model queued for registration is complete (its log_model returned): sent without settling
+        ready = tuple(e["prefix"].rstrip("/") + "/" for e in registration.queued(self.bundle) if e.get("prefix"))
         for path, (size, mtime, file) in sorted(self.local.artifacts().items()):
-            known = self.artifacts.get(path)
-            if known is not None and (known == (size, mtime) or (known[1] == -1 and known[0] == size)):
+            if self._known(path, size, mtime):
                 continue
-            if not final and now_ns - mtime < self.settle_s * 1e9:
+            if not final and now_ns - mtime < self.settle_s * 1e9 and not path.startswith(ready):
                 continue  # still being written
             parent = Path(path).parent.as_posix()
             self.client.log_artifact(self.run_id, str(file), artifact_path=None if parent == "." else parent)

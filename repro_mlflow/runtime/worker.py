@@ -124,11 +124,12 @@ def _env_tags(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in tags.items()}
 
 
-def _local_store(run_id: str, tracking_uri: str | None, offline_dir: str | None) -> tuple[Path, bool, str, str]:
+def _local_store(run_id: str, tracking_uri: str | None, offline_dir: str | None,
+                 experiment_id: str | None = None) -> tuple[Path, bool, str, str]:
     """(bundle dir, temporary?, local URI, local run id): `offline_dir`, or a temporary one."""
     temporary = not offline_dir
     bundle = Path(offline_dir) if offline_dir else Path(tempfile.mkdtemp(prefix=f"repro-{run_id[:8]}-"))
-    local_uri, local_run_id = offline.start(bundle, run_id, tracking_uri)
+    local_uri, local_run_id = offline.start(bundle, run_id, tracking_uri, experiment_id)
     return bundle, temporary, local_uri, local_run_id
 
 
@@ -140,16 +141,19 @@ def localfirst_uri(offline_dir: str) -> str:
 
 def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, local_uri: str, local_run_id: str,
                 local_experiment_id: str) -> dict[str, str]:
-    """The entry point's environment: MLflow pointed at the local store, the real run under REPRO_*."""
+    """The entry point's environment: MLflow pointed at the local store, the real run under REPRO_*.
+    Through the local-first scheme the entry point sees the real run's ids (runtime/localfirst.py maps
+    them); on a bare `sqlite:` local store (repro-mlflow not installed in the job's env), the local ones."""
+    env = dict(environ, MLFLOW_TRACKING_URI=local_uri, MLFLOW_RUN_ID=local_run_id,
+               MLFLOW_EXPERIMENT_ID=local_experiment_id, REPRO_RUN_ID=run_id, REPRO_TRACKING_URI=tracking_uri or "")
     if registry.available("mlflow.tracking_store"):  # repro-mlflow installed in the job's environment
         from .offline import DB_FILE  # noqa: PLC0415
 
-        local_uri = localfirst_uri(local_uri.removeprefix("sqlite:///").removesuffix("/" + DB_FILE))
-    env = dict(environ, MLFLOW_TRACKING_URI=local_uri, MLFLOW_RUN_ID=local_run_id,
-               MLFLOW_EXPERIMENT_ID=local_experiment_id, REPRO_RUN_ID=run_id, REPRO_TRACKING_URI=tracking_uri or "")
+        env["MLFLOW_TRACKING_URI"] = localfirst_uri(local_uri.removeprefix("sqlite:///").removesuffix("/" + DB_FILE))
+        env["MLFLOW_RUN_ID"] = run_id
+        if environ.get("MLFLOW_EXPERIMENT_ID"):  # else the local one stands for it (the one-command form)
+            env["MLFLOW_EXPERIMENT_ID"] = environ["MLFLOW_EXPERIMENT_ID"]
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
-    if "MLFLOW_REGISTRY_URI" not in environ and registry.available():
-        env["MLFLOW_REGISTRY_URI"] = registry.URI  # not local-first: one line on use, naming the real server
     return env
 
 
@@ -179,12 +183,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(creds)  # this process's own client (the mirror)
     snapshot = dict(args.env)
     try:
-        bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri, args.offline_dir)
+        bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri, args.offline_dir,
+                                                                  args.env.get("MLFLOW_EXPERIMENT_ID") or None)
     except RuntimeError as e:  # a bundle of the previous layout where this run's store goes
         print(f"repro runtime: {e}", file=sys.stderr)
         return 2
     env = command_env(args.env, args.run_id, tracking_uri, local_uri, local_run_id,
                       str(offline.read_bundle(bundle)["experiment_id"]))
+    if not args.live:
+        env["REPRO_OFFLINE"] = "1"  # the entry point's registry queues without waiting for a mirror
     cmd = args.command
     shell = len(cmd) == 1
     proc = None

@@ -1,5 +1,5 @@
 """The GPU study script, run here on the CPU with a small size: it drives the real runtime into an
-MLflow file store and writes the digests, accuracies and devices of its runs as JSON."""
+MLflow SQLite store and writes the digests, accuracies and devices of its runs as JSON."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_gpu_study_script_on_cpu(cli_env, tmp_path):
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     study = json.loads((out_dir / "gpu_study.json").read_text())
-    assert study["tracking_uri"].startswith("file:") and (out_dir / "mlruns").is_dir()
+    assert study["tracking_uri"].startswith("sqlite:") and (out_dir / "mlflow.db").is_file()
     assert study["model_on_gpu"] is False  # this machine has none
     runs = study["runs"]
     assert [(r["op_determinism"], r["repeat"]) for r in runs] == [("true", 0), ("true", 1), ("false", 0), ("false", 1)]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from mlflow.tracking import MlflowClient
 
 from repro_mlflow.runtime import offline
@@ -45,8 +44,7 @@ def _outside(client: MlflowClient) -> None:
     client.log_param(client.create_run(exp, tags={"made": "outside"}).info.run_id, "seed", "7")
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (issue 23): the local experiment's id (1) is also the id of the "
-                   "server's experiment 'outside', and search_runs maps the local id to the real run's experiment")
+
 def test_an_ordinary_project_sees_the_server(mlflow_server, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
     monkeypatch.setenv("REPRO_HOME", str(tmp_path / "repro"))

@@ -1,6 +1,6 @@
-"""What the entry point sees under the runtime: its own run in a local store (model logging and loading
-included), the real run and registry through REPRO_TRACKING_URI / REPRO_RUN_ID (the local registry refuses
-in one line); and the local store is MLflow's SQLite store, made without MLFLOW_ALLOW_FILE_STORE."""
+"""What the entry point sees under the runtime: its own run (the real run's id) in a local store (model
+logging and loading included), the real server through REPRO_TRACKING_URI, the registry on the real
+server; and the local store is MLflow's SQLite store, made without MLFLOW_ALLOW_FILE_STORE."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from repro_mlflow import tags as T
 from repro_mlflow.submit.offline import offline_client
 from repro_mlflow.runtime import offline
 
@@ -26,18 +27,17 @@ class Length(mlflow.pyfunc.PythonModel):
         return [len(model_input)]
 
 with mlflow.start_run() as run:
-    assert run.info.run_id != os.environ["REPRO_RUN_ID"]  # logging goes to the local run
+    import numpy as np
+    mlflow.log_input(mlflow.data.from_numpy(np.arange(6).reshape(3, 2), name="tiny"), context="training")
+    assert run.info.run_id == os.environ["REPRO_RUN_ID"]  # the real run's id (logged into the local store)
     info = mlflow.pyfunc.log_model(name="model", python_model=Length())
     assert mlflow.pyfunc.load_model(info.model_uri).predict(["a", "b"]) == [2]
     assert mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(["a"]) == [1]
     assert not mlflow.get_tracking_uri().startswith("file:")  # the local store is MLflow's SQLite store
     real = MlflowClient(os.environ["REPRO_TRACKING_URI"])  # the real server, asked explicitly
     assert real.get_run(os.environ["REPRO_RUN_ID"]).data.tags["who"] == "submit side"
-    try:  # the registry is not local-first: one line naming the way to the real server, nothing registered
-        mlflow.register_model(info.model_uri, "lost")
-        raise SystemExit("register_model went to the local store")
-    except mlflow.exceptions.MlflowException as e:
-        assert "not local-first" in str(e) and "REPRO_TRACKING_URI" in str(e) and len(str(e).splitlines()) == 1, str(e)
+    # the registry is the real server's: the version is registered there (after the model's files)
+    assert str(mlflow.register_model(info.model_uri, "inside").version) == "1"
     real_registry = MlflowClient(registry_uri=os.environ["REPRO_TRACKING_URI"])
     real_registry.create_registered_model("reached")
 """
@@ -52,10 +52,16 @@ def test_entry_point_logs_locally_and_reaches_the_real_server_explicitly(trackin
     assert p.returncode == 0, p.stderr[-3000:]
     assert client.get_run(rid).info.status == "FINISHED"
     assert offline.read_bundle(tmp_path / "off")["mirrored"] is True
+    run = client.get_run(rid)
+    [d] = run.inputs.dataset_inputs  # the dataset input reached the real run, once
+    assert d.dataset.name == "tiny" and [(t.key, t.value) for t in d.tags] == [("mlflow.data.context", "training")]
+    # what the replay did not deliver as itself is said in the run: the logged-model entity (its files went)
+    assert run.data.tags[T.REPLAY_SKIPPED] == "logged model entities (files sent as artifacts): 1"
     # the logged model reached the real run as its artifacts: it loads from the submit side
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
     assert model.predict(["x", "y", "z"]) == [3]
-    assert [m.name for m in client.search_registered_models()] == ["reached"]  # "lost" never existed anywhere
+    assert sorted(m.name for m in client.search_registered_models()) == ["inside", "reached"]
+    assert mlflow.pyfunc.load_model("models:/inside/1").predict(["x"]) == [1]
 
 
 def test_local_store_is_an_mlflow_sqlite_store(tmp_path, monkeypatch):

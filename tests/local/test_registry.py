@@ -1,0 +1,97 @@
+"""The model registry inside a repro run works as under plain `mlflow run` against the same server
+(`log_model(registered_model_name=...)`, `register_model("runs:/...")`, `create_registered_model`,
+`models:/name/1`); while the server is away a registration is queued with the run's bundle and
+delivered once, after the model's files, by `repro sync` (runtime/registration.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from repro_mlflow import tags as T
+from repro_mlflow.submit.offline import replay_bundle
+from tests.conftest import BIN
+from tests.helpers import wait_terminal
+
+MAIN = """
+import mlflow
+from mlflow import MlflowClient
+
+class Length(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return [len(model_input)]
+
+with mlflow.start_run() as run:
+    import numpy as np
+    mlflow.log_input(mlflow.data.from_numpy(np.arange(3), name="tiny"), context="training")
+    info = mlflow.pyfunc.log_model(name="model", python_model=Length(), registered_model_name="by_log_model")
+    mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", "by_register")
+    MlflowClient().create_registered_model("made_inside")
+    mlflow.log_param("versions", f"{info.registered_model_version},{mv.version}")
+    if mv.version is not None:  # the server answered: its version loads at once
+        mlflow.log_param("loaded", mlflow.pyfunc.load_model("models:/by_register/1").predict(["a", "b", "c"])[0])
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "MLproject").write_text("name: registers\nentry_points:\n  main:\n    command: python main.py\n")
+    (proj / "main.py").write_text(MAIN)
+    return proj
+
+
+def _registered(client: MlflowClient, rid: str) -> dict[str, list[str]]:
+    """{registered model: its versions}; every version made from run `rid`, tagged with its queue entry."""
+    out = {}
+    for m in client.search_registered_models():
+        versions = client.search_model_versions(f"name = '{m.name}'")
+        assert all(v.run_id == rid and v.tags.get(T.REGISTRATION) for v in versions), versions
+        out[m.name] = sorted(v.version for v in versions)
+    return out
+
+
+def test_a_project_registers_models_as_under_plain_mlflow_run(mlflow_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    monkeypatch.setenv("REPRO_HOME", str(tmp_path / "repro"))
+    client = MlflowClient(mlflow_server.uri)
+    p = subprocess.run([str(BIN / "mlflow"), "run", ".", "--backend", "repro-local", "--env-manager", "local",
+                        "--experiment-name", "reg"], cwd=_project(tmp_path), env=dict(os.environ),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    [rid] = [r.info.run_id for r in client.search_runs([client.get_experiment_by_name("reg").experiment_id])]
+    [run] = wait_terminal([rid], timeout=240, client=client)
+    assert run.info.status == "FINISHED", run.data.tags.get("repro.status_reason")
+    assert run.data.params == {"versions": "1,1", "loaded": "3"}
+    assert _registered(client, rid) == {"by_log_model": ["1"], "by_register": ["1"], "made_inside": []}
+    model = mlflow.pyfunc.load_model("models:/by_log_model/1")  # from outside the run, on the server
+    assert model.predict(["x", "y"]) == [2]
+
+
+def test_registrations_wait_for_the_server_and_arrive_once(mlflow_server, tmp_path, monkeypatch):
+    client = MlflowClient(mlflow_server.uri)
+    rid = client.create_run(client.create_experiment("reg")).info.run_id
+    mlflow_server.stop()
+    off = tmp_path / "off"
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_server.uri, REPRO_OFFLINE_DIR=str(off), REPRO_MIRROR_GRACE="0",
+               REPRO_HOME=str(tmp_path / "repro"))
+    p = subprocess.run([sys.executable, "-m", "repro_mlflow.runtime", "--run-id", rid, "--",
+                        sys.executable, str(_project(tmp_path) / "main.py")], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]  # training never failed nor waited for the registry
+    assert sum("queued with the run's bundle" in ln for ln in p.stderr.splitlines()) == 1, p.stderr[-3000:]
+    mlflow_server.restart()
+    assert replay_bundle(client, rid, off) is True
+    assert replay_bundle(client, rid, off) is False  # a second sync: nothing again
+    run = client.get_run(rid)
+    assert run.info.status == "FINISHED" and run.data.params == {"versions": "None,None"}
+    assert _registered(client, rid) == {"by_log_model": ["1"], "by_register": ["1"], "made_inside": []}
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["tiny"]  # the dataset input, by `repro sync`, once
+    # delivered after the model's files: the version loads from the server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    assert mlflow.pyfunc.load_model("models:/by_register/1").predict(["a"]) == [1]
