@@ -17,8 +17,7 @@ def repro(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def test_rerun_twice_on_its_own_backend_and_on_slurm_all_finished_same_config(slurm_cluster, cli_env):
     cli_env = dict(cli_env, SLURM_CONF=str(slurm_cluster.conf))
-    # 1,000 of the 4,500 bundled digits: the rerun's checks are on its params, config and verdict, not on accuracy
-    proc = mlflow_run(cli_env, "-e", "mnist_convnet", "-P", "epochs=1", "-P", "data=bundled", "-P", "n_train=1000")
+    proc = mlflow_run(cli_env, "-e", "mnist_convnet", "-P", "epochs=1", "-P", "data=bundled")
     assert proc.returncode == 0, proc.stderr
     orig = run_id_of(proc)
     [run] = wait_terminal([orig], timeout=240)
