@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,18 +28,20 @@ from .record import expand_tags
 from . import offline
 
 
-def _float_env(name: str, default: float) -> float:
+def _float_env(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
     try:
-        return float(os.environ.get(name, default))
+        return float(environ.get(name, default))
     except ValueError:
         print(f"repro runtime: {name} is not a number; using {default}", file=sys.stderr)
         return default
 
 
-def client_settings(environ=os.environ) -> None:
-    """The runtime's own MLflow client: one try per request, bounded by REPRO_MIRROR_TIMEOUT."""
+def client_settings(environ: MutableMapping[str, str] = os.environ, run_env: Mapping[str, str] | None = None) -> None:
+    """The runtime's own MLflow client: one try per request, bounded by REPRO_MIRROR_TIMEOUT (read from
+    the run's environment `run_env`, the record's `env` included; default `environ`)."""
+    timeout = _float_env("REPRO_MIRROR_TIMEOUT", 30, environ if run_env is None else run_env)
     environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(_float_env("REPRO_MIRROR_TIMEOUT", 30)))
+    environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout))
 
 
 @contextmanager
@@ -70,10 +73,11 @@ class Mirror(threading.Thread):
         self.real_run_id, self.real_uri, self.bundle = real_run_id, real_uri, Path(bundle)
         self.local_uri, self.local_run_id, self.extra_tags = local_uri, local_run_id, extra_tags
         # A snapshot taken before mlflow is imported: MLflow's telemetry thread edits os.environ
-        # while it runs, and iterating os.environ then raises.
+        # while it runs, and iterating os.environ then raises. The run's environment (the record's
+        # `env` included, which the worker's own os.environ lacks): REPRO_MIRROR_* are read from it.
         self.environ = environ
         self.live = live  # False: REPRO_OFFLINE=1, nothing is sent from the worker
-        self.interval = max(0.1, _float_env("REPRO_MIRROR_INTERVAL", 1.0))
+        self.interval = max(0.1, _float_env("REPRO_MIRROR_INTERVAL", 1.0, environ))
         self.error: BaseException | None = None  # the fingerprint could not be recorded
         self.replayer = None
         self.away_since: float | None = None
@@ -138,7 +142,7 @@ class Mirror(threading.Thread):
         self.stop()
         if not self.live:
             return False
-        deadline = time.monotonic() + min(grace_s, max(0.0, _float_env("REPRO_MIRROR_GRACE", 60)))
+        deadline = time.monotonic() + min(grace_s, max(0.0, _float_env("REPRO_MIRROR_GRACE", 60, self.environ)))
         while True:
             if self.tick(final=True):
                 try:
@@ -156,7 +160,7 @@ class Mirror(threading.Thread):
         self.stop()
         if not self.live:
             return False
-        deadline = time.monotonic() + max(0.0, _float_env("REPRO_MIRROR_GRACE", 60))
+        deadline = time.monotonic() + max(0.0, _float_env("REPRO_MIRROR_GRACE", 60, self.environ))
         while True:
             if self.tick(final=True):
                 try:

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     # This process's own MLflow use must not phone home: MLflow's telemetry fetches a config and
     # flushes at exit, which costs about a second offline (the command's environment is untouched).
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    client_settings()
+    client_settings(run_env=snapshot)  # REPRO_MIRROR_TIMEOUT as the run's env (the record's `env` too) sets it
     live = args.live
     if not live:
         print(f"repro runtime: offline: logging to {bundle} only; `repro sync` replays it", file=sys.stderr)

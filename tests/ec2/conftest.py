@@ -148,12 +148,17 @@ class AWS:
         proc = subprocess.Popen(["bash", str(script)], env=e, cwd=root, stdout=open(root / "console.log", "wb"),
                                 stderr=subprocess.STDOUT, start_new_session=True)
         if wait:
-            try:
-                proc.wait(180)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                raise
+            self.wait(proc)
         return proc
+
+    @staticmethod
+    def wait(proc: subprocess.Popen, timeout: float = 180) -> int:
+        """Wait for a booted instance's user-data to end (killed past `timeout` s); its exit code."""
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
 
     def console(self, instance_id: str) -> str:
         return (self.tmp / "instances" / instance_id / "console.log").read_text(errors="replace")

@@ -77,10 +77,10 @@ def test_six_runs_on_two_instances_end_finished(aws, tracking, project, cli_env)
         assert iid in st.stdout
     assert "age" in st.stdout
 
-    # The instances run their user-data (for real, here) and shut down: terminated.
-    for iid in slots.values():
-        proc = aws.boot(iid)
-        assert proc.returncode == 0, aws.console(iid)
+    # The instances run their user-data (for real, here) side by side, as two instances do, and shut down: terminated.
+    booted = {iid: aws.boot(iid, wait=False) for iid in slots.values()}
+    for iid, proc in booted.items():
+        assert aws.wait(proc) == 0, aws.console(iid)
     aws.ec2.get_waiter("instance_terminated").wait(InstanceIds=list(slots.values()), WaiterConfig={"Delay": 1, "MaxAttempts": 10})
 
     # `repro sync` brings the results back from S3 and ends every run FINISHED.

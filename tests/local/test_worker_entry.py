@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,31 @@ def test_a_bad_record_or_index_is_one_line(tracking, tmp_path, args, says):
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and says in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert not (sandbox / "out").exists()  # nothing created on refusal
+
+
+def test_the_records_env_sets_the_mirrors_grace(tmp_path):
+    """REPRO_MIRROR_GRACE in the backend config's `env` (the record's worker env, not the worker's own
+    environment) bounds the last delivery: with the tracking server away, the worker ends about 1 s after
+    its command, leaving the bundle to `repro sync`, instead of trying for the 60 s default."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the tracking server is away
+        s.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{s.getsockname()[1]}"
+    sandbox = tmp_path / "sandbox"
+    (sandbox / "project").mkdir(parents=True)
+    rec = R.BatchRecord(scheduler="local", config={}, tracking_uri=uri, experiment_id="0",
+                        layout={"workdir": str(sandbox)},
+                        runs=[R.RecordRun(index=0, run_id="c" * 32, job_id="", entry_point="main", params={},
+                                          command=f"{sys.executable} -c pass", env={})],
+                        worker={"cwd": "project", "run_dir": "out/{index}", "env": {"REPRO_MIRROR_GRACE": "1"}})
+    R.write(sandbox / "batch.json", rec)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPRO_MIRROR_")}
+    p = subprocess.run([sys.executable, "-m", "repro_mlflow.runtime", "batch.json", "0"], cwd=sandbox,
+                       env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=180)
+    exited_ms = time.time() * 1000
+    assert p.returncode == 0, p.stderr
+    assert "`repro sync` replays it" in p.stderr
+    status = json.loads((sandbox / "out" / "0" / "status.json").read_text())
+    assert status["status"] == "FINISHED"
+    assert exited_ms - status["end_time"] < 30_000, p.stderr  # 1 s asked; the default would be 60 s

@@ -45,7 +45,9 @@ class MlflowServer:
              "--backend-store-uri", self.backend_uri,
              "--artifacts-destination", str(self.root / "artifacts")],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            env=dict(os.environ, MLFLOW_TRACKING_URI=""))
+            # no job execution (MLflow's GenAI job runner: 7 huey consumer processes importing MLflow, which
+            # the tests never use): a start costs one server process, and a stop does not wait on the runner
+            env=dict(os.environ, MLFLOW_TRACKING_URI="", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"))
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.healthy():
