@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -31,3 +35,13 @@ def all_runs(client: MlflowClient | None = None) -> list[Run]:
     client = client or MlflowClient()
     exp_ids = [e.experiment_id for e in client.search_experiments()]
     return list(client.search_runs(exp_ids, max_results=10000)) if exp_ids else []
+
+
+def run_offline_worker(tracking_uri: str, run_id: str, offline_dir: Path, script: Path, repro_home: Path,
+                       ) -> subprocess.CompletedProcess:
+    """The one-command worker form for `run_id` with the tracking server away: `script` logs to the local
+    store in `offline_dir` (no grace wait at the end); stdout and stderr captured as text."""
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri, REPRO_OFFLINE_DIR=str(offline_dir),
+               REPRO_MIRROR_GRACE="0", REPRO_HOME=str(repro_home))
+    return subprocess.run([sys.executable, "-m", "repro_mlflow.runtime", "--run-id", run_id, "--",
+                           sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -14,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from repro_mlflow.runtime import offline
 from repro_mlflow.submit.offline import replay_bundle
 from tests.conftest import BIN
-from tests.helpers import wait_terminal
+from tests.helpers import run_offline_worker, wait_terminal
 
 MAIN = """
 from urllib.parse import urlparse
@@ -69,11 +68,7 @@ def test_reads_fall_back_to_the_local_run_while_the_server_is_away(mlflow_server
     rid = client.create_run(client.create_experiment("inside")).info.run_id
     mlflow_server.stop()
     off = tmp_path / "off"
-    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_server.uri, REPRO_OFFLINE_DIR=str(off), REPRO_MIRROR_GRACE="0",
-               REPRO_HOME=str(tmp_path / "repro"))
-    p = subprocess.run([sys.executable, "-m", "repro_mlflow.runtime", "--run-id", rid, "--",
-                        sys.executable, str(_project(tmp_path) / "main.py")], env=env, capture_output=True, text=True,
-                       timeout=300)
+    p = run_offline_worker(mlflow_server.uri, rid, off, _project(tmp_path) / "main.py", tmp_path / "repro")
     assert p.returncode == 0, p.stderr[-3000:]
     said = [ln for ln in p.stderr.splitlines() if "reads answer from this run's local store" in ln]
     assert len(said) == 1, p.stderr[-3000:]  # said once, for three reads

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -16,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from repro_mlflow import tags as T
 from repro_mlflow.submit.offline import replay_bundle
 from tests.conftest import BIN
-from tests.helpers import wait_terminal
+from tests.helpers import run_offline_worker, wait_terminal
 
 MAIN = """
 import mlflow
@@ -78,11 +77,7 @@ def test_registrations_wait_for_the_server_and_arrive_once(mlflow_server, tmp_pa
     rid = client.create_run(client.create_experiment("reg")).info.run_id
     mlflow_server.stop()
     off = tmp_path / "off"
-    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_server.uri, REPRO_OFFLINE_DIR=str(off), REPRO_MIRROR_GRACE="0",
-               REPRO_HOME=str(tmp_path / "repro"))
-    p = subprocess.run([sys.executable, "-m", "repro_mlflow.runtime", "--run-id", rid, "--",
-                        sys.executable, str(_project(tmp_path) / "main.py")], env=env, capture_output=True, text=True,
-                       timeout=300)
+    p = run_offline_worker(mlflow_server.uri, rid, off, _project(tmp_path) / "main.py", tmp_path / "repro")
     assert p.returncode == 0, p.stderr[-3000:]  # training never failed nor waited for the registry
     assert sum("queued with the run's bundle" in ln for ln in p.stderr.splitlines()) == 1, p.stderr[-3000:]
     mlflow_server.restart()
