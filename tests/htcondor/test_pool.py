@@ -27,6 +27,7 @@ from repro_mlflow.submit.project import make_spec
 from repro_mlflow.submit.sync import sync_runs
 from tests.conftest import BIN, ROOT
 from tests.helpers import wait_terminal
+from tests.htcondor.job_user import install, sitecustomize_dir
 
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
@@ -38,6 +39,7 @@ def pool(condor_env, tracking, monkeypatch, request):
     home = condor_env.home / request.node.name[:60]
     home.mkdir(mode=0o777)
     monkeypatch.setenv("REPRO_HOME", str(home))
+    install(condor_env.job_user, monkeypatch.setattr)  # the batch directory is the job owner's (job_user.py)
     return condor_env
 
 
@@ -235,7 +237,8 @@ def test_sweep_on_a_target_pointing_at_the_pool(pool, tracking, cli_env, tmp_pat
     from tests.sweep.conftest import echo_args, runs, sweep
 
     MlflowClient(tracking).create_experiment("repro", artifact_location=(tmp_path / "artifacts").as_uri())
-    env = dict(cli_env, PYTHONUNBUFFERED="1", COLUMNS="200")
+    site = sitecustomize_dir(tmp_path / "site", pool.job_user)
+    env = dict(cli_env, PYTHONUNBUFFERED="1", COLUMNS="200", PYTHONPATH=f"{site}{os.pathsep}{cli_env['PYTHONPATH']}")
     microarch = pool.run("condor_status", "-af", "Microarch").stdout.split()
     keep = microarch and microarch[0] in ("x86_64-v3", "x86_64-v4")
     p = sweep(echo_args("hardware=osg_cpu", "hardware.container=null",
