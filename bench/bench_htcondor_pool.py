@@ -110,7 +110,10 @@ def bench(n: int) -> dict:
         from repro_mlflow.submit.project import make_spec
         from repro_mlflow.submit.sync import sync_runs
 
+        from tests.htcondor.job_user import install
+
         os.umask(0)  # the batch directory must be writable by the job user (the jobs' owner)
+        install(pool.job_user)  # the 0700 batch directory and the record are the jobs' owner's, as a submitter's
         tmp = Path(tmp)
         tmp.chmod(0o755)
         proj = tmp / "proj"
