@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,17 @@ __all__ = ["BIN", "FIXTURES", "ROOT", "free_port"]
 # the migrated empty database each run's local store copies (runtime/localstore.py): made once per
 # session and MLflow version, not once per test's REPRO_HOME (the jobs of a test inherit it)
 os.environ.setdefault("REPRO_CACHE_DIR", tempfile.mkdtemp(prefix="repro-test-cache-"))
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `timeout`, a CI cancel or a kill of the run sends SIGTERM, whose default ends Python without unwinding:
+    # taken as an interrupt, pytest tears the fixtures down, so every service a test started (an HTCondor
+    # pool, Slurm, an mlflow server, PostgreSQL) is stopped
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.fixture(autouse=True)
