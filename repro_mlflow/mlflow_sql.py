@@ -79,7 +79,6 @@ def write_session(store: Any) -> Any:
 # caller goes through `MlflowClient`.
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-TERMINAL_STATES = ("FINISHED", "FAILED", "KILLED")
 
 
 @dataclass

@@ -110,9 +110,6 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-TERMINAL = ("FINISHED", "FAILED", "KILLED")
-
-
 class _StatusReader:
     """What `repro status` shows: (target, status) counts, the FAILED/KILLED runs' reasons, the live runs.
 
@@ -133,6 +130,8 @@ class _StatusReader:
             counts, failed = status_counts(self.engine, self.args.experiment, sweep)
             return counts, failed, live_runs(self.engine, self.args.experiment, sweep)
         from collections import Counter
+
+        from ..schedulers.protocol import TERMINAL
 
         if not self._exp_ids:
             self._exp_ids.extend(_experiment_ids(self.client, self.args))

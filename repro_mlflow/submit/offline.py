@@ -105,13 +105,13 @@ def close_unfinished(bundle: Path, status: str, reason: str | None, log_file: Pa
     meta = worker_offline.read_bundle(bundle)
     if meta.get("status") is not None:
         return False
-    end_time = last_write_ms(bundle, log_file) or int(meta.get("start_time") or 0) or None
+    end_time = last_write_ms(bundle, log_file) or int(meta.get("start_time") or 0)
     if log_file is not None and Path(log_file).is_file() and not worker_offline.is_legacy(bundle):
         from ..runtime.replay import open_local  # noqa: PLC0415
 
         with bundle_lock(bundle):
             open_local(bundle).add_file(log_file, T.LOG_ARTIFACT)
-    worker_offline.finish(bundle, status, reason, end_time or 0, closed_by="repro sync")
+    worker_offline.finish(bundle, status, reason, end_time, closed_by="repro sync")
     return True
 
 
