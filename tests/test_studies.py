@@ -73,7 +73,7 @@ def test_cpu_study_by_setting_findings_are_the_reports(setting, expect, phrase):
 def test_cpu_study_cost_table_is_the_reports():
     readme = (CPU / "README.md").read_text()
     flat = " ".join(readme.split())
-    bench = json.loads((ROOT / "bench/results/determinism_cost.json").read_text())["rows"]
+    bench = json.loads((ROOT / "bench/results/determinism_cost_from_cpu_study.json").read_text())["rows"]
     report = _report(CPU / "report")
     report_rows = [c for ex in report.values() for c in ex["cost"]]
     assert len(bench) == len(report_rows) == 9

@@ -22,13 +22,30 @@ export PATH="$PWD/.venv/bin:$PATH" TF_CPP_MIN_LOG_LEVEL=2
 here=analysis/cpu_study
 export MLFLOW_TRACKING_URI="sqlite:///$PWD/$here/mlflow.db" REPRO_HOME="$PWD/$here/.repro"
 ((keep)) || rm -f "$here/mlflow.db"
-sweep() { repro-sweep --config-dir "$here/conf" +preset=cpu_study project_dir="$PWD" "$@"; }
-# TensorFlow: oneDNN on and off (a TensorFlow switch)
-sweep keras_backend=tensorflow onednn=true,false
-# JAX and PyTorch (oneDNN off/on is not a factor there)
-sweep keras_backend=jax,torch
-# the seed as a factor, on the default TensorFlow settings
-sweep keras_backend=tensorflow onednn=true op_determinism=true seed=2
+t0=$(date +%s) total=360  # runs of the two sweeps below
+say() { printf '[cpu-study %s, %d min] %s\n' "$(date -u +%H:%M)" $(( ($(date +%s) - t0) / 60 )) "$*"; }
+# a line a minute with the runs' states (read from the run database, no MLflow import), until the sweeps end
+ticker() {
+  while sleep 60; do
+    python - "$here/mlflow.db" "$total" <<'PY' 2>/dev/null || true
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)  # read only: never creates the database
+rows = db.execute("select r.status, count(*) from runs r join experiments e on r.experiment_id = e.experiment_id "
+                  "where e.name = 'cpu-study' group by r.status").fetchall()
+print("[cpu-study] runs: " + ", ".join(f"{n} {s}" for s, n in sorted(rows)) + f" (of {sys.argv[2]})", flush=True)
+PY
+  done
+}
+ticker & tick=$!
+trap 'kill $tick 2>/dev/null || true' EXIT
+sweep() { say "sweep $1 of 2: $2 ($3 runs)"; shift 3
+  repro-sweep --config-dir "$here/conf" +preset=cpu_study project_dir="$PWD" "$@"; }
+# every sweep: the three examples x seeds 1-5 x threads {1,2} x repeats {0,1} (conf/preset/cpu_study.yaml)
+# TensorFlow: oneDNN {on, off} x op determinism {on, off}, crossed with every seed
+sweep 1 "TensorFlow x oneDNN x op determinism" 240 keras_backend=tensorflow onednn=true,false op_determinism=true,false
+# JAX and PyTorch (oneDNN is not a switch of JAX; op determinism changes no CPU kernel of either: README)
+sweep 2 "JAX and PyTorch" 120 keras_backend=jax,torch op_determinism=true
+say "runs done; analysing"
 if [[ "$out" -ef "$here/report" || ! -d "$here/report" ]]; then
   repro analyze --sweep cpu-study --out "$out"
 else
@@ -38,3 +55,4 @@ fi
 for f in threads op_determinism keras_backend; do
   repro analyze --sweep cpu-study --by "params.$f" --no-log --out "${out%/}_by_$f" > /dev/null
 done
+say "done: $out and ${out%/}_by_*"
