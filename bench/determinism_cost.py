@@ -27,8 +27,8 @@ said on stderr and ends with exit 3 (the record is still written, flagged). The 
 cannot judge a run: the bench's own run puts about one process into it.
 
 Writes bench/results/determinism_cost.json (or --out): the machine, the load, the dates, every run,
-every cell and every row. `--quick` is a smoke test (TensorFlow only, 256 digits, 1 epoch, 2 repeats,
-written to a temporary file unless --out). `--dry-run` prints the plan and the estimated time.
+every cell and every row. `--quick` is a smoke test (TensorFlow only, baseline, placebo and op determinism off, 256 digits,
+1 epoch, 2 repeats: 6 runs, written to a temporary file unless --out). `--dry-run` prints the plan and the estimated time.
 Earlier figures (from the CPU study's own timings, two runs at a time on shared cores; they fail
 the placebo) are kept in bench/results/determinism_cost_from_cpu_study.json.
 """
@@ -46,7 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -268,7 +268,7 @@ def estimate_s(cells: list[Cell], repeats: int, quick: bool) -> float:
 
 def main(argv: list[str] | None = None, runner: Callable[[Cell, str, dict, str], dict] = run_once) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="See the module docstring.")
-    p.add_argument("--quick", action="store_true", help="smoke test: TensorFlow only, tiny size, 2 repeats")
+    p.add_argument("--quick", action="store_true", help="smoke test: TensorFlow, 3 cells, tiny size, 2 repeats")
     p.add_argument("--example", default="mnist_convnet", choices=sorted(EXAMPLES))
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     p.add_argument("--repeats", type=int, default=None, help="runs per cell (default 5; 2 with --quick)")
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None, runner: Callable[[Cell, str, dict, str],
               f"(got {a.frameworks!r}, {repeats})", file=sys.stderr)
         return 2
     params = (QUICK.get(a.example) or EXAMPLES[a.example]) if a.quick else EXAMPLES[a.example]
-    cells = plan(frameworks)
+    cells = plan(frameworks, switches=("op_determinism",)) if a.quick else plan(frameworks)
     seed = a.seed if a.seed is not None else int(time.time()) % 2**31
     est = estimate_s(cells, repeats, a.quick)
     if a.dry_run:
