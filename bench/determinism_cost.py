@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None, runner: Callable[[Cell, str, dict, str],
     p.add_argument("--quick", action="store_true", help="smoke test: TensorFlow, 3 cells, tiny size, 2 repeats")
     p.add_argument("--example", default="mnist_convnet", choices=sorted(EXAMPLES))
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    p.add_argument("--placebo", default=",".join(FRAMEWORKS), help="frameworks with a placebo cell (default: every one)")
     p.add_argument("--repeats", type=int, default=None, help="runs per cell (default 5; 2 with --quick)")
     p.add_argument("--seed", type=int, default=None, help="seed of the run order (default: from the clock, recorded)")
     p.add_argument("--max-load", type=float, default=0.5, help="refuse above this 1-minute load average at the start")
@@ -282,14 +283,15 @@ def main(argv: list[str] | None = None, runner: Callable[[Cell, str, dict, str],
     frameworks = tuple(f for f in a.frameworks.split(",") if f)
     if a.quick:
         frameworks = ("tensorflow",) if a.frameworks == ",".join(FRAMEWORKS) else frameworks
-    bad = [f for f in frameworks if f not in FRAMEWORKS]
+    bad = [f for f in (*frameworks, *a.placebo.split(",")) if f and f not in FRAMEWORKS]
     repeats = a.repeats if a.repeats is not None else (2 if a.quick else 5)
     if bad or not frameworks or repeats < 2:
         print(f"determinism_cost: frameworks among {', '.join(FRAMEWORKS)} and --repeats 2 or more "
               f"(got {a.frameworks!r}, {repeats})", file=sys.stderr)
         return 2
     params = (QUICK.get(a.example) or EXAMPLES[a.example]) if a.quick else EXAMPLES[a.example]
-    cells = plan(frameworks, switches=("op_determinism",)) if a.quick else plan(frameworks)
+    placebo = tuple(f for f in a.placebo.split(",") if f)
+    cells = plan(frameworks, ("op_determinism",) if a.quick else tuple(SWITCHES), placebo)
     seed = a.seed if a.seed is not None else int(time.time()) % 2**31
     est = estimate_s(cells, repeats, a.quick)
     if a.dry_run:
