@@ -100,8 +100,12 @@ def test_a_busy_machine_is_refused_in_one_line_and_nothing_is_written(tmp_path, 
     assert "WARNING: the machine was not idle" in capsys.readouterr().err
 
 
-def test_dry_run_prints_the_plan():
-    assert dc.main(["--dry-run", "--seed", "1"]) == 0
+def test_dry_run_prints_the_plan_and_runs_nothing(capsys):
+    assert dc.main(["--dry-run", "--seed", "1"], runner=None) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("14 cells x 5 repeats = 70 runs of mnist_convnet") and "min on an idle machine" in out
+    assert dc.main(["--dry-run", "--placebo", "tensorflow", "--frameworks", "tensorflow,jax"], runner=None) == 0
+    assert capsys.readouterr().out.startswith("8 cells x 5 repeats = 40 runs")
 
 
 def test_the_committed_record_is_its_own_runs():
