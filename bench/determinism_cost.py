@@ -7,7 +7,8 @@ What it times: one example (default `mnist_convnet` at the CPU study's size: 2,0
 fit alone, without the framework's import), each run a fresh `python -m projects.<example>` into a
 private sqlite store (MLFLOW_RUN_ID: the bench made the run, so it reads its metric back exactly).
 Runs go one at a time (the `parallel: 1` of the issue: nothing of the bench overlaps), in an order
-shuffled over all cells and repeats (seed recorded), so drift of the machine spreads over every cell.
+shuffled over all cells and repeats (seed recorded), so drift of the machine spreads over every cell;
+one unrecorded warm-up run per framework comes first (libraries into the page cache).
 
 Cells, per framework (Keras on tensorflow, jax, torch): the baseline (op_determinism=true, onednn=true,
 threads=1) and each determinism switch flipped from it: op_determinism=false; onednn=false (TensorFlow
@@ -219,9 +220,13 @@ def _now() -> str:
 
 
 def measure(cells: list[Cell], repeats: int, seed: int, example: str, params: dict, max_foreign: float,
-            runner: Callable[[Cell], dict], log: Callable[[str], None] = print) -> dict:
-    """Run every (cell, repeat) in shuffled order, probing the machine around each; return the record."""
+            runner: Callable[[Cell], dict], log: Callable[[str], None] = print, warmup: int = 1) -> dict:
+    """Run every (cell, repeat) in shuffled order, probing the machine around each; return the record.
+    First `warmup` unrecorded runs of each framework's baseline (the files it reads come into the page cache)."""
     started, load_start = _now(), list(os.getloadavg())
+    for cell in [c for c in cells if c.name == "baseline"] * warmup:
+        res = runner(cell)
+        log(f"[warm-up] {cell.framework:10s} baseline  wall {res['wall_s']:6.1f} s (not recorded)")
     runs, times = [], {c: [] for c in cells}
     sequence = order(cells, repeats, seed)
     for i, (cell, rep) in enumerate(sequence, 1):
@@ -250,7 +255,7 @@ def measure(cells: list[Cell], repeats: int, seed: int, example: str, params: di
     return {"benchmark": "determinism_cost",
             "method": "own runs, one at a time (parallel 1), order shuffled over cells and repeats; median train_seconds "
                       "with the deterministic setting / with the other, scipy.stats.bootstrap percentile 95 % interval",
-            "example": example, "params": params, "repeats": repeats, "order_seed": seed,
+            "example": example, "params": params, "repeats": repeats, "order_seed": seed, "warmup_runs": warmup,
             "machine": _machine(), "host": platform.node(), "started_utc": started, "ended_utc": _now(),
             "load": {"at_start": [round(v, 2) for v in load_start], "at_end": [round(v, 2) for v in os.getloadavg()],
                      "max_foreign": max_foreign, "runs_busy": n_busy,
@@ -312,7 +317,8 @@ def main(argv: list[str] | None = None, runner: Callable[[Cell, str, dict, str],
     with tempfile.TemporaryDirectory(prefix="determinism_cost_runs_") as work:  # the runs' store, not kept
         store = f"sqlite:///{Path(work) / 'mlflow.db'}"
         record = measure(cells, repeats, seed, a.example, params, a.max_foreign,
-                         lambda c: runner(c, a.example, params, store), log=lambda s: print(s, flush=True))
+                         lambda c: runner(c, a.example, params, store), log=lambda s: print(s, flush=True),
+                         warmup=0 if a.quick else 1)
     record["quick"] = a.quick
     record["allow_load"] = a.allow_load and load > a.max_load
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,7 @@ def test_the_record_gives_each_switch_its_ratio_and_the_placebo_holds_one():
     rec = dc.measure(cells, 5, 3, "mnist_convnet", {}, 0.2,
                      _fake_runner({"op_determinism=false": 8.0, "onednn=false": 13.0, "threads=2": 5.0}), log=lambda s: None)
     rows = {r["factor"]: r for r in rec["rows"]}
+    assert len(rec["runs"]) == 5 * len(cells) and rec["warmup_runs"] == 1  # the warm-up run is not recorded
     assert rows["op_determinism"]["ratio"] == pytest.approx(1.25, rel=0.03)  # deterministic = baseline, 10 s vs 8 s
     assert rows["onednn"]["ratio"] == pytest.approx(1.3, rel=0.03) and rows["onednn"]["deterministic"] == "false"
     assert rows["threads"]["ratio"] == pytest.approx(2.0, rel=0.03)
