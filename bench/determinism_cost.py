@@ -64,9 +64,10 @@ EXAMPLES = {  # the CPU study's sizes (analysis/cpu_study/conf/example/), and th
     "imbalanced_classification": {"epochs": 5, "batch_size": 2048, "data": "bundled", "rows": 175000},
 }
 QUICK = {"mnist_convnet": {"epochs": 1, "batch_size": 128, "data": "bundled", "n_train": 256}}
-# idle seconds per run (fresh interpreter: import, data, fit, logging), mnist_convnet at the study size;
-# from timed runs' CPU time on this 2-core machine (bench/determinism_cost.py --dry-run uses them)
-EST_RUN_S = {"tensorflow": 14.0, "jax": 26.0, "torch": 17.0}
+# seconds per run (fresh interpreter: import, data, fit, logging) of mnist_convnet at the study size, threads=1:
+# the CPU time of one timed run per framework on this 2-core machine (2026-12-06, under load 5-24, nice 10), which
+# is its wall time on an idle machine give or take contention; --dry-run's estimate adds them up
+EST_RUN_S = {"tensorflow": 13.4, "jax": 24.5, "torch": 14.6}
 PLACEBO = "placebo"
 
 
@@ -267,8 +268,9 @@ def measure(cells: list[Cell], repeats: int, seed: int, example: str, params: di
 
 
 def estimate_s(cells: list[Cell], repeats: int, quick: bool) -> float:
-    """Idle seconds for the plan: per run the framework's estimate (a third of it at the quick size)."""
-    return sum(EST_RUN_S[c.framework] for c in cells) * repeats * (0.6 if quick else 1.0)
+    """Idle seconds for the plan: per run (and warm-up run) the framework's estimate, 0.6 of it at the quick size."""
+    warmups = 0 if quick else sum(EST_RUN_S[c.framework] for c in cells if c.name == "baseline")
+    return (sum(EST_RUN_S[c.framework] for c in cells) * repeats + warmups) * (0.6 if quick else 1.0)
 
 
 def main(argv: list[str] | None = None, runner: Callable[[Cell, str, dict, str], dict] = run_once) -> int:
