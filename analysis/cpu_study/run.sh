@@ -24,7 +24,7 @@ export PATH="$PWD/.venv/bin:$PATH" TF_CPP_MIN_LOG_LEVEL=2
 here=analysis/cpu_study
 export MLFLOW_TRACKING_URI="sqlite:///$PWD/$here/mlflow.db" REPRO_HOME="$PWD/$here/.repro"
 ((keep)) || rm -f "$here/mlflow.db"
-t0=$(date +%s) total=300  # runs of the three sweeps below
+t0=$(date +%s) total=300  # runs of the five sweeps below
 say() { printf '[cpu-study %s, %d min] %s\n' "$(date -u +%H:%M)" $(( ($(date +%s) - t0) / 60 )) "$*"; }
 # a line a minute with the runs' states (read from the run database, no MLflow import), until the sweeps end
 ticker() {
@@ -40,7 +40,7 @@ PY
 }
 ticker & tick=$!
 trap 'kill $tick 2>/dev/null || true' EXIT
-sweep() { say "sweep $1 of 3: $2 ($3 runs)"; shift 3
+sweep() { say "sweep $1 of 5: $2 ($3 runs)"; shift 3
   repro-sweep --config-dir "$here/conf" +preset=cpu_study project_dir="$PWD" "$@"; }
 # every sweep: the three examples x seeds 1-5 x threads {1,2} x repeats {0,1} (conf/preset/cpu_study.yaml)
 # TensorFlow: oneDNN on and off, with op determinism on; then op determinism off with oneDNN on
@@ -48,7 +48,11 @@ sweep() { say "sweep $1 of 3: $2 ($3 runs)"; shift 3
 sweep 1 "TensorFlow, oneDNN on and off" 120 keras_backend=tensorflow onednn=true,false op_determinism=true
 sweep 2 "TensorFlow, op determinism off" 60 keras_backend=tensorflow onednn=true op_determinism=false
 # JAX and PyTorch, op determinism on (oneDNN is not a switch of JAX; op determinism changed no CPU bits of either)
-sweep 3 "JAX and PyTorch" 120 keras_backend=jax,torch op_determinism=true
+sweep 3 "JAX" 60 keras_backend=jax op_determinism=true
+sweep 4 "PyTorch, one thread" 30 keras_backend=torch op_determinism=true threads=1
+# PyTorch's two threads spin-wait on a core another run holds (fit 2-7x as long): these go one at a time
+sweep 5 "PyTorch, two threads, one run at a time" 30 keras_backend=torch op_determinism=true threads=2 \
+  hardware.backend_config.parallel=1
 say "runs done; analysing"
 if [[ "$out" -ef "$here/report" || ! -d "$here/report" ]]; then
   repro analyze --sweep cpu-study --out "$out"
