@@ -44,7 +44,7 @@ sweep() { say "sweep $1 of 5: $2 ($3 runs)"; shift 3
   repro-sweep --config-dir "$here/conf" +preset=cpu_study project_dir="$PWD" "$@"; }
 # every sweep: the three examples x seeds 1-5 x threads {1,2} x repeats {0,1} (conf/preset/cpu_study.yaml)
 # TensorFlow: oneDNN on and off, with op determinism on; then op determinism off with oneDNN on
-# (oneDNN off with op determinism off is left out to fit about an hour: README, "The conf now")
+# (oneDNN off with op determinism off is left out to fit about 75 minutes: README, "The conf now")
 sweep 1 "TensorFlow, oneDNN on and off" 120 keras_backend=tensorflow onednn=true,false op_determinism=true
 sweep 2 "TensorFlow, op determinism off" 60 keras_backend=tensorflow onednn=true op_determinism=false
 # JAX and PyTorch, op determinism on (oneDNN is not a switch of JAX; op determinism changed no CPU bits of either)
