@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Re-run the whole CPU study from scratch, with the tool alone:
 #   bash analysis/cpu_study/run.sh [--keep] [--out DIR]
-# 300 runs, two at a time: about an hour on an idle 2-core machine (README, "The conf now"). It prints a
-# line per sweep and, every minute, the runs counted by state.
+# 300 runs, two at a time (PyTorch's two-thread ones one at a time): about 75 minutes on an idle
+# 2-core machine (README, "The conf now"). It prints a line per sweep and, every minute, the runs
+# counted by state.
 # Runs go to analysis/cpu_study/mlflow.db (experiment cpu-study; --keep adds to it instead of
 # starting afresh); the report, figures, CSV and JSON made by `repro analyze` go to DIR (default
 # analysis/cpu_study/report/), and are logged to MLflow too; DIR_by_threads/ and
