@@ -73,7 +73,7 @@ def test_cpu_study_by_setting_findings_are_the_reports(setting, expect, phrase):
 def test_cpu_study_cost_table_is_the_reports():
     readme = (CPU / "README.md").read_text()
     flat = " ".join(readme.split())
-    bench = json.loads((ROOT / "bench/results/determinism_cost.json").read_text())["rows"]
+    bench = json.loads((ROOT / "bench/results/determinism_cost_from_cpu_study.json").read_text())["rows"]
     report = _report(CPU / "report")
     report_rows = [c for ex in report.values() for c in ex["cost"]]
     assert len(bench) == len(report_rows) == 9
@@ -165,3 +165,28 @@ def test_nnunet_study_findings_are_the_reports():
     checked = json.loads((NNUNET / "batches.json").read_text())
     for setting, res in checked["settings"].items():
         assert f"{setting}: {sum(res['same'])} of {len(res['same'])} batches identical" in readme, setting
+
+
+def test_cpu_study_conf_is_a_scientists_size():
+    """Issue 25: at least 2,000 test reviews, 50 validation frauds (as the generator places them) and 5 seeds,
+    two repeats, every backend factor crossed with every seed; the README says the same numbers."""
+    import yaml
+
+    from projects.imbalanced_classification.__main__ import VALIDATION_FRACTION
+    from projects.imbalanced_classification.data import generate
+
+    conf = CPU / "conf"
+    imdb = yaml.safe_load((conf / "example/imdb_cpu.yaml").read_text())["params"]
+    fraud = yaml.safe_load((conf / "example/fraud_cpu.yaml").read_text())["params"]
+    swept = yaml.safe_load((conf / "preset/cpu_study.yaml").read_text())["hydra"]["sweeper"]["params"]
+    assert imdb["n_test"] >= 2000
+    n_val = int(fraud["rows"] * VALIDATION_FRACTION)
+    frauds = int(generate(fraud["rows"])[1][-n_val:].sum())
+    assert frauds >= 50, frauds
+    seeds, repeats = str(swept["seed"]).split(","), str(swept["repeat"]).split(",")
+    assert len(seeds) >= 5 and len(repeats) >= 2
+    run_sh = (CPU / "run.sh").read_text()
+    assert "seed=" not in run_sh  # the seeds are swept in the preset, so every sweep crosses them
+    readme = " ".join((CPU / "README.md").read_text().split())
+    assert f"{fraud['rows']:,} generated transactions" in readme and f"hold {frauds} frauds" in readme
+    assert f"tested on {imdb['n_test']:,} reviews" in readme
