@@ -327,10 +327,18 @@ def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, compariso
         return pd.DataFrame(columns=base_cols + ["example"])
     exp_in = ",".join(str(int(e)) for e in exp_ids)  # ints: safe to inline
     run_where = f"r.lifecycle_stage = 'active' AND r.experiment_id IN ({exp_in})"
-    if sweep is not None:
-        run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = '{T.SWEEP}' AND s.value = {_lit(sweep)})"
-    runs = reader.table(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.name "
-                        f"FROM runs r WHERE {run_where}")
+    run_sql = (f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.name "
+               f"FROM runs r WHERE {run_where}")
+    if sweep is None:
+        runs = reader.table(run_sql)
+    else:
+        sweep_sql = f"SELECT s.run_uuid FROM tags s WHERE s.key = '{T.SWEEP}' AND s.value = {_lit(sweep)}"
+        run_where += f" AND r.run_uuid IN ({sweep_sql})"
+        # the experiments' runs and the sweep's run ids side by side, joined in Arrow: sqlite's IN (subquery)
+        # looks every run up by its key (1.4 s for 100,000 runs against 0.6 s)
+        runs, in_sweep = reader.tables([run_sql, sweep_sql])
+        if runs.num_rows:
+            runs = runs.filter(pc.is_in(_text(runs.column("run_uuid")), value_set=_text(in_sweep.column(0))))
     if runs.num_rows == 0:
         return pd.DataFrame(columns=base_cols + ["example"])
     ids = runs.column("run_uuid").combine_chunks()
