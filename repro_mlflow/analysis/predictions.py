@@ -226,7 +226,9 @@ def divergence(runs: pd.DataFrame, parted: list[tuple[str, str]], tracking_uri: 
         if at is None:
             continue
         per_run: dict[str, dict[int, str]] = {}
-        for rid, uri, *vals in read.iloc[at].itertuples(index=False, name=None):
+        # no epoch tags and no artifact left to read: nothing to find run by run
+        sub = read.iloc[at] if ecols or budget > 0 else read.iloc[:0]
+        for rid, uri, *vals in sub.itertuples(index=False, name=None):
             d = {int(c[len(EPOCH_TAG):]): v for c, v in zip(ecols, vals)
                  if isinstance(v, str) and c[len(EPOCH_TAG):].isdigit()}
             if not d and budget > 0 and isinstance(uri, str) and uri:
