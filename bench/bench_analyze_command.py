@@ -35,12 +35,18 @@ FLOOR = "import mlflow, pandas, matplotlib, scipy"
 
 
 READ_LINES: list[str] = []  # the command's own "read N run(s) … in X s; statistics in Y s"
+CPU: dict[str, list[float]] = {}  # per command: the child's user + system CPU seconds (less noisy than wall time)
 
 
-def timed(cmd: list[str], env: dict) -> float:
+def timed(cmd: list[str], env: dict, name: str = "") -> float:
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     t = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(name, []).append(round(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime, 2))
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-3000:]}")
     READ_LINES.extend(x for x in p.stderr.splitlines() if x.startswith("read "))
@@ -61,10 +67,11 @@ def main() -> int:
     env["MLFLOW_TRACKING_URI"] = uri
     floor, whole, no_fig = [], [], []
     for i in range(a.repeat):
-        floor.append(timed([sys.executable, "-c", FLOOR], env))
-        whole.append(timed([str(BIN / "repro"), "analyze", "--sweep", "bench", "--out", str(tmp / f"r{i}")], env))
+        floor.append(timed([sys.executable, "-c", FLOOR], env, "floor"))
+        whole.append(timed([str(BIN / "repro"), "analyze", "--sweep", "bench", "--out", str(tmp / f"r{i}")], env,
+                           "whole"))
         no_fig.append(timed([str(BIN / "repro"), "analyze", "--sweep", "bench", "--no-figures", "--no-log",
-                             "--out", str(tmp / f"n{i}")], env))
+                             "--out", str(tmp / f"n{i}")], env, "no_figures"))
     svgs = sorted(p.name for p in (tmp / "r0" / "figures").glob("*.svg"))
     f, w, n = (statistics.median(x) for x in (floor, whole, no_fig))
     res = {
@@ -75,16 +82,24 @@ def main() -> int:
                     "loadavg_1_5_15_after": [round(x, 2) for x in os.getloadavg()],
                     "note": "shared machine: compare the ratios to the floor, measured alternately in the same run"},
         "runs": a.runs, "store_reused": bool(a.db),
-        "floor": {"what": FLOOR, "seconds": [round(x, 3) for x in floor], "median_s": round(f, 3)},
+        "floor": {"what": FLOOR, "seconds": [round(x, 3) for x in floor], "median_s": round(f, 3),
+                  "cpu_s": CPU["floor"]},
         "whole_command": {"what": "repro analyze --sweep bench (report, figures, analysis run logged)",
                           "seconds": [round(x, 3) for x in whole], "median_s": round(w, 3),
                           "ratio_to_floor": round(w / f, 2), "target_ratio": 2.0, "within_target": w / f <= 2.0,
-                          "target_s_at_100000_runs": 10.0, "figures": svgs, "read_lines": READ_LINES[::2]},
+                          "target_s_at_100000_runs": 10.0, "figures": svgs, "read_lines": READ_LINES[::2],
+                          "cpu_s": CPU["whole"],
+                          "cpu_ratio_to_floor": round(statistics.median(CPU["whole"]) / statistics.median(CPU["floor"]), 2)},
         "no_figures": {"what": "repro analyze --sweep bench --no-figures --no-log",
                        "seconds": [round(x, 3) for x in no_fig], "median_s": round(n, 3),
-                       "ratio_to_floor": round(n / f, 2)},
+                       "ratio_to_floor": round(n / f, 2), "cpu_s": CPU["no_figures"]},
     }
-    Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
+    out = Path(a.out)
+    if a.db and out.is_file():  # a large store's run goes beside the 400-run result, under its own key
+        whole_file = json.loads(out.read_text())
+        whole_file[f"at_{a.runs}_runs"] = res
+        res = whole_file
+    out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"floor {f:.2f} s; whole command {w:.2f} s ({w / f:.2f}x floor); --no-figures {n:.2f} s "
           f"({n / f:.2f}x); {len(svgs)} figures; load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
     return 0

@@ -83,10 +83,18 @@ sys.exit(rc)
 """
 
 
+CPU: list[float] = []  # the last child's user + system CPU seconds (less noisy than wall time on a shared machine)
+
+
 def run(cmd: list[str], env: dict, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     t = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(round(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime, 2))
     if check and p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} exited {p.returncode}:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
     return t, p
@@ -114,13 +122,14 @@ def add_finished(db: Path, n: int) -> None:
 
 
 def timed_counted(args: list[str], env: dict, repeat: int) -> dict:
-    times, counts, last = [], None, None
+    times, cpu, counts, last = [], [], None, None
     for _ in range(repeat):
         t, p = run([sys.executable, "-c", COUNTED, *args], env)
         times.append(t)
+        cpu.append(CPU[-1])
         line = [x for x in p.stderr.splitlines() if x.startswith("COUNTS ")][-1]
         counts, last = json.loads(line[len("COUNTS "):]), p.stdout.strip().splitlines()[:3]
-    return {"seconds": [round(x, 3) for x in times], "median_s": round(statistics.median(times), 3),
+    return {"seconds": [round(x, 3) for x in times], "median_s": round(statistics.median(times), 3), "cpu_s": cpu,
             "scheduler_calls": counts["scheduler"], "tracking_store_calls": counts["store"],
             "tracking_store_calls_total": sum(counts["store"].values()), "sql_statements": counts["sql_statements"],
             "output_head": last}
@@ -144,7 +153,11 @@ def main() -> int:
     drivers = list((tmp / "home").rglob("driver.pid"))
     try:
         add_finished(db, a.done)
-        floor = [run([sys.executable, "-c", "import mlflow"], env)[0] for _ in range(a.repeat)]
+        floor = []
+        floor_cpu = []
+        for _ in range(a.repeat):
+            floor.append(run([sys.executable, "-c", "import mlflow"], env)[0])
+            floor_cpu.append(CPU[-1])
         help_s = [run([str(BIN / "repro"), "--help"], env)[0] for _ in range(a.repeat)]
         status = timed_counted(["status"], env, a.repeat)
         sync = timed_counted(["sync"], env, a.repeat)
@@ -163,6 +176,7 @@ def main() -> int:
     f = statistics.median(floor)
     for r in (status, sync, status_public, sync_public):
         r["ratio_to_floor"] = round(r["median_s"] / f, 2)
+        r["cpu_ratio_to_floor"] = round(statistics.median(r["cpu_s"]) / statistics.median(floor_cpu), 2)
         r["within_2s"] = r["median_s"] <= 2.0
     res = {
         "benchmark": "bench/bench_status_sync.py",
@@ -173,7 +187,8 @@ def main() -> int:
                     "note": "shared machine: compare the ratios to the floor, measured in the same run"},
         "store": {"kind": "sqlite", "runs": a.live + a.done, "live": a.live, "sweep_submit_s": round(t_sweep, 2),
                   "sweep_stderr_tail": p.stderr.strip().splitlines()[-2:]},
-        "floor": {"what": "python -c 'import mlflow'", "seconds": [round(x, 3) for x in floor], "median_s": round(f, 3)},
+        "floor": {"what": "python -c 'import mlflow'", "seconds": [round(x, 3) for x in floor], "median_s": round(f, 3),
+                  "cpu_s": floor_cpu},
         "help": {"what": "repro --help (builds every subcommand's parser; imports no mlflow, pandas or rich)",
                  "seconds": [round(x, 3) for x in help_s], "median_s": round(statistics.median(help_s), 3)},
         "status": status, "sync": sync,

@@ -327,10 +327,18 @@ def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, compariso
         return pd.DataFrame(columns=base_cols + ["example"])
     exp_in = ",".join(str(int(e)) for e in exp_ids)  # ints: safe to inline
     run_where = f"r.lifecycle_stage = 'active' AND r.experiment_id IN ({exp_in})"
-    if sweep is not None:
-        run_where += f" AND r.run_uuid IN (SELECT s.run_uuid FROM tags s WHERE s.key = '{T.SWEEP}' AND s.value = {_lit(sweep)})"
-    runs = reader.table(f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.name "
-                        f"FROM runs r WHERE {run_where}")
+    run_sql = (f"SELECT r.run_uuid, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.name "
+               f"FROM runs r WHERE {run_where}")
+    if sweep is None:
+        runs = reader.table(run_sql)
+    else:
+        sweep_sql = f"SELECT s.run_uuid FROM tags s WHERE s.key = '{T.SWEEP}' AND s.value = {_lit(sweep)}"
+        run_where += f" AND r.run_uuid IN ({sweep_sql})"
+        # the experiments' runs and the sweep's run ids side by side, joined in Arrow: sqlite's IN (subquery)
+        # looks every run up by its key (1.4 s for 100,000 runs against 0.6 s)
+        runs, in_sweep = reader.tables([run_sql, sweep_sql])
+        if runs.num_rows:
+            runs = runs.filter(pc.is_in(_text(runs.column("run_uuid")), value_set=_text(in_sweep.column(0))))
     if runs.num_rows == 0:
         return pd.DataFrame(columns=base_cols + ["example"])
     ids = runs.column("run_uuid").combine_chunks()
@@ -386,29 +394,42 @@ def _pivot(rows: pa.Table, ids: pa.Array, prefix: str) -> pd.DataFrame:
     """
     if rows.num_rows == 0:  # (an empty result's columns may not even be typed as strings)
         return pd.DataFrame(index=range(len(ids)))
-    run = pc.index_in(_text(rows.column("run_uuid")), value_set=_text(ids))
+    from concurrent.futures import ThreadPoolExecutor
+
+    metric = "is_nan" in rows.column_names
+    # the three hash passes (run ids, keys, values) side by side: Arrow's kernels run without the GIL
+    with ThreadPoolExecutor(3, thread_name_prefix="repro-pivot") as pool:
+        f_run = pool.submit(pc.index_in, _text(rows.column("run_uuid")), value_set=_text(ids))
+        f_key = pool.submit(lambda: pc.dictionary_encode(_text(rows.column("key"))).combine_chunks())
+        f_val = None if metric else pool.submit(lambda: pc.dictionary_encode(_text(rows.column("value"))).combine_chunks())
+        run, kd = f_run.result(), f_key.result()
+        vd = f_val.result() if f_val is not None else None
+    k = kd.indices.to_numpy(zero_copy_only=False)
     keep = pc.is_valid(run)  # rows of runs outside the selection
+    sel = None
     if not pc.all(keep).as_py():
-        rows, run = rows.filter(keep), run.filter(keep)
-        if rows.num_rows == 0:
+        sel = keep.to_numpy(zero_copy_only=False).astype(bool)
+        if not sel.any():
             return pd.DataFrame(index=range(len(ids)))
+        run, k = run.filter(keep), k[sel]
     r = run.to_numpy(zero_copy_only=False).astype(np.int64)
-    kd = pc.dictionary_encode(_text(rows.column("key"))).combine_chunks()
-    k, keys = kd.indices.to_numpy(zero_copy_only=False), kd.dictionary.to_pylist()
-    if "is_nan" in rows.column_names:
+    # the keys the selected runs have (the dictionary was built over every row read)
+    present = np.flatnonzero(np.bincount(k, minlength=len(kd.dictionary)))
+    keys = kd.dictionary.to_pylist()
+    if metric:
         v = pc.cast(rows.column("value"), pa.float64()).to_numpy(zero_copy_only=False).copy()
         v[pc.cast(rows.column("is_nan"), pa.bool_()).to_numpy(zero_copy_only=False).astype(bool)] = np.nan
         arr = np.full((len(ids), len(keys)), np.nan)
-        arr[r, k] = v
-        cols = {prefix + key: arr[:, j] for j, key in enumerate(keys)}
+        arr[r, k] = v if sel is None else v[sel]
+        cols = {prefix + keys[j]: arr[:, j] for j in present}
     else:
-        vd = pc.dictionary_encode(_text(rows.column("value"))).combine_chunks()
         values = np.empty(len(vd.dictionary) + 1, dtype=object)  # the last slot: None (key absent)
         values[:-1] = vd.dictionary.to_pylist()
         codes = np.full((len(ids), len(keys)), len(values) - 1, dtype=np.int64)
         vi = vd.indices.to_numpy(zero_copy_only=False)
+        vi = vi if sel is None else vi[sel]
         codes[r, k] = np.where(np.isnan(vi), len(values) - 1, vi) if vi.dtype.kind == "f" else vi
-        cols = {prefix + key: values[codes[:, j]] for j, key in enumerate(keys)}
+        cols = {prefix + keys[j]: values[codes[:, j]] for j in present}
         # object dtype: pandas 3 would otherwise convert them to Arrow strings (NaN for missing)
         return pd.DataFrame({c: cols[c] for c in sorted(cols)}, dtype=object)
     return pd.DataFrame({c: cols[c] for c in sorted(cols)})

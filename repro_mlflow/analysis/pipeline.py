@@ -159,7 +159,8 @@ def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[
            "n_configs": int(sub["_config"].nunique()), "primary_metric": None, "metrics": {}, "outcomes": [],
            "groups": [], "equivalence": [], "tests": [], "env_variance": [], "factors": [], "predictions": [],
            "divergence": [], "noise": None, "variance": None, "explanation": None, "summary": {}, "notes": notes}
-    units = (sub["_config"].astype(str) + "\x1f" + sub["_env"].astype(str)).to_numpy()
+    # one integer code per config x environment, hashed once for every metric's spread
+    units = pd.factorize((sub["_config"].astype(str) + "\x1f" + sub["_env"].astype(str)).to_numpy(dtype=object))[0]
     for c in metric_cols:
         if c in sub.columns and sub[c].notna().any():
             out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), units)

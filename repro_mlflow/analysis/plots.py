@@ -11,6 +11,7 @@ from . import svg
 
 MAX_ROWS = 40  # heat-map rows (config · environment) shown; the rows with the largest spread first
 MAX_ENVS = 30
+MAX_POINTS = 200  # strip-plot points per environment (beyond: its distinct values; the box is over every run)
 MAX_LABELLED = 12  # equivalence matrix: per-cell text labels only up to this many environments
 EXT = "svg"  # the figures' file type
 
@@ -88,8 +89,18 @@ def _box(d: np.ndarray) -> tuple[float, float, float, float, float]:
     return float(lo), float(q1), float(med), float(q3), float(hi)
 
 
+def _points(d: np.ndarray) -> np.ndarray:
+    """The points a strip draws for one environment: every run up to MAX_POINTS; beyond, its distinct
+    values (a repeat of a value is the same point), spread evenly over them when there are still more."""
+    if d.size <= MAX_POINTS:
+        return d
+    u = np.unique(d)
+    return u if u.size <= MAX_POINTS else u[np.linspace(0, u.size - 1, MAX_POINTS).round().astype(int)]
+
+
 def strip_box(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]:
-    """Per environment: a box plot of the primary metric with every run as a jittered point.
+    """Per environment: a box plot of the primary metric over every run, with the runs as jittered points
+    (at most MAX_POINTS: beyond, the distinct values).
 
     At most MAX_ENVS environments, those with the widest range first (shown in name order); returns the
     SVG and how many environments were left out.
@@ -97,7 +108,8 @@ def strip_box(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]
     spread = runs.groupby("_env")[primary].agg(lambda v: v.max() - v.min()).fillna(0)
     dropped = max(0, len(spread) - MAX_ENVS)
     envs = sorted(spread.sort_values(ascending=False, kind="stable").index[:MAX_ENVS] if dropped else spread.index)
-    data = [runs.loc[runs["_env"] == e, primary].dropna().to_numpy(dtype=float) for e in envs]
+    by_env = {e: v.to_numpy(dtype=float) for e, v in runs[primary].dropna().groupby(runs["_env"], sort=False)}
+    data = [by_env.get(e, np.zeros(0)) for e in envs]
     allv = np.concatenate([d for d in data if d.size] or [np.zeros(1)])
     lo, hi = float(allv.min()), float(allv.max())
     pad = (hi - lo) * 0.08 or abs(hi) * 0.01 or 0.01
@@ -130,7 +142,8 @@ def strip_box(runs: pd.DataFrame, primary: str, title: str) -> tuple[bytes, int]
             c.line(cx - 8, y(w1), cx + 8, y(w1), "#333")
             c.rect(cx - 14, y(q3), 28, max(y(q1) - y(q3), 0.5), "none", "#333")
             c.line(cx - 14, y(med), cx + 14, y(med), "#ff7f0e", 1.5)
-            for x, v in zip(cx + rng.uniform(-0.15, 0.15, len(d)) * slot, d):
+            points = _points(d)
+            for x, v in zip(cx + rng.uniform(-0.15, 0.15, len(points)) * slot, points):
                 c.circle(x, y(v), 2.5, "#d62728", 0.7)
         ly = top + plot_h + 12
         if rotate:

@@ -218,13 +218,17 @@ def divergence(runs: pd.DataFrame, parted: list[tuple[str, str]], tracking_uri: 
     rows, notes = [], []
     budget = max_runs
     ecols = [c for c in runs.columns if c.startswith(EPOCH_TAG)]
-    by_cfg = {k: g for k, g in runs.groupby(["example", "_config"], sort=False)}
+    # row positions per (example, config), and only the columns read: not a frame per config of every column
+    by_cfg = runs.groupby(["example", "_config"], sort=False).indices
+    read = runs[["run_id", "artifact_uri"] + ecols]
     for ex, cfg in parted:
-        sub = by_cfg.get((ex, cfg))
-        if sub is None:
+        at = by_cfg.get((ex, cfg))
+        if at is None:
             continue
         per_run: dict[str, dict[int, str]] = {}
-        for rid, uri, *vals in sub[["run_id", "artifact_uri"] + ecols].itertuples(index=False, name=None):
+        # no epoch tags and no artifact left to read: nothing to find run by run
+        sub = read.iloc[at] if ecols or budget > 0 else read.iloc[:0]
+        for rid, uri, *vals in sub.itertuples(index=False, name=None):
             d = {int(c[len(EPOCH_TAG):]): v for c, v in zip(ecols, vals)
                  if isinstance(v, str) and c[len(EPOCH_TAG):].isdigit()}
             if not d and budget > 0 and isinstance(uri, str) and uri:

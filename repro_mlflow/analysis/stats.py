@@ -38,7 +38,9 @@ def independent(values, units=None) -> np.ndarray:
     keep = ~np.isnan(x)
     if units is None:
         return x[keep]
-    u = pd.Series(np.asarray(units, dtype=object)[keep]).astype(str).to_numpy()
+    u = np.asarray(units)[keep]
+    if u.dtype.kind not in "iu":  # integer codes (one per unit) are compared as they are; else as text
+        u = pd.Series(u.astype(object)).astype(str).to_numpy()
     t = pd.DataFrame({"u": u, "v": x[keep]}).drop_duplicates()
     return t["v"].to_numpy(dtype=float)
 

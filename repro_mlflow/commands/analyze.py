@@ -88,7 +88,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                     client = None
             rid = report.log_analysis_run(uri, exp_id, label, out, result, client)
             result["analysis_run_id"] = rid
-            paths["json"].write_text(json.dumps(result, indent=1, default=str))
+            paths["json"].write_text(report.dump_json(result))
             report.print_line(console, f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
         report.print_line(console, f"report: {paths['report']}")
     if args.json:

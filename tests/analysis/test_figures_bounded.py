@@ -81,3 +81,20 @@ def test_what_a_cut_figure_left_out_is_said_and_kept(small_and_large):
     name, table = large["mnist_convnet"]["equivalence_table"]
     assert name.endswith(".csv") and len(table.decode().splitlines()) == 501  # header + every environment
     assert "equivalence_table" not in small["mnist_convnet"]
+
+
+def test_a_strip_plot_draws_at_most_max_points_per_environment_and_its_box_over_every_run():
+    import numpy as np
+    import pandas as pd
+
+    # two environments: 5,000 runs of 300 distinct values, and 50 runs (all drawn)
+    many = np.repeat(np.linspace(0.90, 0.99, 300), 17)[:5000]
+    runs = pd.DataFrame({"_env": ["big"] * len(many) + ["small"] * 50,
+                         "m": np.concatenate([many, np.full(50, 0.95)])})
+    image, dropped = plots.strip_box(runs, "m", "t")
+    circles = ET.fromstring(image).findall(".//{http://www.w3.org/2000/svg}circle")
+    assert dropped == 0
+    assert len(circles) == plots.MAX_POINTS + 50
+    # the drawn points of the big environment still span its whole range
+    ys = sorted(float(c.get("cy")) for c in circles)
+    assert len(set(ys)) > 100
