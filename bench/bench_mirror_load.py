@@ -64,6 +64,7 @@ def worker(args) -> int:
     from repro_mlflow.runtime.mirror import Mirror
 
     requests: list[tuple[float, float, str, bool]] = []  # (start, seconds, endpoint, ok)
+    causes: dict[str, int] = {}  # why requests failed
     lags: list[float] = []
     lock = threading.Lock()
     real_http = ru.http_request
@@ -74,7 +75,19 @@ def worker(args) -> int:
         try:
             r = real_http(*a, **kw)
             ok = r.status_code < 400
+            if not ok:
+                with lock:
+                    causes[f"HTTP {r.status_code}"] = causes.get(f"HTTP {r.status_code}", 0) + 1
             return r
+        except Exception as e:
+            import re
+
+            m = re.search(r"too many \d+ error responses|Read timed out|Connection refused|RemoteDisconnected|"
+                          r"Connection reset|Connection aborted", str(e))
+            with lock:
+                key = m.group(0) if m else type(e).__name__
+                causes[key] = causes.get(key, 0) + 1
+            raise
         finally:
             with lock:
                 requests.append((t0, time.time() - t0, str(kw.get("endpoint", "")).rsplit("/", 1)[-1], ok))
@@ -130,7 +143,10 @@ def worker(args) -> int:
     for t in writers:
         t.join()
     t_end = time.time()
-    ends = [threading.Thread(target=m.finish, args=("FINISHED", None, int(time.time() * 1000)), daemon=True) for m in mirrors]
+    end_ms = int(time.time() * 1000)
+    for m in mirrors:  # as the runtime: the command's end in bundle.json, then the mirror's final delivery
+        offline.finish(m.bundle, "FINISHED", None, end_ms)
+    ends = [threading.Thread(target=m.finish, args=("FINISHED", None, end_ms), daemon=True) for m in mirrors]
     for t in ends:
         t.start()
     for t in ends:
@@ -139,7 +155,7 @@ def worker(args) -> int:
 
     Path(args.out).write_text(json.dumps({
         "logged": logged, "delivered": {m.real_run_id: m.delivered for m in mirrors}, "requests": requests,
-        "lags": lags, "writers_end": t_end, "finished": time.time(),
+        "lags": lags, "causes": causes, "writers_end": t_end, "finished": time.time(),
         "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1)}))
     return 0
@@ -156,6 +172,35 @@ def count_on_server(backend_uri: str, run_ids: list[str]) -> dict[str, tuple[int
     eng.dispose()
     found = {r[0]: (int(r[1]), int(r[2])) for r in rows}
     return {rid: found.get(rid, (0, 0)) for rid in run_ids}
+
+
+def sync_phase(uri: str, stores: Path, run_ids: list[str]) -> dict:
+    """What `repro sync` does for the runs whose mirror gave up (grace ran out): replay each bundle."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow.tracking import MlflowClient
+
+    from repro_mlflow.runtime import offline
+    from repro_mlflow.submit.offline import replay_bundle
+
+    client = MlflowClient(uri)
+    left = [r for r in run_ids if client.get_run(r).info.status != "FINISHED"]
+    t0 = time.time()
+    for rid in left:  # a bundle whose runtime never wrote its end (the bench's first version) gets it now
+        if offline.read_bundle(stores / rid).get("status") is None:
+            offline.finish(stores / rid, "FINISHED", None, int(t0 * 1000))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda r: replay_bundle(client, r, stores / r), left))
+    return {"runs_left_to_sync": len(left), "sync_s": round(time.time() - t0, 1), "sync_threads": 4}
+
+
+def statuses_of(uri: str, exp: str, n: int) -> dict[str, int]:
+    from mlflow.tracking import MlflowClient
+
+    out: dict[str, int] = {}
+    for r in MlflowClient(uri).search_runs([exp], max_results=n + 10):
+        out[r.info.status] = out.get(r.info.status, 0) + 1
+    return out
 
 
 def session_cpu_s(sid: int) -> float:
@@ -242,10 +287,11 @@ def bench(args) -> dict:
             server_cpu = session_cpu_s(server.proc.pid) - cpu0
             assert all(p.returncode == 0 for p in procs), [p.returncode for p in procs]
             outs = [json.loads((tmp / f"out{i}.json").read_text()) for i in range(args.procs)]
+            mirrored = count_on_server(backend, run_ids)
+            statuses = statuses_of(server.uri, exp, args.mirrors)
+            synced = sync_phase(server.uri, tmp / "stores", run_ids)
             counts = count_on_server(backend, run_ids)
-            statuses = {}
-            for r in client.search_runs([exp], max_results=args.mirrors + 10):
-                statuses[r.info.status] = statuses.get(r.info.status, 0) + 1
+            statuses_after = statuses_of(server.uri, exp, args.mirrors)
         finally:
             for p in procs:
                 if p.poll() is None:
@@ -272,9 +318,13 @@ def bench(args) -> dict:
         "requests_total": len(requests), "requests_failed": sum(1 for r in requests if not r[3]),
         "requests_by_endpoint": by_endpoint,
         "request_s_p50": pct([r[1] for r in window], 0.5), "request_s_p99": pct([r[1] for r in window], 0.99),
-        "points_logged": sum(logged.values()), "points_on_server": sum(c[1] for c in counts.values()),
+        "points_logged": sum(logged.values()),
+        "points_on_server_when_mirrors_ended": sum(c[1] for c in mirrored.values()),
+        "run_statuses_when_mirrors_ended": statuses,
+        **synced, "run_statuses_after_sync": statuses_after,
+        "points_on_server_after_sync": sum(c[1] for c in counts.values()),
         "lost": lost, "doubled": doubled,
-        "runs_finished": statuses.get("FINISHED", 0), "run_statuses": statuses,
+        "request_failure_causes": {k: sum(o["causes"].get(k, 0) for o in outs) for k in {k for o in outs for k in o["causes"]}},
         "runs_delivered_by_mirror": sum(v for o in outs for v in o["delivered"].values()),
         "lag_s_p50": pct(lags, 0.5), "lag_s_p99": pct(lags, 0.99), "lag_s_max": pct(lags, 1.0),
         "all_delivered_s_after_logging_ended": round(last_answer - (start_at + args.seconds), 1),
@@ -289,6 +339,42 @@ def bench(args) -> dict:
     }
 
 
+def resume(args) -> None:
+    """The sync phase and the count for a finished load run left in `args.resume` (its server restarted on its
+    SQLite store): for a result taken before the bench had its sync phase."""
+    from mlflow.tracking import MlflowClient
+
+    from tests.services.mlflow_server import MlflowServer
+
+    tmp = Path(args.resume)
+    backend = f"sqlite:///{tmp / 'server' / 'server.db'}"
+    run_ids = [r for i in range(args.procs) for r in json.loads((tmp / f"runs{i}.json").read_text())]
+    outs = [json.loads((tmp / f"out{i}.json").read_text()) for i in range(args.procs)]
+    logged = {rid: n for o in outs for rid, n in o["logged"].items()}
+    server = MlflowServer(tmp / "server")
+    server.restart(timeout=240)
+    try:
+        exp = MlflowClient(server.uri).get_run(run_ids[0]).info.experiment_id
+        synced = sync_phase(server.uri, tmp / "stores", run_ids)
+        counts = count_on_server(backend, run_ids)
+        after = statuses_of(server.uri, exp, len(run_ids))
+    finally:
+        server.stop()
+    out = Path(args.out)
+    data = json.loads(out.read_text())
+    r = data[args.store]
+    r["points_on_server_when_mirrors_ended"] = r.pop("points_on_server")
+    r["run_statuses_when_mirrors_ended"] = r.pop("run_statuses")
+    r.pop("runs_finished", None)
+    r.update({**synced, "run_statuses_after_sync": after,
+              "points_on_server_after_sync": sum(c[1] for c in counts.values()),
+              "lost": sum(max(0, logged[x] - counts[x][1]) for x in run_ids),
+              "doubled": sum(counts[x][0] - counts[x][1] for x in run_ids) + sum(max(0, counts[x][1] - logged[x]) for x in run_ids),
+              "sync_note": "the sync phase ran after the load, its server restarted on the same store (--resume)"})
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    print(json.dumps(r, indent=1))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
@@ -297,6 +383,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--keys", type=int, default=10, help="metrics a run logs each second (one step)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "mirror_load.json"))
+    ap.add_argument("--resume", help=argparse.SUPPRESS)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--uri", help=argparse.SUPPRESS)
     ap.add_argument("--runs-file", help=argparse.SUPPRESS)
@@ -305,6 +392,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    if args.resume:
+        resume(args)
+        return 0
     load_before = round(os.getloadavg()[0], 2)
     result = bench(args)
     out = Path(args.out)

@@ -11,7 +11,7 @@ The mirror's own MLflow client does not retry inside a request (`MLFLOW_HTTP_REQ
 `MLFLOW_HTTP_REQUEST_TIMEOUT=REPRO_MIRROR_TIMEOUT`, default 30 s): the mirror is the retry loop, and
 the grace period stays bounded. So that a campaign's mirrors do not stampede one server, the waits
 between steps are jittered, grow exponentially after a failed step (a 429/503 answer, a refused
-connection, a timeout; up to `REPRO_MIRROR_BACKOFF_MAX` s, default 30) and after a slow answer
+connection, a timeout; up to `REPRO_MIRROR_BACKOFF_MAX` s, default 15) and after a slow answer
 (runtime/pacing.py); each request carries up to MLflow's batch limits (runtime/batching.py).
 Stdlib + mlflow(-skinny).
 """
@@ -83,7 +83,7 @@ class Mirror(threading.Thread):
         self.environ = environ
         self.live = live  # False: REPRO_OFFLINE=1, nothing is sent from the worker
         self.interval = max(0.1, _float_env("REPRO_MIRROR_INTERVAL", 1.0, environ))
-        self.pace = Pace(self.interval, _float_env("REPRO_MIRROR_BACKOFF_MAX", 30.0, environ))
+        self.pace = Pace(self.interval, _float_env("REPRO_MIRROR_BACKOFF_MAX", 15.0, environ))
         self.error: BaseException | None = None  # the fingerprint could not be recorded
         self.replayer = None
         self.away_since: float | None = None

@@ -25,7 +25,7 @@ from collections.abc import Callable
 class Pace:
     """The waits between a mirror's steps (see the module's docstring)."""
 
-    def __init__(self, interval: float, cap: float = 30.0, rng: Callable[[], float] = random.random):
+    def __init__(self, interval: float, cap: float = 15.0, rng: Callable[[], float] = random.random):
         self.interval, self.cap, self.rng = interval, max(cap, interval), rng
         self.failures = 0  # failed steps in a row
 
