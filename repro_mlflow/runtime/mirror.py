@@ -9,7 +9,11 @@ seconds (default 60); past that the local store stays as the bundle `repro sync`
 
 The mirror's own MLflow client does not retry inside a request (`MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`,
 `MLFLOW_HTTP_REQUEST_TIMEOUT=REPRO_MIRROR_TIMEOUT`, default 30 s): the mirror is the retry loop, and
-the grace period stays bounded. Stdlib + mlflow(-skinny).
+the grace period stays bounded. So that a campaign's mirrors do not stampede one server, the waits
+between steps are jittered, grow exponentially after a failed step (a 429/503 answer, a refused
+connection, a timeout; up to `REPRO_MIRROR_BACKOFF_MAX` s, default 15) and after a slow answer
+(runtime/pacing.py); each request carries up to MLflow's batch limits (runtime/batching.py).
+Stdlib + mlflow(-skinny).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from .. import tags as T
 from .record import expand_tags
 from . import offline
+from .pacing import Pace
 
 
 def _float_env(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
@@ -78,6 +83,7 @@ class Mirror(threading.Thread):
         self.environ = environ
         self.live = live  # False: REPRO_OFFLINE=1, nothing is sent from the worker
         self.interval = max(0.1, _float_env("REPRO_MIRROR_INTERVAL", 1.0, environ))
+        self.pace = Pace(self.interval, _float_env("REPRO_MIRROR_BACKOFF_MAX", 15.0, environ))
         self.error: BaseException | None = None  # the fingerprint could not be recorded
         self.replayer = None
         self.away_since: float | None = None
@@ -90,8 +96,13 @@ class Mirror(threading.Thread):
         except BaseException as e:  # noqa: BLE001 - reported after the command ends
             self.error = e
         while self.live and not self._halt.is_set():
-            self.tick()
-            self._halt.wait(self.interval)
+            self._halt.wait(self._timed_tick()[1])
+
+    def _timed_tick(self, final: bool = False) -> tuple[bool, float]:
+        """One step, and how long to wait before the next (runtime/pacing.py)."""
+        t0 = time.monotonic()
+        ok = self.tick(final)
+        return ok, self.pace.next_wait(ok, time.monotonic() - t0)
 
     def _fingerprint(self) -> None:
         from ..fingerprint import capture, to_tags  # off the path to the command's start
@@ -144,16 +155,17 @@ class Mirror(threading.Thread):
             return False
         deadline = time.monotonic() + min(grace_s, max(0.0, _float_env("REPRO_MIRROR_GRACE", 60, self.environ)))
         while True:
-            if self.tick(final=True):
+            ok, wait = self._timed_tick(final=True)
+            if ok:
                 try:
                     self.replayer.requeue()
                     return True
                 except Exception:  # noqa: BLE001 - retried until the deadline; else `repro sync` does it
-                    pass
+                    wait = self.pace.next_wait(False)
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(self.interval, left))
+            time.sleep(min(wait, left))
 
     def finish(self, status: str, reason: str | None, end_time: int, aborted=lambda: False) -> bool:
         """Deliver the rest and end the real run, for up to REPRO_MIRROR_GRACE s; True if done."""
@@ -162,19 +174,27 @@ class Mirror(threading.Thread):
             return False
         deadline = time.monotonic() + max(0.0, _float_env("REPRO_MIRROR_GRACE", 60, self.environ))
         while True:
-            if self.tick(final=True):
+            ok, wait = self._timed_tick(final=True)
+            if ok:
                 try:
                     self.replayer.end(status, reason, end_time)
                     self.delivered = True
                     return True
                 except Exception as e:  # noqa: BLE001
+                    wait = self.pace.next_wait(False)
                     if self.away_since is None:
                         self.away_since = time.monotonic()
                         print(f"repro runtime: could not end the run ({_first_line(e)}); retrying", file=sys.stderr)
-            left = deadline - time.monotonic()
-            if left <= 0 or aborted():
+            until = min(deadline, time.monotonic() + wait)
+            while True:  # the wait may be long (backing off): an abort is seen within an interval
+                if aborted():
+                    return False
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(self.interval, left))
+            if time.monotonic() >= deadline:
                 return False
-            time.sleep(min(self.interval, left))
 
 
 __all__ = ["Mirror", "bundle_lock", "client_settings"]

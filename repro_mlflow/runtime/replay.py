@@ -32,8 +32,8 @@ from pathlib import Path
 
 from .. import tags as T
 from . import offline, registration
+from .batching import MAX_METRICS, MAX_PARAMS_TAGS, chunks
 
-_BATCH_METRICS, _BATCH_PARAMS_TAGS = 1000, 100
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
 
@@ -237,8 +237,7 @@ class Replayer:
         if self.params is None:
             self._reconcile()
         params = [Param(k, v) for k, v in self.local.params(0 if final else 0.5).items() if k not in self.params]
-        for i in range(0, len(params), _BATCH_PARAMS_TAGS):
-            chunk = params[i:i + _BATCH_PARAMS_TAGS]
+        for chunk in chunks(params, MAX_PARAMS_TAGS):
             self.client.log_batch(self.run_id, params=chunk)
             self.params.update((p.key, p.value) for p in chunk)
         for key, points in self.local.new_points().items():
@@ -247,8 +246,7 @@ class Replayer:
             self._match(key)
         self._send_metrics()
         tags = [RunTag(k, v) for k, v in self.local.tags().items() if self.tags.get(k) != v]
-        for i in range(0, len(tags), _BATCH_PARAMS_TAGS):
-            chunk = tags[i:i + _BATCH_PARAMS_TAGS]
+        for chunk in chunks(tags, MAX_PARAMS_TAGS):
             self.client.log_batch(self.run_id, tags=chunk)
             self.tags.update((t.key, t.value) for t in chunk)
         self._send_inputs()
@@ -306,8 +304,7 @@ class Replayer:
                 if (key, *_point(m)) not in seen:
                     seen.add((key, *_point(m)))
                     batch.append(m)
-        for i in range(0, len(batch), _BATCH_METRICS):
-            chunk = batch[i:i + _BATCH_METRICS]
+        for chunk in chunks(batch, MAX_METRICS):  # one request each (runtime/batching.py)
             try:
                 self.client.log_batch(self.run_id, metrics=chunk)
             except BaseException:

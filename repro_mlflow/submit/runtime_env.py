@@ -15,6 +15,7 @@ RULES: dict[str, tuple[float, bool, str]] = {
     "REPRO_MIRROR_INTERVAL": (0.0, False, "seconds between two mirror steps"),
     "REPRO_MIRROR_GRACE": (0.0, True, "seconds to deliver the rest after the command ends"),
     "REPRO_MIRROR_TIMEOUT": (0.0, False, "seconds one request to the tracking server may take"),
+    "REPRO_MIRROR_BACKOFF_MAX": (0.0, False, "seconds a mirror waits at most between two steps while backing off"),
     "REPRO_HEALTH_TIMEOUT": (0.0, False, "seconds the tracking server's health check may take"),
 }
 

@@ -6,7 +6,7 @@ entry point logs to its local store and never notices; the runtime's mirror catc
 server is back (or `repro sync` does, where the grace period ran out). Every run must end FINISHED
 with every point exactly once, every param, tag and artifact, and its own start and end times.
 
-The runtime's mirror makes one try per request and retries on its own every second, so the
+The runtime's mirror makes one try per request and retries on its own (from every second, backing off to at most 15 s apart), so the
 MLflow client's retry budget (minutes by default) plays no part: the outages here last a few
 seconds plus a server restart. The slow test keeps every default and a 5-minute outage.
 """

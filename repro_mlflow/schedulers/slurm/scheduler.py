@@ -52,7 +52,7 @@ BASE_EXPORT = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SLURM_
                "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
                "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH",
                "REPRO_OFFLINE", "REPRO_HEALTH_TIMEOUT", "REPRO_MIRROR_GRACE", "REPRO_MIRROR_INTERVAL",
-               "REPRO_MIRROR_TIMEOUT")
+               "REPRO_MIRROR_TIMEOUT", "REPRO_MIRROR_BACKOFF_MAX")
 
 # Tags the runtime writes from the job's environment on the node, beside the fingerprint's own
 # repro.slurm.{cluster,partition,node,job_id,array_task_id} (fingerprint/site.py), which they do not repeat.
