@@ -17,8 +17,9 @@ defaults; runs of batches with the same config share one poll), `sync_runs`:
    A local store its runtime never ended (the runtime was killed: the scheduler says the job ended
    only once its entry point is gone too) is ended first as the runtime would have
    (`offline.close_unfinished`: output.log attached, FAILED, the last local write as end time),
-   then replayed whole. A job whose local store should be on this side (`Scheduler.results_path`)
-   and is not ends FAILED, "local results lost: <path> missing": never FINISHED with nothing delivered.
+   then replayed whole. A job whose local store `fetch` does not find where it should be once the job
+   ended (`Scheduler.results_path`: a path on the submit side, HTCondor's transferred output, EC2's S3
+   upload) ends FAILED, "local results lost: <where> missing": never FINISHED with nothing delivered.
    A replay that fails (the tracking server went away half-way) leaves the run as it is, never
    ends it without its results: the next sync completes the replay.
 """
