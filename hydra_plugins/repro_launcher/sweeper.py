@@ -31,6 +31,7 @@ class ReproSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
+        from repro_mlflow.reach import redact_text
         from repro_mlflow.sweep import overrides
 
         assert self.hydra_context is not None and self.config is not None and self.launcher is not None
@@ -40,7 +41,9 @@ class ReproSweeper(Sweeper):
         preset = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()])
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        # as Hydra's basic sweeper, but a tracking URI's password (an override `tracking_uri=http://u:PW@…`)
+        # and the values of MLflow's auth variables are written as *** (issue 28: no file holds them)
+        (sweep_dir / "multirun.yaml").write_text(redact_text(OmegaConf.to_yaml(self.config)))
         returns, first = [], 0
         for batch in overrides.batches(overrides.jobs([*preset, *given]), self.max_batch_size):
             results = self.launcher.launch(batch, initial_job_idx=first)

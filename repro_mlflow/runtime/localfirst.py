@@ -31,6 +31,7 @@ from urllib.request import url2pathname
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from . import offline
+from .storefault import Reporter, quiet_mlflow, store_cause
 
 
 _QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
@@ -42,6 +43,10 @@ _LOCAL = ("get_run", "create_run", "update_run_info", "delete_run", "restore_run
           "get_metric_history_bulk_interval_from_steps", "log_inputs", "log_outputs", "record_logged_model",
           "set_experiment_tag", "create_logged_model", "get_logged_model", "finalize_logged_model",
           "search_logged_models")
+
+# writes whose answer a project does not use: once the store cannot be written they are dropped, counted
+_DROPPABLE = frozenset(("log_metric", "log_param", "set_tag", "delete_tag", "log_batch", "update_run_info",
+                        "set_experiment_tag", "log_inputs", "log_outputs", "record_logged_model"))
 
 
 def _mapped(name: str):
@@ -59,8 +64,22 @@ def _mapped(name: str):
                 bound.arguments[k] = self.to_local_experiment(v)
             elif k == "experiment_ids" and v is not None:
                 bound.arguments[k] = [self.to_local_experiment(e) for e in v]
-        with self.within():
-            return self.to_real(parent(*bound.args, **bound.kwargs))
+        if name in _DROPPABLE and self.fault.cause is not None:  # said once already: not tried again
+            self.fault.failed(self.fault.cause)
+            return None
+        try:
+            with self.within():
+                return self.to_real(parent(*bound.args, **bound.kwargs))
+        except Exception as e:
+            cause = store_cause(e)
+            if cause is None:
+                raise
+            self.fault.failed(cause)
+            if name in _DROPPABLE:
+                return None
+            from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+            raise MlflowException(f"the local store {self.bundle} cannot be written ({cause})") from None
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"`SqlAlchemyStore.{name}` on the local run, in the real run's ids."
@@ -80,6 +99,8 @@ class LocalFirstStore(SqlAlchemyStore):
         self._said = False
         self._built = False  # MLflow's own reads while the store is built stay local (and out of its build lock)
         self._depth = threading.local()
+        self.fault = Reporter(str(self.bundle))
+        quiet_mlflow()
         super().__init__(offline.store_uri(self.bundle), (self.bundle / "artifacts").as_uri())
         self._built = True
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import tags as T
-from . import offline, registry
+from . import offline, registry, storefault
 from . import record as R
 from .mirror import Mirror, client_settings
 from .replay import open_local
@@ -67,6 +67,8 @@ class Invocation:
     extra_tags: dict[str, str] = field(default_factory=dict)
     requeue: bool = False
     live: bool = True  # mirror into the real run while the command runs
+    # the local store's filesystem refused a write (read-only, full): [cause, logging calls not kept]
+    store_fault: list = field(default_factory=lambda: [None, 0])
 
 
 def _parse(argv: list[str] | None) -> Invocation:
@@ -182,12 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         args.env.update(creds, MLFLOW_TRACKING_URI=tracking_uri)
         os.environ.update(creds)  # this process's own client (the mirror)
     snapshot = dict(args.env)
+    storefault.quiet_mlflow()  # a refused write of the local store is said once, not a traceback each
     try:
         bundle, temporary, local_uri, local_run_id = _local_store(args.run_id, tracking_uri, args.offline_dir,
                                                                   args.env.get("MLFLOW_EXPERIMENT_ID") or None)
     except RuntimeError as e:  # a bundle of the previous layout where this run's store goes
         print(f"repro runtime: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - the store cannot be made: said in one line, the run ended FAILED
+        cause = storefault.store_cause(e)
+        if cause is None:
+            raise
+        return _no_store(args, tracking_uri, cause)
     env = command_env(args.env, args.run_id, tracking_uri, local_uri, local_run_id,
                       str(offline.read_bundle(bundle)["experiment_id"]))
     if not args.live:
@@ -195,12 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.command
     shell = len(cmd) == 1
     proc = None
+    fault_r, fault_w = os.pipe()  # the entry point's store says here what it could not keep (runtime/storefault.py)
+    env[storefault.FD_VAR] = str(fault_w)
     if not stopped:  # a job stopped before its command started never starts it
         proc = subprocess.Popen(_exec_simple(cmd[0]) if shell else cmd, shell=shell, env=env, cwd=args.cwd,
-                                preexec_fn=_dies_with_runtime())
+                                preexec_fn=_dies_with_runtime(), pass_fds=(fault_w,))
         running.append(proc)
-        if stopped and proc.poll() is None:  # the signal came between the check and the start
-            proc.send_signal(stopped[0])
+    os.close(fault_w)
+    if proc is not None and stopped and proc.poll() is None:  # the signal came between the check and the start
+        proc.send_signal(stopped[0])
     # This process's own MLflow use must not phone home: MLflow's telemetry fetches a config and
     # flushes at exit, which costs about a second offline (the command's environment is untouched).
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -212,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     mirror.start()
 
     rc = proc.wait() if proc is not None else 128 + stopped[0]
+    args.store_fault[:] = storefault.collect(fault_r)
+    os.close(fault_r)
     ended = len(stopped)
     # the scheduler's SIGTERM reaches every process of the job: the command may die of it first
     terminated = (stopped[:1] == [signal.SIGTERM]) or (not stopped and rc in (-signal.SIGTERM, 128 + signal.SIGTERM))
@@ -219,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         _requeue(mirror, bundle)
         return rc
     _finish(mirror, args, bundle, temporary, rc, stopped, aborted=lambda: len(stopped) > ended)
-    return rc
+    return rc or (1 if args.store_fault[1] else 0)  # what was logged was not all kept: never a success
 
 
 _NOT_A_PROGRAM = {"exec", "cd", "export", "set", "source", ".", "if", "for", "while", "until", "case", "function",
@@ -285,39 +298,109 @@ def outcome(rc: int, stopped: list[int]) -> tuple[str, str | None]:
     return "FAILED", (f"exit code {rc}" if rc > 0 else f"killed by signal {signal.Signals(-rc).name}")
 
 
+def _store_refused(args: Invocation, bundle: Path, e: BaseException) -> bool:
+    """Whether `e` is the local store's filesystem refusing the runtime's own write: counted, said once."""
+    cause = storefault.store_cause(e)
+    if cause is None:
+        return False
+    if args.store_fault[0] is None:
+        args.store_fault[0] = cause
+        print(f"repro runtime: the local store {bundle} cannot be written ({cause}); the run's end is sent to the "
+              "tracking server directly", file=sys.stderr)
+    args.store_fault[1] += 1
+    return True
+
+
 def _finish(mirror: Mirror, args: Invocation, bundle: Path, temporary: bool, rc: int, stopped: list[int],
             aborted=lambda: False) -> bool:
-    """Status file, bundle.json, the log into the local store, then the mirror's last delivery; True if delivered."""
+    """Status file, bundle.json, the log into the local store, then the mirror's last delivery; True if delivered.
+    A local store that could not keep what was logged (`args.store_fault`) makes the run FAILED (a KILLED or
+    FAILED one keeps its state), with `repro.status_reason` saying what was not kept."""
     status, reason = outcome(rc, stopped)
     reason = explain(reason, args.log_file) if status == "FAILED" else reason
     end_time = int(time.time() * 1000)
-    status_file = args.status_file
-    if status_file:
-        try:
-            Path(status_file).parent.mkdir(parents=True, exist_ok=True)
-            Path(status_file).write_text(json.dumps({"rc": rc, "status": status, "reason": reason, "end_time": end_time}))
-        except OSError as e:
-            print(f"repro runtime: could not write {status_file}: {e}", file=sys.stderr)
-    offline.finish(bundle, status, reason, end_time)
-    mirror.stop()  # the fingerprint is in the local store before the log and the last delivery
-    if mirror.error is not None:
+    first = _with_fault(args, bundle, status, reason)
+    _write_status(args, rc, *first, end_time)
+    _note_end(args, bundle, *first, end_time)
+    mirror.stop()  # the fingerprint is in the local store (or refused) before the log and the last delivery
+    if mirror.error is not None and not _store_refused(args, bundle, mirror.error):
         print(f"repro runtime: could not record the fingerprint: {mirror.error}", file=sys.stderr)
     local = open_local(bundle)
-    try:
-        if reason:
-            local.set_tag(T.STATUS_REASON, T.short(reason))  # delivered with the other tags
-        if args.log_file and Path(args.log_file).is_file():
-            local.add_file(args.log_file, T.LOG_ARTIFACT)
-    except Exception as e:  # noqa: BLE001 - the local store refused: the run still ends
-        print(f"repro runtime: could not write into the local store {bundle}: {e}", file=sys.stderr)
+    for write in ((lambda: local.set_tag(T.STATUS_REASON, T.short(reason))) if reason else None,
+                  (lambda: local.add_file(args.log_file, T.LOG_ARTIFACT))
+                  if args.log_file and Path(args.log_file).is_file() else None):
+        try:
+            if write is not None and args.store_fault[0] is None:
+                write()
+        except Exception as e:  # noqa: BLE001 - the local store refused: the run still ends
+            if not _store_refused(args, bundle, e):
+                print(f"repro runtime: could not write into the local store {bundle}: {e}", file=sys.stderr)
+    status, reason = _with_fault(args, bundle, status, reason)
+    if (status, reason) != first:  # the runtime's own writes were refused
+        _write_status(args, rc, status, reason, end_time)
     delivered = mirror.finish(status, reason, end_time, aborted)
-    offline.finish(bundle, status, reason, end_time, mirrored=delivered)
+    _note_end(args, bundle, status, reason, end_time, mirrored=delivered)
     if delivered and temporary:
         shutil.rmtree(bundle, ignore_errors=True)
     elif not delivered and mirror.live:
         print(f"repro runtime: tracking server away; the rest of the run is in {bundle}, `repro sync` replays it",
               file=sys.stderr)
     return delivered
+
+
+def _with_fault(args: Invocation, bundle: Path, status: str, reason: str | None) -> tuple[str, str | None]:
+    """(status, reason) once what the local store could not keep is counted: never FINISHED then."""
+    cause, dropped = args.store_fault
+    if not dropped:
+        return status, reason
+    return ("FAILED" if status == "FINISHED" else status), storefault.reason(str(bundle), cause, dropped, reason)
+
+
+def _write_status(args: Invocation, rc: int, status: str, reason: str | None, end_time: int) -> None:
+    if args.status_file:
+        try:
+            Path(args.status_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.status_file).write_text(json.dumps({"rc": rc, "status": status, "reason": reason,
+                                                          "end_time": end_time}))
+        except OSError as e:
+            print(f"repro runtime: could not write {args.status_file}: {e}", file=sys.stderr)
+
+
+def _note_end(args: Invocation, bundle: Path, status: str, reason: str | None, end_time: int, **extra) -> None:
+    """bundle.json's end of the run, unless the local store's filesystem refuses it (said once)."""
+    try:
+        offline.finish(bundle, status, reason, end_time, **extra)
+    except OSError as e:
+        if not _store_refused(args, bundle, e):
+            raise
+
+
+def _no_store(args: Invocation, tracking_uri: str | None, cause: str) -> int:
+    """The local store cannot be made (a read-only or full filesystem): one line, the command not run, the real
+    run ended FAILED saying why (if the tracking server answers; else `repro sync` finds no store: FAILED too)."""
+    where = args.offline_dir or tempfile.gettempdir()
+    reason = f"local store {where} could not be made ({cause}); the command was not run"
+    print(f"repro runtime: {reason}", file=sys.stderr)
+    end_time = int(time.time() * 1000)
+    if args.status_file:
+        try:
+            Path(args.status_file).write_text(json.dumps({"rc": 1, "status": "FAILED", "reason": reason,
+                                                          "end_time": end_time}))
+        except OSError:
+            pass
+    if tracking_uri and (tracking_uri.startswith(("http:", "https:")) or offline.reachable(tracking_uri)):
+        os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+        client_settings()
+        try:
+            from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+            client = MlflowClient(tracking_uri)
+            client.set_tag(args.run_id, T.STATUS_REASON, T.short(reason))
+            client.set_terminated(args.run_id, "FAILED", end_time=end_time)
+        except Exception as e:  # noqa: BLE001 - the server away: `repro sync` ends it
+            print(f"repro runtime: could not end the run ({str(e).splitlines()[0] if str(e) else e!r})",
+                  file=sys.stderr)
+    return 1
 
 
 def entry(record: str | Path, index: int | str, python: str | None = None) -> list[str]:

@@ -134,9 +134,10 @@ class SchedulerBase:
         commands, credentials); a ReproError says what is wrong. By default nothing."""
         return None
 
-    def results_path(self, job_id: str, workdir: Path) -> Path | None:
-        """Where the job's local store lies on the submit side once it has run (a shared filesystem), if the
-        submit side can look; `repro sync` ends a run whose store is not there FAILED, never FINISHED."""
+    def results_path(self, job_id: str, workdir: Path) -> Path | str | None:
+        """Where the job's local store is once the job has ended (a path on the submit side, or where the job
+        uploads it, e.g. an S3 URI), if the scheduler knows; `repro sync` ends a run whose `fetch` finds no
+        store there FAILED ("local results lost: <this> missing"), never FINISHED."""
         return None
 
     def check_batch_size(self, n: int) -> None:

@@ -17,8 +17,10 @@ defaults; runs of batches with the same config share one poll), `sync_runs`:
    A local store its runtime never ended (the runtime was killed: the scheduler says the job ended
    only once its entry point is gone too) is ended first as the runtime would have
    (`offline.close_unfinished`: output.log attached, FAILED, the last local write as end time),
-   then replayed whole. A job whose local store should be on this side (`Scheduler.results_path`)
-   and is not ends FAILED, "local results lost: <path> missing": never FINISHED with nothing delivered.
+   then replayed whole. A job whose local store `fetch` does not find where it should be once the job
+   ended (`Scheduler.results_path`: a path on the submit side, HTCondor's transferred output, EC2's S3
+   upload; the last two for a job its scheduler saw finish) ends FAILED, "local results lost: <where> missing":
+   never FINISHED with nothing delivered.
    A replay that fails (the tracking server went away half-way) leaves the run as it is, never
    ends it without its results: the next sync completes the replay.
 """
@@ -132,7 +134,10 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
         try:
             bundle = scheduler.fetch(job_id, rid, workdir)
             expected = scheduler.results_path(job_id, workdir)
-            if not has_store(bundle) and expected is not None and status != KILLED:
+            # on a shared filesystem the store is written in place, so it is there however the job ended; a
+            # transferred or uploaded one (HTCondor, EC2) comes back once the job said it finished
+            looked = status != KILLED and (getattr(scheduler, "shared_fs", False) or st.state == FINISHED)
+            if not has_store(bundle) and expected is not None and looked:
                 # nothing to deliver from: never FINISHED (a scratch purge, a lost node disk)
                 status, lost = FAILED, LOST.format(path=expected)
                 reason = lost if st.state in (FINISHED, None) or not reason else f"{reason}; {lost}"

@@ -115,8 +115,9 @@ def test_six_runs_on_two_instances_end_finished(aws, tracking, project, cli_env)
     aws.assert_none_running()
 
 
-def test_kms_encryption_and_a_failing_run(aws, tracking, project):
-    """sse=aws:kms puts the key on every object; a run whose command fails ends FAILED with its exit code."""
+def test_kms_encryption_a_failing_run_and_results_lost_in_s3(aws, tracking, project):
+    """sse=aws:kms puts the key on every object; a run whose command fails ends FAILED with its exit code; a run
+    that finished but whose uploaded local store is gone from S3 ends FAILED "local results lost", never FINISHED."""
     from mlflow.tracking import MlflowClient
 
     from repro_mlflow.schedulers import get_scheduler
@@ -126,16 +127,23 @@ def test_kms_encryption_and_a_failing_run(aws, tracking, project):
     key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
     client = MlflowClient(tracking)
     exp_id = client.create_experiment("ec2")
-    scheduler = get_scheduler("ec2", aws.config(runs_per_instance=2, sse="aws:kms", kms_key_id=key_id))
-    specs = [make_spec(project, "hello", {"x": "3"}), make_spec(project, "fail", {"code": "3"})]
+    scheduler = get_scheduler("ec2", aws.config(runs_per_instance=3, sse="aws:kms", kms_key_id=key_id))
+    specs = [make_spec(project, "hello", {"x": "3"}), make_spec(project, "fail", {"code": "3"}),
+             make_spec(project, "hello", {"x": "4"})]
     run_ids = submit_batch(client, scheduler, specs, project, exp_id, tracking)
     [inst] = aws.instances()
     proc = aws.boot(inst["InstanceId"])
     assert proc.returncode == 0, aws.console(inst["InstanceId"])
+    _region, bucket, bk, i = parse_job_id(client.get_run(run_ids[2]).data.tags["repro.job_id"])
+    keys = _all_objects(aws)
+    assert f"{bk}/results/{i}/exit-0" in keys and f"{bk}/results/{i}/offline.tar.gz" in keys
+    aws.s3.delete_object(Bucket=bucket, Key=f"{bk}/results/{i}/offline.tar.gz")  # a bucket lifecycle rule, a cleanup
     sync(client, exp_id)
-    ok, bad = (client.get_run(r) for r in run_ids)
+    ok, bad, lost = (client.get_run(r) for r in run_ids)
     assert ok.info.status == "FINISHED" and ok.data.metrics["x_squared"] == 9
     assert bad.info.status == "FAILED" and bad.data.tags["repro.status_reason"] == "exit code 3"
+    assert lost.info.status == "FAILED" and lost.data.metrics == {}
+    assert lost.data.tags["repro.status_reason"] == f"local results lost: s3://{bucket}/{bk}/results/{i}/offline.tar.gz missing"
     for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket):
         for o in page["Contents"]:
             h = aws.s3.head_object(Bucket=aws.bucket, Key=o["Key"])

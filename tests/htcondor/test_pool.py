@@ -160,6 +160,21 @@ def test_batch_is_one_cluster_run_in_initialdirs_results_transferred_and_replaye
     _record(request, wd)
 
 
+def test_a_finished_job_whose_transferred_store_is_gone_ends_failed_never_finished(pool, tracking, project,
+                                                                                    experiment):
+    client, sched, ids = _submit(tracking, project, [("ok", {"x": str(x)}) for x in (1, 2)], pool, experiment)
+    jobs = _jobs(client, ids)
+    _wait_states(sched, jobs, {"FINISHED"})  # logged after the shadow transferred the outputs back
+    lost = _workdir(client, ids[1]) / "runs" / "1" / "repro_out" / "offline"
+    assert (lost / "bundle.json").is_file()
+    shutil.rmtree(lost)  # a scratch purge on the access point
+    sync_runs(client, [client.get_run(i) for i in ids])
+    kept, gone = (client.get_run(i) for i in ids)
+    assert kept.info.status == "FINISHED" and _history(client, ids[0]) == [(0, 2.0), (1, 3.0)]
+    assert gone.info.status == "FAILED" and gone.data.metrics == {}
+    assert gone.data.tags["repro.status_reason"] == f"local results lost: {lost} missing"
+
+
 def test_nonzero_exit_is_retried_by_max_retries_then_failed(pool, tracking, project, experiment, request):
     client, sched, [rid] = _submit(tracking, project, [("fail", {})], pool, experiment, max_retries=1)
     [st] = _wait_states(sched, _jobs(client, [rid]), {"FAILED"})

@@ -87,12 +87,26 @@ def test_an_unreadable_python_env_yaml_is_one_line(tracking, project, tmp_path, 
     _refused(project, tmp_path, tracking, message, env_manager=None)
 
 
-def test_undeclared_parameter_through_the_cli_is_one_line(cli_env, project, tmp_path):
-    p = subprocess.run([str(BIN / "mlflow"), "run", str(project), "-e", "main", "-P", "epochz=1", "--env-manager", "local",
-                        "--backend", "repro-local"], cwd=tmp_path, env=cli_env, capture_output=True, text=True,
-                       timeout=120)
+CLI_CASES = {  # through `mlflow run` as a user types it: the bad inputs that reach a repro backend
+    "undeclared -P": (["-P", "epochz=1", "--env-manager", "local"], None, "unknown parameter 'epochz'"),
+    "missing python": (["--env-manager", "local", "--backend-config", '{"python": "/nonexistent/python"}'], None,
+                       "python /nonexistent/python is not an executable file"),
+    "env value not a string": (["--env-manager", "local", "--backend-config", '{"env": {"FOO": 1}}'], None,
+                               "env values must be strings, got FOO=1"),
+    "list-shaped python_env.yaml": ([], "- python: 3.11\n", "python_env.yaml cannot be read as a python env ("),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_bad_input_through_mlflow_run_is_one_line(cli_env, project, tmp_path, case):
+    args, python_env, message = CLI_CASES[case]
+    if python_env is not None:
+        (project / "MLproject").write_text(MLPROJECT.replace("name: tiny\n", "name: tiny\npython_env: python_env.yaml\n"))
+        (project / "python_env.yaml").write_text(python_env)
+    p = subprocess.run([str(BIN / "mlflow"), "run", str(project), "-e", "main", *args, "--backend", "repro-local"],
+                       cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=120)
     errors = [ln for ln in p.stderr.splitlines() if "ERROR" in ln]
-    assert p.returncode != 0 and len(errors) == 1 and "unknown parameter 'epochz'" in errors[0], p.stderr
+    assert p.returncode != 0 and len(errors) == 1 and message in errors[0], p.stderr
     assert "Traceback" not in p.stderr
     assert all_runs() == [] and not (tmp_path / "repro" / "batches").exists()
 

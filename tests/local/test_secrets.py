@@ -141,3 +141,29 @@ def _echo(tmp_path: Path) -> Path:
     d.mkdir()
     (d / "MLproject").write_text('name: echo\nentry_points:\n  main:\n    command: "echo hello from the run"\n')
     return d
+
+
+@pytest.mark.parametrize("given", ["environment", "override"])
+def test_a_sweep_writes_the_password_nowhere(server, cli_env, tmp_path, given):
+    from tests.sweep.conftest import echo_args, sweep
+
+    uri = server.uri.replace("http://", f"http://alice:{PASSWORD}@")
+    out = tmp_path / "multirun"
+    env = dict(cli_env, MLFLOW_TRACKING_URI=uri if given == "environment" else server.uri,
+               MLFLOW_TRACKING_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
+    args = echo_args("seed=1", "sweep=secret", f"experiment=secrets-{given}", "poll_interval=0.5",
+                     "example.params.sleep=0", f"hydra.sweep.dir={out}")
+    p = sweep(args + ([f"tracking_uri={uri}"] if given == "override" else []), env, timeout=300)
+    assert "sweep secret: 1 FINISHED" in p.stderr, p.stderr
+    assert PASSWORD not in p.stdout + p.stderr and TOKEN not in p.stdout + p.stderr
+    # Hydra's multirun.yaml (and any .hydra/ of a job), the batch record, the logs, the local stores
+    assert (out / "multirun.yaml").is_file()
+    assert _files_holding(out, PASSWORD, TOKEN) == []
+    assert _files_holding(tmp_path / "repro", PASSWORD, TOKEN) == []
+    assert _files_holding(server.root, PASSWORD, TOKEN) == []  # the server's store and artifacts
+    client = MlflowClient(server.uri)
+    runs = client.search_runs([client.get_experiment_by_name(f"secrets-{given}").experiment_id])
+    assert len(runs) == 1
+    for run in runs:  # MLflow params and tags
+        said = json.dumps([run.data.params, run.data.tags])
+        assert PASSWORD not in said and TOKEN not in said

@@ -429,6 +429,16 @@ class EC2Scheduler(SchedulerBase):
             tar.extractall(offline, filter="data")  # no absolute paths, links out or devices
         return offline
 
+    def results_path(self, job_id: str, workdir: Path) -> str | None:
+        """Where the instance uploads the run's local store: `s3://<bucket>/<batch>/results/<i>/offline.tar.gz`.
+        The instance writes the result marker `exit-<rc>` after it, so an ended run without it lost its results
+        (a failing S3 read is an error of `fetch`, never taken as missing)."""
+        try:
+            _region, bucket, bk, i = parse_job_id(job_id)
+        except ValueError:
+            return None
+        return f"s3://{bucket}/{bk}/results/{i}/offline.tar.gz"
+
     def describe(self, job_ids: Sequence[str]) -> list[dict[str, str]]:
         """Live instances of these jobs' batches, one row each (for `repro status`)."""
         rows: list[dict[str, str]] = []

@@ -291,10 +291,16 @@ class HTCondorScheduler(SchedulerBase):
         ids = info.get("run_ids") or []
         if index < len(ids) and ids[index] != run_id:
             return None
-        bundle = wd / "runs" / str(index) / hs.OUT_DIR / "offline"
+        bundle = self.results_path(job_id, workdir)
         if not (bundle.is_dir() and any(bundle.iterdir())):
             return None
         return bundle  # its store's artifact URIs name the sandbox: the reader re-roots them (runtime/localstore.py)
+
+    def results_path(self, job_id: str, workdir: Path) -> Path:
+        """Where HTCondor's output transfer leaves the run's local store: `<batch>/runs/<i>/repro_out/offline`.
+        The shadow transfers the outputs before it logs the job's end, so an ended job without it lost them."""
+        c, proc, wd = split_job_id(job_id)
+        return wd / "runs" / str(run_index(_load_info(wd) or {}, c, proc)) / hs.OUT_DIR / "offline"
 
 
 def run_index(info: dict, cluster: str, proc: int) -> int:
