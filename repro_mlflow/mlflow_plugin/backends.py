@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from mlflow.projects import ExecutionException
 from mlflow.projects.backend.abstract_backend import AbstractBackend
 from mlflow.projects.utils import PROJECT_ENV_MANAGER
 from mlflow.projects.submitted_run import SubmittedRun
@@ -99,6 +100,12 @@ class ReproBackend(AbstractBackend):
     scheduler_name = "local"
 
     def run(self, project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id):
+        try:
+            return self._run(project_uri, entry_point, params, backend_config, tracking_uri, experiment_id)
+        except ReproError as e:  # MLflow's CLI prints its own error type on one line
+            raise ExecutionException(str(e)) from None
+
+    def _run(self, project_uri, entry_point, params, backend_config, tracking_uri, experiment_id):
         check_tracking_server(tracking_uri)  # before a venv is built or anything exists
         project_dir = Path(project_uri)
         if not project_dir.is_dir():

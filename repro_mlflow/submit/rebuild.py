@@ -10,14 +10,15 @@ backend's default config, and the caller is told so once (`legacy`).
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from mlflow.entities import Run
+from typing import TYPE_CHECKING, Any
 
 from .. import tags as T
 from ..runtime import record as R
 from ..schedulers import get_scheduler
 from ..schedulers.protocol import SchedulerBase
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 
 class Rebuilder:

@@ -30,15 +30,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from collections.abc import Iterable
 
-from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
-
 from .. import tags as T
-from . import mlflow_side
 from .rebuild import Rebuilder, legacy_note
 from ..schedulers.protocol import FAILED, FINISHED, KILLED, RUNNING, SCHEDULED, TERMINAL, JobState
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 VANISHED = "job vanished from the scheduler"
 LOST = "local results lost: {path} missing"
@@ -155,5 +156,7 @@ def _sync_one(client: MlflowClient, scheduler, run: Run, job_id: str, st: JobSta
         if replay and rid in report.replayed:
             report.ended[rid] = current
         return
+    from . import mlflow_side  # MLflow's entities: only when a run is ended
+
     mlflow_side.end_run(client, rid, status, reason)
     report.ended[rid] = status
