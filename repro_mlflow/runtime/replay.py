@@ -233,7 +233,12 @@ class Replayer:
         artifacts = {}
         if self.list_artifacts or real.info.status != "SCHEDULED":
             # there, of an unknown version: compared by size
-            artifacts = {info.path: (info.file_size, -1) for info in self._walk(None)}
+            # the run's own artifact store: MLflow 3's `list_artifacts(run_id, path)` adds the files of a
+            # logged model of the run named `path`, and finds that model through the default tracking URI
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: PLC0415
+
+            repo = get_artifact_repository(real.info.artifact_uri, tracking_uri=self.client.tracking_uri)
+            artifacts = {info.path: (info.file_size, -1) for info in self._walk(repo, None)}
         if real.info.status == "SCHEDULED":
             self.client.update_run(self.run_id, status="RUNNING")
         self.artifacts, self.tags = artifacts, dict(real.data.tags)
@@ -244,10 +249,10 @@ class Replayer:
         self.models.reconcile(real)
         self.params = dict(real.data.params)  # last: a reconcile that failed half-way is done again
 
-    def _walk(self, path):
-        for info in self.client.list_artifacts(self.run_id, path):
+    def _walk(self, repo, path):
+        for info in repo.list_artifacts(path):
             if info.is_dir:
-                yield from self._walk(info.path)
+                yield from self._walk(repo, info.path)
             else:
                 yield info
 
