@@ -39,11 +39,19 @@ class ModelReplay:
         self.inputs: set[str] = set()  # real model ids the real run has as inputs
         self.outputs: set[tuple] = set()  # (real model id, step) the real run has as outputs
         self.unknown = 0  # model inputs/outputs naming a model the local store does not hold
+        self.stale = False  # whether `real` may lack a model the server made
 
     def reconcile(self, real_run) -> None:
         """What the server has already: this run's models (by their local id tag), inputs and outputs."""
         self.experiment_id = real_run.info.experiment_id
-        self.real = {}
+        self._search()
+        self.inputs = {i.model_id for i in getattr(real_run.inputs, "model_inputs", None) or []}
+        outputs = getattr(real_run, "outputs", None)
+        self.outputs = {(o.model_id, o.step) for o in getattr(outputs, "model_outputs", None) or []}
+
+    def _search(self) -> None:
+        """This run's models on the server, by the local id each carries."""
+        self.real, self.stale = {}, False
         token = None
         while True:
             page = self.client.search_logged_models(
@@ -55,22 +63,25 @@ class ModelReplay:
                     self.real[local] = m
             token = page.token
             if not token:
-                break
-        self.inputs = {i.model_id for i in getattr(real_run.inputs, "model_inputs", None) or []}
-        outputs = getattr(real_run, "outputs", None)
-        self.outputs = {(o.model_id, o.step) for o in getattr(outputs, "model_outputs", None) or []}
+                return
 
     def step(self, local_models: list, reroot) -> bool:
         """Make, update and finalize the server's models of `local_models` (LoggedModels of the local
         store; `reroot(uri)`: the local folder of a model's artifact location). True if anything was sent."""
         added = False
         self.links = {}
+        if self.stale:  # a creation whose answer was lost may have made its model: looked for again
+            self._search()
         for lm in local_models:
             real = self.real.get(lm.model_id)
             if real is None:
-                real = self.client.create_logged_model(
-                    self.experiment_id, name=lm.name, source_run_id=self.run_id, model_type=lm.model_type,
-                    params=dict(lm.params or {}), tags={**(lm.tags or {}), T.LOCAL_MODEL_ID: lm.model_id})
+                try:
+                    real = self.client.create_logged_model(
+                        self.experiment_id, name=lm.name, source_run_id=self.run_id, model_type=lm.model_type,
+                        params=dict(lm.params or {}), tags={**(lm.tags or {}), T.LOCAL_MODEL_ID: lm.model_id})
+                except BaseException:
+                    self.stale = True
+                    raise
                 self.real[lm.model_id] = real
                 added = True
             params = {k: v for k, v in (lm.params or {}).items() if (real.params or {}).get(k) != v}
