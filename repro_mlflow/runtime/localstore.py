@@ -153,14 +153,13 @@ class SqlLocalRun:
         inputs = self.client.get_run(self.run_id).inputs
         return list(getattr(inputs, "dataset_inputs", None) or [])
 
-    def model_inputs(self) -> list:
-        """The run's model inputs (`LoggedModelInput`, local model ids)."""
-        return list(getattr(self.client.get_run(self.run_id).inputs, "model_inputs", None) or [])
-
-    def model_outputs(self) -> list:
-        """The run's model outputs (`LoggedModelOutput`, local model ids; `log_model` in a run logs one)."""
-        outputs = getattr(self.client.get_run(self.run_id), "outputs", None)
-        return list(getattr(outputs, "model_outputs", None) or [])
+    def model_io(self) -> tuple[list, list]:
+        """The run's model inputs (`LoggedModelInput`) and outputs (`LoggedModelOutput`; `log_model` in a
+        run logs one), in local model ids."""
+        run = self.client.get_run(self.run_id)
+        outputs = getattr(run, "outputs", None)
+        return (list(getattr(run.inputs, "model_inputs", None) or []),
+                list(getattr(outputs, "model_outputs", None) or []))
 
     def logged_models(self) -> list:
         """The logged models of the local store (each with its params, tags and linked metrics), oldest first:

@@ -163,11 +163,8 @@ class LocalRun:
         """Logged-model entities: not read from the previous layout (their files go as artifacts)."""
         return []
 
-    def model_inputs(self) -> list:
-        return []
-
-    def model_outputs(self) -> list:
-        return []
+    def model_io(self) -> tuple[list, list]:
+        return [], []
 
     def model_files(self, uri: str) -> Path:
         return Path(uri)
@@ -274,7 +271,7 @@ class Replayer:
         # the logged models read after the points: every model a pending point is linked to is on the server
         self.added = self.models.step(self.local.logged_models(), self.local.model_files) or self.added
         self._send_metrics()
-        self.added = self.models.send_io(self.local.model_inputs(), self.local.model_outputs()) or self.added
+        self.added = self.models.send_io(*self.local.model_io()) or self.added
         tags = [RunTag(k, v) for k, v in self.local.tags().items() if self.tags.get(k) != v]
         for i in range(0, len(tags), _BATCH_PARAMS_TAGS):
             chunk = tags[i:i + _BATCH_PARAMS_TAGS]
