@@ -40,6 +40,7 @@ class ModelReplay:
         self.outputs: set[tuple] = set()  # (real model id, step) the real run has as outputs
         self.unknown = 0  # model inputs/outputs naming a model the local store does not hold
         self.stale = False  # whether `real` may lack a model the server made
+        self.unfinished = 0  # local models never finalized (made on the server, PENDING there, files not sent)
 
     def reconcile(self, real_run) -> None:
         """What the server has already: this run's models (by their local id tag), inputs and outputs."""
@@ -70,6 +71,7 @@ class ModelReplay:
         store; `reroot(uri)`: the local folder of a model's artifact location). True if anything was sent."""
         added = False
         self.links = {}
+        self.unfinished = sum(1 for lm in local_models if _status(lm) not in _DONE)
         if self.stale:  # a creation whose answer was lost may have made its model: looked for again
             self._search()
         for lm in local_models:

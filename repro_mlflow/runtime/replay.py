@@ -297,7 +297,8 @@ class Replayer:
     def _note_skipped(self) -> None:
         """What the replay did not deliver as itself, said in the real run (`repro.replay.skipped`)."""
         skipped = {**self.local.not_replayed(), "model registrations refused by the server": registration.refused(self.bundle),
-                   "model inputs/outputs of models not in the local store": self.models.unknown}
+                   "model inputs/outputs of models not in the local store": self.models.unknown,
+                   "logged models never finalized (PENDING, files not sent)": self.models.unfinished}
         skipped = {k: n for k, n in skipped.items() if n}
         value = T.short(", ".join(f"{k}: {n}" for k, n in sorted(skipped.items())))
         if skipped and self.tags.get(T.REPLAY_SKIPPED) != value:

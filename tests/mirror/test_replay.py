@@ -119,9 +119,13 @@ def test_logged_models_become_the_servers_once_with_their_metrics_and_files(trac
     assert [a.path for a in real.list_logged_model_artifacts(made.model_id)] == ["weights.txt"]
     assert [o.model_id for o in real.get_run(rid).outputs.model_outputs] == [made.model_id]
     assert "repro.replay.skipped" not in real.get_run(rid).data.tags
+    # a model the project never finalized: made on the server, PENDING, and said in the run
+    local.create_logged_model(local.get_run(lid).info.experiment_id, name="half", source_run_id=lid)
+    rep.step(final=True)
+    assert real.get_run(rid).data.tags[T.REPLAY_SKIPPED] == "logged models never finalized (PENDING, files not sent): 1"
 
     again = Replayer(real, rid, tmp_path / "b")  # a fresh process (repro sync): nothing twice
     again.step(final=True)
     assert not again.added
-    assert len(real.search_logged_models([real.get_run(rid).info.experiment_id])) == 1
+    assert sorted(m.name for m in real.search_logged_models([real.get_run(rid).info.experiment_id])) == ["half", "net"]
     assert len(real.get_logged_model(made.model_id).metrics) == 1
