@@ -15,6 +15,7 @@ SOFTWARE = "repro.software"
 OFFLINE = "repro.offline"  # "1" when part of the run came through `repro sync` (its local store replayed after the job)
 REGISTRATION = "repro.registration"  # on a model version a repro run registered: its queue entry (runtime/registration.py)
 REPLAY_SKIPPED = "repro.replay.skipped"  # what a replay met and did not deliver as itself (kind: count)
+LOCAL_MODEL_ID = "repro.local_model_id"  # on a LoggedModel a repro run delivered: the id the project saw (runtime/logged_models.py)
 REPLAYED = "repro.replayed"  # digest of the offline bundle already replayed into this run
 WORKDIR = "repro.workdir"  # where the job's files (log, offline store) live on the submit side
 RERUN_OF = "repro.rerun_of"  # the run id this run re-runs (`repro rerun`), same config hash

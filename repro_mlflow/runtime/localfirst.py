@@ -33,9 +33,6 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from . import offline
 from .storefault import Reporter, quiet_mlflow, store_cause
 
-
-_QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-
 # the store's writes and reads of the local run, its experiment and its logged models: the real ids
 # they are given are mapped to the local ones, and the entities they answer with carry the real ids
 _LOCAL = ("get_run", "create_run", "update_run_info", "delete_run", "restore_run", "log_metric", "log_param",
@@ -182,22 +179,15 @@ class LocalFirstStore(SqlAlchemyStore):
         """`read(real client)`, or, when the server does not answer, `local()` (said once)."""
         from mlflow.exceptions import MlflowException, RestException  # noqa: PLC0415
 
-        saved = {k: os.environ.get(k) for k in _QUICK}
-        os.environ.update(_QUICK)  # one quick try: a server away is said at once, not after minutes of retries
         try:
-            return read(self._real())
+            with offline.quick_requests():  # one quick try: a server away is said at once
+                return read(self._real())
         except RestException:
             raise  # the server answered (not found, bad filter): its answer, as under plain `mlflow run`
         except (MlflowException, OSError, ConnectionError) as e:
             self._away(e)
             with self.within():
                 return local()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def _not_here(self, what: str):
         from mlflow.exceptions import MlflowException  # noqa: PLC0415

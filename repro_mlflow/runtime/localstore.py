@@ -153,12 +153,34 @@ class SqlLocalRun:
         inputs = self.client.get_run(self.run_id).inputs
         return list(getattr(inputs, "dataset_inputs", None) or [])
 
-    def not_replayed(self) -> dict[str, int]:
-        """{kind: how many} of what the run holds and the replay does not deliver as itself."""
+    def model_io(self) -> tuple[list, list]:
+        """The run's model inputs (`LoggedModelInput`) and outputs (`LoggedModelOutput`; `log_model` in a
+        run logs one), in local model ids."""
         run = self.client.get_run(self.run_id)
-        out = {"model inputs": len(getattr(run.inputs, "model_inputs", None) or []),
-               "logged model entities (files sent as artifacts)": len(self._model_dirs())}
-        return {k: n for k, n in out.items() if n}
+        outputs = getattr(run, "outputs", None)
+        return (list(getattr(run.inputs, "model_inputs", None) or []),
+                list(getattr(outputs, "model_outputs", None) or []))
+
+    def logged_models(self) -> list:
+        """The logged models of the local store (each with its params, tags and linked metrics), oldest first:
+        the run's and those made without a run (the store holds this run only)."""
+        exp_id = self.client.get_run(self.run_id).info.experiment_id
+        out, token = [], None
+        while True:
+            page = self.client.search_logged_models(experiment_ids=[exp_id], page_token=token)
+            out.extend(m for m in page if m.source_run_id in (None, "", self.run_id))
+            token = page.token
+            if not token:
+                return sorted(out, key=lambda m: m.creation_timestamp)
+
+    def model_files(self, uri: str) -> Path:
+        """The local folder of a logged model's artifact location, where the store lies now."""
+        return self._reroot(uri)
+
+    def not_replayed(self) -> dict[str, int]:
+        """{kind: how many} of what the run holds and the replay does not deliver as itself (nothing:
+        params, tags, metrics, artifacts, datasets, logged models and model inputs/outputs all are)."""
+        return {}
 
     def _history(self, key: str) -> list:
         return sorted(self.client.get_metric_history(self.run_id, key), key=lambda m: (m.timestamp, m.step))

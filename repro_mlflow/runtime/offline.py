@@ -17,12 +17,33 @@ import json
 import os
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BUNDLE_FILE = "bundle.json"
 DB_FILE = "store.db"  # localstore.DB_FILE
 STORE_DIR = "mlruns"  # the previous layout
 LOCK_FILE = ".replay.lock"  # held by whoever replays the bundle (the worker's mirror, `repro sync`)
+
+# MLflow's HTTP client settings for one quick try: inside the entry point a read or a registry call
+# to a server that is away is said at once, not after MLflow's minutes of retries
+QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+@contextmanager
+def quick_requests() -> Iterator[None]:
+    """MLflow's HTTP requests made inside make one try, with a 10 s timeout (`QUICK`)."""
+    saved = {k: os.environ.get(k) for k in QUICK}
+    os.environ.update(QUICK)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def reachable(uri: str | None, timeout: float | None = None) -> bool:

@@ -14,7 +14,9 @@ MLflow takes the registry URI from the tracking URI, so inside a repro run the r
   `REPRO_REGISTRY_WAIT` s, default 120) and returns the server's version, as under plain `mlflow run`;
   otherwise it returns at once a version with status PENDING_REGISTRATION and no number (said once).
 - `create_registered_model` goes to the server; while it is away it is queued the same way.
-- everything else (get, search, aliases, `models:/name/1` download URIs) is the real server's registry.
+- everything else (get, search, aliases, `models:/name/1` download URIs) is the real server's registry,
+  asked with one quick try: while the server is away such a call fails at once with
+  TEMPORARILY_UNAVAILABLE (said once on stderr), never after MLflow's minutes of retries.
 
 The delivery side (`deliver`) is stdlib + the replayer's MlflowClient.
 """
@@ -166,6 +168,7 @@ class LocalFirstRegistry:
         self.real_uri = os.environ.get("REPRO_TRACKING_URI") or None
         self._store = None
         self._said = False
+        self._said_away = False
 
     def _real(self):
         if not self.real_uri:
@@ -179,7 +182,35 @@ class LocalFirstRegistry:
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        return getattr(self._real(), name)
+        attr = getattr(self._real(), name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            return self._quick(lambda: attr(*args, **kwargs))
+
+        return call
+
+    def _quick(self, call):
+        """`call()` on the real registry with one quick try: while the server is away it fails at once
+        (said once on stderr), as the reads do, never after MLflow's minutes of retries."""
+        from mlflow.exceptions import MlflowException, RestException  # noqa: PLC0415
+        from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE  # noqa: PLC0415
+
+        try:
+            with offline.quick_requests():
+                return call()
+        except RestException:
+            raise  # the server answered: its answer, as under plain `mlflow run`
+        except (MlflowException, OSError, ConnectionError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            if not self._said_away:
+                self._said_away = True
+                print(f"repro runtime: the model registry of {self.real_uri} is away ({first}); registry calls "
+                      "fail at once until it is back (registrations of this run's models are queued)",
+                      file=sys.stderr)
+            raise MlflowException(f"the model registry of {self.real_uri} is away: {first}",
+                                  TEMPORARILY_UNAVAILABLE) from e
 
     def _up(self) -> bool:
         return bool(self.real_uri) and offline.reachable(self.real_uri, timeout=3)
@@ -208,7 +239,7 @@ class LocalFirstRegistry:
     def get_model_version_download_uri(self, name, version):
         """The server's answer, made loadable from here: a model of this run from its local files,
         an `mlflow-artifacts:` location through the real server (this tracking URI is not http)."""
-        uri = self._real().get_model_version_download_uri(name, version)
+        uri = self._quick(lambda: self._real().get_model_version_download_uri(name, version))
         parsed = urlparse(uri)
         path = None
         if parsed.scheme == "runs":
@@ -250,7 +281,7 @@ class LocalFirstRegistry:
 
         if self._up():
             kw = {"deployment_job_id": deployment_job_id} if deployment_job_id else {}
-            return self._real().create_registered_model(name, tags, description, **kw)
+            return self._quick(lambda: self._real().create_registered_model(name, tags, description, **kw))
         enqueue(self.bundle, {"kind": "model", "name": name, "tags": {t.key: t.value for t in tags or []},
                               "description": description})
         self._say(f"registered model {name!r}")
@@ -260,8 +291,8 @@ class LocalFirstRegistry:
                              local_model_path=None, model_id=None):
         prefix = self._of_this_run(source, run_id, model_id)
         if prefix is None:  # not a model of this run: the server's registry, as it is
-            return self._real().create_model_version(name, source, run_id, tags, run_link, description,
-                                                     model_id=model_id)
+            return self._quick(lambda: self._real().create_model_version(
+                name, source, run_id, tags, run_link, description, model_id=model_id))
         entry = enqueue(self.bundle, {"kind": "version", "name": name, "source": f"runs:/{self.real_run_id}/{prefix}",
                                       "run_id": self.real_run_id, "prefix": prefix, "description": description,
                                       "tags": {t.key: t.value for t in tags or []}})
@@ -275,7 +306,7 @@ class LocalFirstRegistry:
 
                     raise MlflowException(version.removeprefix(REFUSED))
                 if version is not None:
-                    return self._real().get_model_version(name, version)
+                    return self._quick(lambda v=version: self._real().get_model_version(name, v))
                 time.sleep(0.2)
         self._say(f"version of model {name!r}")
         return _pending(name, "queued in the run's bundle: registered on the tracking server after the model's "
@@ -284,7 +315,7 @@ class LocalFirstRegistry:
     def _await_model_version_creation(self, mv, await_creation_for):
         if mv.version is None:  # queued: never waited for
             return
-        self._real()._await_model_version_creation(mv, await_creation_for)
+        self._quick(lambda: self._real()._await_model_version_creation(mv, await_creation_for))
 
 
 __all__ = ["DONE_FILE", "LocalFirstRegistry", "QUEUE_FILE", "deliver", "done", "enqueue", "queued", "real_artifact_uri", "refused"]

@@ -15,10 +15,14 @@ Used by the worker's mirror while the command runs (a step every second or two) 
   untouched for `settle_s` seconds (closed), at the final step all of them. A model logged with
   `mlflow.<flavor>.log_model` (an MLflow 3 logged model of the local run) goes as the run's
   artifacts under the model's name, so `runs:/<real run>/<name>` loads it from the real server;
+- MLflow 3 LoggedModels as LoggedModels of the server, with their params, tags, files and linked
+  metric points, and the run's model inputs/outputs (runtime/logged_models.py: the server's model
+  carries the id the project saw as its tag `repro.local_model_id`);
 - dataset inputs (`mlflow.log_input`) the real run lacks; then the model registrations queued in
   the bundle, each after its model's files (runtime/registration.py);
-- what it does not deliver as itself (logged-model entities, model inputs) is said in the real run's
-  tag `repro.replay.skipped`.
+- what it does not deliver as itself (a bundle of the previous layout's logged-model entities and
+  inputs, a registration the server refused, a model input/output of a model the store lacks) is
+  said in the real run's tag `repro.replay.skipped`.
 
 A step that meets a request failing raises; the next step carries on from where it stopped.
 `end()` then ends the real run with the command's status. Stdlib + mlflow(-skinny).
@@ -33,6 +37,7 @@ from pathlib import Path
 from .. import tags as T
 from . import offline, registration
 from .batching import MAX_METRICS, MAX_PARAMS_TAGS, chunks
+from .logged_models import ModelReplay
 
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
@@ -154,10 +159,21 @@ class LocalRun:
         """Dataset inputs: not read from the previous layout."""
         return []
 
+    def logged_models(self) -> list:
+        """Logged-model entities: not read from the previous layout (their files go as artifacts)."""
+        return []
+
+    def model_io(self) -> tuple[list, list]:
+        return [], []
+
+    def model_files(self, uri: str) -> Path:
+        return Path(uri)
+
     def not_replayed(self) -> dict[str, int]:
         """{kind: how many} of what the run holds and the replay does not deliver as itself."""
         n = sum(1 for _ in (self.dir / "inputs").glob("*")) if (self.dir / "inputs").is_dir() else 0
-        return {"inputs (previous layout)": n, "logged model entities (files sent as artifacts)": len(self._model_dirs())}
+        return {"inputs (previous layout)": n,
+                "logged model entities (previous layout; files sent as artifacts)": len(self._model_dirs())}
 
     def _model_dirs(self) -> dict[str, Path]:
         """{name: files} of the MLflow 3 logged models of this run (`mlflow.<flavor>.log_model`), finished ones."""
@@ -205,6 +221,7 @@ class Replayer:
         self.inputs: set[tuple] = set()  # dataset inputs the real run has
         self.pending: dict[str, list] = {}  # points read locally, not yet confirmed on the server
         self.unsure: set[str] = set()  # keys whose pending points may be partly on the server
+        self.models = ModelReplay(client, run_id)  # the local run's logged models on the server
         self.sent = 0  # points delivered by this instance
         self.added = False  # anything delivered by this instance
 
@@ -213,7 +230,12 @@ class Replayer:
         artifacts = {}
         if self.list_artifacts or real.info.status != "SCHEDULED":
             # there, of an unknown version: compared by size
-            artifacts = {info.path: (info.file_size, -1) for info in self._walk(None)}
+            # the run's own artifact store: MLflow 3's `list_artifacts(run_id, path)` adds the files of a
+            # logged model of the run named `path`, and finds that model through the default tracking URI
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: PLC0415
+
+            repo = get_artifact_repository(real.info.artifact_uri, tracking_uri=self.client.tracking_uri)
+            artifacts = {info.path: (info.file_size, -1) for info in self._walk(repo, None)}
         if real.info.status == "SCHEDULED":
             self.client.update_run(self.run_id, status="RUNNING")
         self.artifacts, self.tags = artifacts, dict(real.data.tags)
@@ -221,12 +243,13 @@ class Replayer:
                        for d in (getattr(real.inputs, "dataset_inputs", None) or [])}
         # only a metric the real run has already may hold some of the local points (a requeued job)
         self.unsure = self.local.metric_keys() & set(real.data.metrics)
+        self.models.reconcile(real)
         self.params = dict(real.data.params)  # last: a reconcile that failed half-way is done again
 
-    def _walk(self, path):
-        for info in self.client.list_artifacts(self.run_id, path):
+    def _walk(self, repo, path):
+        for info in repo.list_artifacts(path):
             if info.is_dir:
-                yield from self._walk(info.path)
+                yield from self._walk(repo, info.path)
             else:
                 yield info
 
@@ -244,7 +267,10 @@ class Replayer:
             self.pending.setdefault(key, []).extend(points)
         for key in sorted(self.unsure):
             self._match(key)
+        # the logged models read after the points: every model a pending point is linked to is on the server
+        self.added = self.models.step(self.local.logged_models(), self.local.model_files) or self.added
         self._send_metrics()
+        self.added = self.models.send_io(*self.local.model_io()) or self.added
         tags = [RunTag(k, v) for k, v in self.local.tags().items() if self.tags.get(k) != v]
         for chunk in chunks(tags, MAX_PARAMS_TAGS):
             self.client.log_batch(self.run_id, tags=chunk)
@@ -268,7 +294,9 @@ class Replayer:
 
     def _note_skipped(self) -> None:
         """What the replay did not deliver as itself, said in the real run (`repro.replay.skipped`)."""
-        skipped = {**self.local.not_replayed(), "model registrations refused by the server": registration.refused(self.bundle)}
+        skipped = {**self.local.not_replayed(), "model registrations refused by the server": registration.refused(self.bundle),
+                   "model inputs/outputs of models not in the local store": self.models.unknown,
+                   "logged models never finalized (PENDING, files not sent)": self.models.unfinished}
         skipped = {k: n for k, n in skipped.items() if n}
         value = T.short(", ".join(f"{k}: {n}" for k, n in sorted(skipped.items())))
         if skipped and self.tags.get(T.REPLAY_SKIPPED) != value:
@@ -304,7 +332,8 @@ class Replayer:
                 if (key, *_point(m)) not in seen:
                     seen.add((key, *_point(m)))
                     batch.append(m)
-        for chunk in chunks(batch, MAX_METRICS):  # one request each (runtime/batching.py)
+        # linked to their models on the server first, then cut into one request each (runtime/batching.py)
+        for chunk in chunks([self.models.link(m) for m in batch], MAX_METRICS):
             try:
                 self.client.log_batch(self.run_id, metrics=chunk)
             except BaseException:

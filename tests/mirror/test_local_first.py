@@ -55,8 +55,11 @@ def test_entry_point_logs_locally_and_reaches_the_real_server_explicitly(trackin
     run = client.get_run(rid)
     [d] = run.inputs.dataset_inputs  # the dataset input reached the real run, once
     assert d.dataset.name == "tiny" and [(t.key, t.value) for t in d.tags] == [("mlflow.data.context", "training")]
-    # what the replay did not deliver as itself is said in the run: the logged-model entity (its files went)
-    assert run.data.tags[T.REPLAY_SKIPPED] == "logged model entities (files sent as artifacts): 1"
+    # the logged model reached the server as itself (nothing said skipped), its local id as its tag
+    [lm] = client.search_logged_models([run.info.experiment_id])
+    assert (lm.name, lm.source_run_id, str(lm.status).rsplit(".", 1)[-1]) == ("model", rid, "READY")
+    assert lm.tags[T.LOCAL_MODEL_ID].startswith("m-") and T.REPLAY_SKIPPED not in run.data.tags
+    assert mlflow.pyfunc.load_model(f"models:/{lm.model_id}").predict(["x"]) == [1]
     # the logged model reached the real run as its artifacts: it loads from the submit side
     model = mlflow.pyfunc.load_model(f"runs:/{rid}/model")
     assert model.predict(["x", "y", "z"]) == [3]

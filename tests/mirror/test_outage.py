@@ -205,3 +205,41 @@ def test_five_minute_outage_with_default_budget(server, env, request):
     p = subprocess.run([str(BIN / "repro"), "sync"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     job.check()
+
+
+def test_an_ordinary_project_with_the_server_away_at_its_start(server, env, tmp_path):
+    """tests/local/test_registry.py's project (registrations, a dataset, a LoggedModel with a linked metric,
+    system metrics) with the server away from before its start until it has logged everything (the same code
+    path as a 2-minute outage: registrations queued, registry reads failing at once): the mirror delivers
+    each registration once, after the model's files, when the server is back."""
+    from tests.local.test_registry import MAIN, _delivered_model, _registered
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "main.py").write_text(MAIN)
+    client = MlflowClient(server.uri)
+    exp = client.create_experiment(f"ordinary-{uuid.uuid4().hex[:8]}")
+    sched = LocalScheduler(LocalConfig(env={"REPRO_MIRROR_GRACE": "60"}))
+    [rid] = submit_batch(client, sched, [RunSpec("main", {}, f"{sys.executable} main.py")], proj, exp, server.uri)
+    job = client.get_run(rid).data.tags["repro.job_id"]
+    server.stop()
+    wd, i = LocalScheduler._split(job)
+    bundle = wd / str(i) / "offline"
+
+    def logged_all() -> bool:
+        if not (bundle / "bundle.json").is_file():
+            return False
+        return "registry_read" in offline_client(bundle).get_run(read_bundle(bundle)["offline_run_id"]).data.params
+
+    wait_until(logged_all, timeout=180, what="the project to log everything")
+    server.restart()
+    wait_until(lambda: sched.poll([job])[job].state in TERMINAL, timeout=180, what="the job to end")
+    run = client.get_run(rid)
+    assert run.info.status == "FINISHED", run.data.tags.get("repro.status_reason")
+    assert {k: v for k, v in run.data.params.items() if k != "model_id"} == {
+        "versions": "None,None", "registry_read": "failed at once", "by_id": "1"}
+    log = (wd / str(i) / "output.log").read_text()
+    assert log.count("queued with the run's bundle") == 1, log[-3000:]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["tiny"]
+    assert _registered(client, rid) == {"by_log_model": ["1"], "by_register": ["1"], "made_inside": []}
+    _delivered_model(client, run)
