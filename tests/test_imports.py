@@ -112,6 +112,13 @@ def test_status_and_sync_on_a_sqlite_store_never_import_mlflow(command, tmp_path
     out = subprocess.run([sys.executable, "-c", code, command], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.stderr.splitlines()[-1] == "False", out.stderr[-2000:]
 
+
+def test_a_scheduler_rebuilt_for_status_imports_no_mlflow():
+    """What `repro status` / `repro sync` do for each live batch (a scheduler made from its record, polled)."""
+    code = ("import sys\nfrom repro_mlflow.schedulers import get_scheduler\nfrom repro_mlflow.submit import sync, rebuild\n"
+            "get_scheduler('local', {}).poll([])\nsys.exit(1 if 'mlflow' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
 # The layers, bottom first: a module imports only modules of its own layer or of those before it,
 # so the tree reads as the data flow (docs/architecture.md) and nothing points back up.
 LAYERS = [

@@ -8,17 +8,18 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mlflow.projects import utils as _pu
-
 from ..errors import ReproError
 
 C = TypeVar("C")
 
-# Keys that `mlflow run` itself adds to every backend config.
-_MLFLOW_KEYS = {
-    _pu.PROJECT_ENV_MANAGER, _pu.PROJECT_SYNCHRONOUS, _pu.PROJECT_DOCKER_ARGS, _pu.PROJECT_STORAGE_DIR,
-    _pu.PROJECT_BUILD_IMAGE, _pu.PROJECT_DOCKER_AUTH, _pu.MLFLOW_LOCAL_BACKEND_RUN_ID_CONFIG,
-}
+
+def _mlflow_keys() -> set[str]:
+    """Keys that `mlflow run` itself adds to every backend config (imported here: `repro status` rebuilds
+    schedulers and must not pay for MLflow's import)."""
+    from mlflow.projects import utils as pu
+
+    return {pu.PROJECT_ENV_MANAGER, pu.PROJECT_SYNCHRONOUS, pu.PROJECT_DOCKER_ARGS, pu.PROJECT_STORAGE_DIR,
+            pu.PROJECT_BUILD_IMAGE, pu.PROJECT_DOCKER_AUTH, pu.MLFLOW_LOCAL_BACKEND_RUN_ID_CONFIG}
 
 
 def load_backend_config(raw: dict | str | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -35,8 +36,9 @@ def load_backend_config(raw: dict | str | None) -> tuple[dict[str, Any], dict[st
             raise ReproError(f"backend config is not valid JSON: {e}") from None
     if not isinstance(raw, dict):
         raise ReproError("backend config must be a JSON object")
-    user = {k: v for k, v in raw.items() if k not in _MLFLOW_KEYS}
-    own = {k: v for k, v in raw.items() if k in _MLFLOW_KEYS}
+    keys = _mlflow_keys()
+    user = {k: v for k, v in raw.items() if k not in keys}
+    own = {k: v for k, v in raw.items() if k in keys}
     return user, own
 
 
