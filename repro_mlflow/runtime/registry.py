@@ -4,9 +4,19 @@ registry store inside a repro run (runtime/localfirst.py, runtime/registration.p
 MLflow takes the registry URI from the tracking URI, so the entry point's registry is
 `repro-local-first:///<offline dir>` too, unless the user set `MLFLOW_REGISTRY_URI`. Imported by MLflow
 at its registration of entry points (inside `import mlflow`): stdlib only at the top.
+
+An entry point that runs in another environment (a project's python_env.yaml or conda env, built by
+envs/project_env.py) finds the scheme through `scheme_path()` on its PYTHONPATH: this package (a link)
+and a distribution holding only the scheme's two entry points.
 """
 
 from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
 
 
 SCHEME = "repro-local-first"
@@ -36,3 +46,42 @@ def available(group: str = "mlflow.model_registry_store") -> bool:
         return any(e.group == group and e.name == SCHEME for e in distribution("repro-mlflow").entry_points)
     except (PackageNotFoundError, OSError):
         return False
+
+
+DIST = "repro_mlflow_local_first-0.dist-info"  # the scheme alone, for another environment's MLflow
+
+
+def foreign_env(environ: dict[str, str]) -> str | None:
+    """The prefix of the entry point's own environment (VIRTUAL_ENV / CONDA_PREFIX, as envs/project_env.py
+    sets them) when it is not this interpreter's, else None."""
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        prefix = environ.get(var)
+        if prefix and Path(prefix).resolve() != Path(sys.prefix).resolve():
+            return prefix
+    return None
+
+
+def scheme_path(cache: Path) -> Path:
+    """A directory (made once in `cache`) that, put on PYTHONPATH, gives another environment's MLflow this
+    package's scheme: a link to the package, and a distribution with only the scheme's entry points."""
+    package = Path(__file__).resolve().parent.parent
+    final = Path(cache) / f"scheme-{hashlib.sha256(str(package).encode()).hexdigest()[:12]}"
+    if (final / DIST / "entry_points.txt").is_file():
+        return final
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=cache))
+    tmp.chmod(0o755)
+    (tmp / package.name).symlink_to(package, target_is_directory=True)
+    (tmp / DIST).mkdir()
+    (tmp / DIST / "METADATA").write_text("Metadata-Version: 2.1\nName: repro_mlflow_local_first\nVersion: 0\n")
+    module = f"{package.name}.runtime.registry"
+    (tmp / DIST / "entry_points.txt").write_text(
+        f"[mlflow.tracking_store]\n{SCHEME} = {module}:local_first_tracking\n\n"
+        f"[mlflow.model_registry_store]\n{SCHEME} = {module}:local_first_registry\n")
+    try:
+        os.rename(tmp, final)  # concurrent first runs: one rename wins, both directories are complete
+    except OSError:
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

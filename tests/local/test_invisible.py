@@ -15,11 +15,8 @@ from repro_mlflow.submit.offline import replay_bundle
 from tests.conftest import BIN
 from tests.helpers import run_offline_worker, wait_terminal
 
-MAIN = """
-from urllib.parse import urlparse
-import mlflow
-
-with mlflow.start_run():
+# the project's reads, in its run (tests/local/test_ordinary_project.py puts them in test_registry's project)
+READS = """
     # as MLflow's own tutorial project does: skip the registry on a file store
     mlflow.log_param("scheme_is_file", urlparse(mlflow.get_tracking_uri()).scheme == "file")
     exp = mlflow.get_experiment_by_name("outside")
@@ -28,6 +25,7 @@ with mlflow.start_run():
     mlflow.log_param("own_experiment_runs", len(mlflow.search_runs(output_format="list")))
     mlflow.log_metric("m", 1.0)
 """
+MAIN = "from urllib.parse import urlparse\nimport mlflow\n\nwith mlflow.start_run():" + READS
 
 
 def _project(tmp_path: Path) -> Path:
