@@ -19,7 +19,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.api.test_project_env import env_cache  # noqa: F401 (the session's env cache, a fixture by name)
+from tests.api import test_project_env
 from tests.conftest import BIN
 from tests.helpers import wait_terminal
 from tests.local import test_invisible, test_registry
@@ -29,6 +29,9 @@ from tests.services.mlflow_server import MlflowServer
 # machine's wheels once per session, in the project-env tests' session cache)
 PYTHON_ENV = (f'python: "{sys.version_info.major}.{sys.version_info.minor}"\nbuild_dependencies: []\n'
               f"dependencies:\n  - mlflow=={mlflow.__version__}\n  - psutil\n")
+
+
+env_cache = test_project_env.env_cache  # the session's env cache (a fixture, by name)
 
 
 @pytest.fixture(scope="module")
