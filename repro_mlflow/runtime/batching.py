@@ -16,7 +16,6 @@ from typing import TypeVar
 
 MAX_METRICS = 1000
 MAX_PARAMS_TAGS = 100
-MAX_ENTITIES = 1000
 MAX_REQUEST_BYTES = 1_000_000
 _BUDGET = MAX_REQUEST_BYTES - 10_000  # the request's envelope: run_id, field names, brackets
 
@@ -46,4 +45,4 @@ def chunks(entities: Sequence[E], limit: int) -> Iterator[list[E]]:
         yield chunk
 
 
-__all__ = ["MAX_ENTITIES", "MAX_METRICS", "MAX_PARAMS_TAGS", "MAX_REQUEST_BYTES", "chunks", "json_size"]
+__all__ = ["MAX_METRICS", "MAX_PARAMS_TAGS", "MAX_REQUEST_BYTES", "chunks", "json_size"]

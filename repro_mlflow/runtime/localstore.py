@@ -27,7 +27,7 @@ def db_uri(path: str | Path) -> str:
     return "sqlite:///" + str(Path(path).resolve())
 
 
-def _cache_dir() -> Path:
+def default_cache_dir() -> Path:
     """`$REPRO_CACHE_DIR`, else `$REPRO_HOME/cache` (default `~/.repro/cache`)."""
     if os.environ.get("REPRO_CACHE_DIR"):
         return Path(os.environ["REPRO_CACHE_DIR"])
@@ -44,7 +44,7 @@ def template(cache_dir: str | Path | None = None) -> Path:
     import mlflow  # noqa: PLC0415
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
-    cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / f"localstore-mlflow-{mlflow.__version__}.db"
     if path.is_file():
         return path

@@ -154,9 +154,9 @@ def command_env(environ: dict[str, str], run_id: str, tracking_uri: str | None, 
         env["MLFLOW_TRACKING_URI"] = localfirst_uri(local_uri.removeprefix("sqlite:///").removesuffix("/" + DB_FILE))
         env["MLFLOW_RUN_ID"] = run_id
         if registry.foreign_env(environ):  # a project's own env (python_env.yaml, conda): the scheme on its path
-            from .localstore import _cache_dir  # noqa: PLC0415
+            from .localstore import default_cache_dir  # noqa: PLC0415
 
-            shim = str(registry.scheme_path(_cache_dir()))
+            shim = str(registry.scheme_path(default_cache_dir()))
             env["PYTHONPATH"] = os.pathsep.join(p for p in (shim, environ.get("PYTHONPATH")) if p)
         if environ.get("MLFLOW_EXPERIMENT_ID"):  # else the local one stands for it (the one-command form)
             env["MLFLOW_EXPERIMENT_ID"] = environ["MLFLOW_EXPERIMENT_ID"]

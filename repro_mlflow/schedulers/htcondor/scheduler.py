@@ -291,7 +291,7 @@ class HTCondorScheduler(SchedulerBase):
         ids = info.get("run_ids") or []
         if index < len(ids) and ids[index] != run_id:
             return None
-        bundle = self.results_path(job_id, workdir)
+        bundle = _store_dir(wd, index)
         if not (bundle.is_dir() and any(bundle.iterdir())):
             return None
         return bundle  # its store's artifact URIs name the sandbox: the reader re-roots them (runtime/localstore.py)
@@ -300,7 +300,12 @@ class HTCondorScheduler(SchedulerBase):
         """Where HTCondor's output transfer leaves the run's local store: `<batch>/runs/<i>/repro_out/offline`.
         The shadow transfers the outputs before it logs the job's end, so an ended job without it lost them."""
         c, proc, wd = split_job_id(job_id)
-        return wd / "runs" / str(run_index(_load_info(wd) or {}, c, proc)) / hs.OUT_DIR / "offline"
+        return _store_dir(wd, run_index(_load_info(wd) or {}, c, proc))
+
+
+def _store_dir(wd: Path, index: int) -> Path:
+    """Run `index`'s local store as the output transfer leaves it in batch directory `wd`."""
+    return wd / "runs" / str(index) / hs.OUT_DIR / "offline"
 
 
 def run_index(info: dict, cluster: str, proc: int) -> int:
