@@ -236,11 +236,10 @@ class SqlLocalRun:
                 if m.source_run_id == self.run_id and m.name and str(m.status).endswith("READY")}
 
     def artifacts(self) -> dict[str, tuple[int, int, Path]]:
-        """{artifact path: (size, mtime in ns, file)}: the run's artifacts, and each logged model's
-        files under its name (so `runs:/<real run>/<name>` loads it from the real run)."""
-        roots = {"": self._reroot(self.client.get_run(self.run_id).info.artifact_uri),
-                 **{name + "/": d for name, d in self._model_dirs().items()}}
-        return walk_artifacts(roots)
+        """{artifact path: (size, mtime in ns, file)}: the run's own artifacts. A logged model's files are
+        not among them, as under plain MLflow 3: they go once, to the server's LoggedModel
+        (runtime/logged_models.py), and `runs:/<real run>/<name>` finds them there by the model's name."""
+        return walk_artifacts({"": self._reroot(self.client.get_run(self.run_id).info.artifact_uri)})
 
 
 def walk_artifacts(roots: dict[str, Path]) -> dict[str, tuple[int, int, Path]]:

@@ -9,7 +9,10 @@ server's model (`link`); the run's model inputs and outputs (`log_model` in a ru
 
 The server gives a model its own id: the id the project saw (the local one) is the server model's
 tag `repro.local_model_id`, by which a replay in another process (`repro sync` after the mirror)
-finds the models already made, so each is made once. Stdlib + the replayer's MlflowClient.
+finds the models already made, so each is made once. A model's files go only to it (not also to the run's
+artifacts), and a registry version of it is made once it is finalized, with the server's id as its
+`model_id` and `models:/<server id>` as its source, as plain MLflow 3 makes one (runtime/registration.py).
+Stdlib + the replayer's MlflowClient.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from pathlib import Path
 from .. import tags as T
 
 _DONE = ("READY", "FAILED")
+# MLflow's record, on a logged model, of the registry versions made from it: set on the server by the
+# registration's delivery (runtime/registration.py), never copied from the local model (whose entry of a
+# version queued while the server was away has no number)
+MODEL_VERSIONS = "mlflow.modelVersions"
+
+
+def _own_tags(tags) -> dict:
+    return {k: v for k, v in (tags or {}).items() if k != MODEL_VERSIONS}
 
 
 def _status(model) -> str:
@@ -80,14 +91,14 @@ class ModelReplay:
                 try:
                     real = self.client.create_logged_model(
                         self.experiment_id, name=lm.name, source_run_id=self.run_id, model_type=lm.model_type,
-                        params=dict(lm.params or {}), tags={**(lm.tags or {}), T.LOCAL_MODEL_ID: lm.model_id})
+                        params=dict(lm.params or {}), tags={**_own_tags(lm.tags), T.LOCAL_MODEL_ID: lm.model_id})
                 except BaseException:
                     self.stale = True
                     raise
                 self.real[lm.model_id] = real
                 added = True
             params = {k: v for k, v in (lm.params or {}).items() if (real.params or {}).get(k) != v}
-            tags = {k: v for k, v in (lm.tags or {}).items() if (real.tags or {}).get(k) != v}
+            tags = {k: v for k, v in _own_tags(lm.tags).items() if (real.tags or {}).get(k) != v}
             if params:
                 self.client.log_model_params(real.model_id, params)
             if tags:
@@ -108,6 +119,11 @@ class ModelReplay:
             for m in lm.metrics or []:
                 self.links.setdefault(_point(m), (real.model_id, m.dataset_name, m.dataset_digest))
         return added
+
+    def finished(self, local_id: str) -> str | None:
+        """The server's id of local model `local_id` once it is finalized there (its files sent), else None."""
+        real = self.real.get(local_id)
+        return real.model_id if real is not None and _status(real) in _DONE else None
 
     def link(self, metric):
         """`metric` (a point of the local run) linked to the server's model it was logged for, if any."""

@@ -4,11 +4,14 @@ MLflow takes the registry URI from the tracking URI, so inside a repro run the r
 `repro-local-first:///<offline dir>` store of this package too (entry point group
 `mlflow.model_registry_store`, `runtime/registry.py`). `LocalFirstRegistry`:
 
-- `create_model_version` of a model this run logged (`runs:/<run>/<path>`, `models:/<model id>`, a
-  path in the run's artifacts) is written to the bundle's queue (`registrations.jsonl`) with its
-  source as the real server will know it: `runs:/<real run>/<path>` (the replay sends a logged
-  model's files as the real run's artifacts under the model's name). The replay (the worker's mirror,
-  or `repro sync`) registers it after those files are delivered, exactly once (the version carries
+- `create_model_version` of a model this run logged is written to the bundle's queue
+  (`registrations.jsonl`). An MLflow 3 LoggedModel (`log_model(registered_model_name=...)`,
+  `register_model("runs:/…/<name>")` or `("models:/<id>")`) is queued by its local id: the replay
+  registers it once the server's model is made and finalized (its files sent to it), with that model's
+  id as `model_id` and `models:/<server id>` as source, and records the version on the model (tag
+  `mlflow.modelVersions`), as plain MLflow 3 does. Model files logged as run artifacts (a path or
+  `runs:/<run>/<path>` holding an MLmodel) are queued with source `runs:/<real run>/<path>`, registered
+  once those files are on the real run. Either is registered exactly once (the version carries
   the tag `repro.registration` = the queue entry's id, looked for before creating another). While
   the mirror runs and the server answers, the call waits for that delivery (at most
   `REPRO_REGISTRY_WAIT` s, default 120) and returns the server's version, as under plain `mlflow run`;
@@ -86,9 +89,10 @@ def _mark(bundle: Path, entry_id: str, result: str) -> None:
 REFUSED = "refused: "  # a done entry the server refused (its one-line answer follows)
 
 
-def deliver(client, bundle: str | Path, sent) -> int:
+def deliver(client, bundle: str | Path, sent, model=None) -> int:
     """Register what the queue holds and the server lacks, each once; `sent(prefix)`: whether every
-    local file of that artifact prefix has reached the real run. Returns how many were settled.
+    local file of that artifact prefix has reached the real run; `model(local model id)`: the server's
+    id of that logged model once it is finalized there, else None. Returns how many were settled.
     A registration the server refuses (a bad name) is settled as refused, not retried for ever."""
     from mlflow.exceptions import MlflowException, RestException  # noqa: PLC0415
 
@@ -97,7 +101,12 @@ def deliver(client, bundle: str | Path, sent) -> int:
     for e in queued(bundle):
         if e["id"] in finished:
             continue
-        if e["kind"] == "version" and not sent(e.get("prefix") or ""):
+        if e["kind"] == "version" and e.get("local_model_id"):
+            real = model(e["local_model_id"]) if model is not None else None
+            if real is None:
+                continue  # after the server's model is made, its files sent and it is finalized
+            e = {**e, "source": f"models:/{real}", "model_id": real}
+        elif e["kind"] == "version" and not sent(e.get("prefix") or ""):
             continue  # after the model's files
         try:
             _mark(bundle, e["id"], _register(client, e))
@@ -127,8 +136,25 @@ def _register(client, e: dict) -> str:
             if (v.tags or {}).get(T.REGISTRATION) == e["id"]]
     mv = mine[0] if mine else client.create_model_version(
         e["name"], e["source"], e.get("run_id"), tags={**(e.get("tags") or {}), T.REGISTRATION: e["id"]},
-        description=e.get("description"))
+        description=e.get("description"), **({"model_id": e["model_id"]} if e.get("model_id") else {}))
+    if e.get("model_id"):
+        _link(client, e["model_id"], e["name"], str(mv.version))
     return str(mv.version)
+
+
+def _link(client, model_id: str, name: str, version: str) -> None:
+    """Record the version on its logged model (tag `mlflow.modelVersions`) as MLflow's `register_model` does
+    once the server answered (the server records it too, with the version as a number), once."""
+    from .logged_models import MODEL_VERSIONS  # noqa: PLC0415
+
+    tags = client.get_logged_model(model_id).tags or {}
+    try:
+        have = json.loads(tags.get(MODEL_VERSIONS) or "[]")
+    except ValueError:
+        have = []
+    entry = {"name": name, "version": version}
+    if entry not in have:
+        client.set_logged_model_tags(model_id, {MODEL_VERSIONS: json.dumps([*have, entry])})
 
 
 def refused(bundle: str | Path) -> int:
@@ -253,14 +279,16 @@ class LocalFirstRegistry:
                     return (root / path[len(prefix):]).as_uri()
         return real_artifact_uri(uri, self.real_uri)
 
-    def _of_this_run(self, source: str, run_id: str | None, model_id: str | None) -> str | None:
-        """The artifact prefix in the real run of a model this run logged (None: not this run's)."""
-        if model_id:
-            try:
-                m = self._local_client().get_logged_model(model_id)
-            except Exception:  # noqa: BLE001 - not a model of the local store
-                return None
-            return m.name if m.source_run_id == self.local_run_id and m.name else None
+    def _in_local_store(self, model_id: str) -> bool:
+        """Whether `model_id` is a logged model of the run's local store (its replay makes it on the server)."""
+        try:
+            self._local_client().get_logged_model(model_id)
+        except Exception:  # noqa: BLE001 - not a model of the local store
+            return False
+        return True
+
+    def _of_this_run(self, source: str, run_id: str | None) -> str | None:
+        """The artifact prefix in the real run of model files this run logged as artifacts (None: not this run's)."""
         parsed = urlparse(source)
         if parsed.scheme == "runs":
             rid, _, path = parsed.path.lstrip("/").partition("/") if not parsed.netloc else (parsed.netloc, "", parsed.path.lstrip("/"))
@@ -289,13 +317,18 @@ class LocalFirstRegistry:
 
     def create_model_version(self, name, source, run_id=None, tags=None, run_link=None, description=None,
                              local_model_path=None, model_id=None):
-        prefix = self._of_this_run(source, run_id, model_id)
-        if prefix is None:  # not a model of this run: the server's registry, as it is
+        entry = {"kind": "version", "name": name, "run_id": self.real_run_id, "description": description,
+                 "tags": {t.key: t.value for t in tags or []}}
+        if model_id and self._in_local_store(model_id):
+            # a LoggedModel (MLflow 3's `log_model`, `register_model("runs:/…/<name>")`): registered from the
+            # server's model, whose id is known once the replay has made it
+            entry["local_model_id"] = model_id
+        elif not model_id and (prefix := self._of_this_run(source, run_id)) is not None:
+            entry |= {"source": f"runs:/{self.real_run_id}/{prefix}", "prefix": prefix}  # files in the run's artifacts
+        else:  # not a model of this run: the server's registry, as it is
             return self._quick(lambda: self._real().create_model_version(
                 name, source, run_id, tags, run_link, description, model_id=model_id))
-        entry = enqueue(self.bundle, {"kind": "version", "name": name, "source": f"runs:/{self.real_run_id}/{prefix}",
-                                      "run_id": self.real_run_id, "prefix": prefix, "description": description,
-                                      "tags": {t.key: t.value for t in tags or []}})
+        entry = enqueue(self.bundle, entry)
         live = os.environ.get("REPRO_OFFLINE") != "1"
         if live and self._up():
             deadline = time.monotonic() + float(os.environ.get("REPRO_REGISTRY_WAIT") or 120)

@@ -304,9 +304,14 @@ class Replayer:
             self.tags[T.REPLAY_SKIPPED] = value
 
     def _sent(self, prefix: str) -> bool:
-        """Whether every local file under artifact path `prefix` is on the real run."""
+        """Whether every local file under artifact path `prefix` is on the real run; a prefix that names a
+        logged model of the run instead (`runs:/<run>/<name>`, which MLflow 3 resolves to that model):
+        whether the model is finalized on the server."""
         files = {p: v for p, v in self.local.artifacts().items() if p == prefix or p.startswith(prefix.rstrip("/") + "/")}
-        return bool(files) and all(self._known(p, size, mtime) for p, (size, mtime, _f) in files.items())
+        if not files:
+            name = prefix.strip("/").split("/", 1)[0]
+            return any(lm.name == name and self.models.finished(lm.model_id) for lm in self.local.logged_models())
+        return all(self._known(p, size, mtime) for p, (size, mtime, _f) in files.items())
 
     def _known(self, path: str, size: int, mtime: int) -> bool:
         known = self.artifacts.get(path)
@@ -315,7 +320,7 @@ class Replayer:
     def _send_registrations(self) -> None:
         """The model registrations queued in the bundle, after the model's files (runtime/registration.py)."""
         if registration.queued(self.bundle):
-            self.added = registration.deliver(self.client, self.bundle, self._sent) > 0 or self.added
+            self.added = registration.deliver(self.client, self.bundle, self._sent, self.models.finished) > 0 or self.added
 
     def _match(self, key: str) -> None:
         """Pending points of `key` = its local points the real history lacks."""

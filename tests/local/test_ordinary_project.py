@@ -95,13 +95,19 @@ def _read(client: MlflowClient, run) -> dict:
         "metrics": {k: v for k, v in run.data.metrics.items() if not k.startswith("system/")},
         "system metrics": any(k.startswith("system/") for k in run.data.metrics),
         "registered": registered,
-        "loads": [mlflow.pyfunc.load_model(f"models:/{name}/1").predict(["a", "b"])[0]
-                  for name in ("by_log_model", "by_register")],
+        "loads": [mlflow.pyfunc.load_model(uri).predict(["a", "b"])[0]
+                  for uri in ("models:/by_log_model/1", "models:/by_register/1", f"runs:/{rid}/model")],
         "datasets": sorted((d.dataset.name, d.dataset.source_type) for d in run.inputs.dataset_inputs),
         "logged model": (model.name, str(model.status).rsplit(".", 1)[-1], model.params, user_tags,
                          sorted((m.key, m.value, m.step) for m in model.metrics),
                          [o.model_id for o in run.outputs.model_outputs] == [model.model_id],
                          mlflow.pyfunc.load_model(f"models:/{model.model_id}").predict(["x"])),
+        # each version made from the logged model, linked to it both ways; its files on the model, not the run
+        "versions of the model": sorted((v.name, v.version, v.source == f"models:/{model.model_id}")
+                                        for m in client.search_registered_models()
+                                        for v in client.search_model_versions(f"name = '{m.name}'")),
+        "model's versions tag": model.tags.get("mlflow.modelVersions"),
+        "run artifacts": sorted(a.path for a in client.list_artifacts(rid) if a.path != "repro"),
     }
 
 

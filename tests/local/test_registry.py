@@ -7,6 +7,7 @@ its system metrics reach the server as themselves (runtime/logged_models.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -73,8 +74,9 @@ def _registered(client: MlflowClient, rid: str) -> dict[str, list[str]]:
 
 
 def _delivered_model(client: MlflowClient, run) -> None:
-    """The run's LoggedModel on the server, once, with its params, tags, linked metric, files, output link;
-    the run's system metrics; nothing said skipped."""
+    """The run's LoggedModel on the server, once, with its params, tags, linked metric, files, output link,
+    and the registry versions made from it, as plain MLflow 3 links them; its files sent once (to the model,
+    not also to the run's artifacts); the run's system metrics; nothing said skipped."""
     [m] = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
     assert (m.name, str(m.status).rsplit(".", 1)[-1], m.params) == ("model", "READY", {"alpha": "0.5"})
     assert m.tags["stage"] == "tried" and m.tags[T.LOCAL_MODEL_ID] == run.data.params["model_id"]
@@ -82,6 +84,16 @@ def _delivered_model(client: MlflowClient, run) -> None:
     assert len(client.get_metric_history(run.info.run_id, "accuracy")) == 1
     assert [o.model_id for o in run.outputs.model_outputs] == [m.model_id]
     assert mlflow.pyfunc.load_model(f"models:/{m.model_id}").predict(["x"]) == [1]  # from the server
+    for name in ("by_log_model", "by_register"):  # made from the model (an OSS server keeps no `model_id` field)
+        [v] = client.search_model_versions(f"name = '{name}'")
+        assert v.source == f"models:/{m.model_id}" and v.model_id in (None, m.model_id), (name, v)
+    # the versions recorded on the model: by the server (number) and by `register_model` (string), as plain MLflow's
+    linked = json.loads(m.tags["mlflow.modelVersions"])
+    assert all({"name": n, "version": "1"} in linked for n in ("by_log_model", "by_register")), linked
+    assert "model" not in {a.path for a in client.list_artifacts(run.info.run_id)}  # the files went once
+    # MLflow 3 resolves `runs:/<run>/model` to the run's model by its name (loading it so is
+    # tests/local/test_ordinary_project.py's; MLflow 3.10 first retries the run's own path for minutes)
+    assert "model/MLmodel" in {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert any(k.startswith("system/") for k in run.data.metrics), sorted(run.data.metrics)
     assert T.REPLAY_SKIPPED not in run.data.tags, run.data.tags[T.REPLAY_SKIPPED]
 
