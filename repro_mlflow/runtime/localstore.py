@@ -119,7 +119,9 @@ class SqlLocalRun:
                  attempt_times: list[int] | None = None):
         from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
-        self.client, self.run_id = MlflowClient(tracking_uri=uri), run_id
+        self.client, self.run_id, self.uri = MlflowClient(tracking_uri=uri), run_id, uri
+        self._sql = None  # MLflow's SqlAlchemyStore on the same database: paged metric reads
+        self.read: dict[str, int] = {}  # metric key -> points read so far, in the store's history order
         self.store_dir = Path(store_dir) if store_dir is not None else None
         self.attempt_times = sorted(int(t) for t in attempt_times or [])
         self.seen: dict[str, set[tuple]] = {}  # metric key -> points returned (a SQL store holds each point once)
@@ -182,8 +184,22 @@ class SqlLocalRun:
         params, tags, metrics, artifacts, datasets, logged models and model inputs/outputs all are)."""
         return {}
 
-    def _history(self, key: str) -> list:
-        return sorted(self.client.get_metric_history(self.run_id, key), key=lambda m: (m.timestamp, m.step))
+    def _history(self, key: str, full: bool = True) -> list:
+        """`key`'s points in the store's history order (timestamp, step, value); not `full`: only those after
+        the points read so far, so a mirror polling a long run reads each point once, not its whole history
+        every second. A point logged with an earlier timestamp than one read already sorts before the
+        offset and is read by the next full read (the replay's final step makes one)."""
+        if self._sql is None:
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: PLC0415
+
+            self._sql = SqlAlchemyStore(self.uri, (Path(self.store_dir or ".").resolve() / ARTIFACTS_DIR).as_uri())  # for reads only
+        from mlflow.utils.search_utils import SearchUtils  # noqa: PLC0415
+
+        start = 0 if full else self.read.get(key, 0)
+        points = list(self._sql.get_metric_history(self.run_id, key, page_token=SearchUtils.create_page_token(start)
+                                                   if start else None))
+        self.read[key] = start + len(points)
+        return points
 
     def _earlier_step(self, key: str, m) -> bool:
         """Whether point `m` repeats a step an earlier attempt logged (and note its step)."""
@@ -196,13 +212,14 @@ class SqlLocalRun:
         seen[attempt].add(m.step)
         return False
 
-    def new_points(self, key: str | None = None, since_start: bool = False) -> dict[str, list]:
-        """Points logged since the last call ({key: [Metric]}), each returned once; `since_start`: all of `key`'s."""
+    def new_points(self, key: str | None = None, since_start: bool = False, full: bool = False) -> dict[str, list]:
+        """Points logged since the last call ({key: [Metric]}), each returned once; `since_start`: all of `key`'s;
+        `full`: every point read again (a back-dated one included), the new ones returned."""
         out: dict[str, list] = {}
         keys = [key] if key is not None else sorted(self.metric_keys())
         for k in keys:
             seen = self.seen.setdefault(k, set())
-            for m in self._history(k):
+            for m in self._history(k, full=since_start or full):
                 p = (m.value, m.step, m.timestamp)
                 if self._earlier_step(k, m):
                     continue

@@ -96,8 +96,9 @@ class LocalRun:
         return {k: p.read_text() for k, p in self._files("tags").items()
                 if not k.startswith("mlflow.") and not k.endswith(".tmp")}
 
-    def new_points(self, key: str | None = None, since_start: bool = False) -> dict[str, list]:
-        """Points written since the last call ({key: [Metric]}); `since_start`: all of `key`'s points."""
+    def new_points(self, key: str | None = None, since_start: bool = False, full: bool = False) -> dict[str, list]:
+        """Points written since the last call ({key: [Metric]}); `since_start`: all of `key`'s points
+        (`full`: no other meaning here, the files are read from their last offset)."""
         from mlflow.entities import Metric
 
         out: dict[str, list] = {}
@@ -263,7 +264,7 @@ class Replayer:
         for chunk in chunks(params, MAX_PARAMS_TAGS):
             self.client.log_batch(self.run_id, params=chunk)
             self.params.update((p.key, p.value) for p in chunk)
-        for key, points in self.local.new_points().items():
+        for key, points in self.local.new_points(full=final).items():
             self.pending.setdefault(key, []).extend(points)
         for key in sorted(self.unsure):
             self._match(key)

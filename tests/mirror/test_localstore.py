@@ -67,3 +67,27 @@ def test_reader_returns_each_point_once_through_the_client(tmp_path):
     writer.log_artifact(run_id, str(tmp_path / "f.txt"), artifact_path="out")
     arts = reader.artifacts()
     assert list(arts) == ["out/f.txt"] and arts["out/f.txt"][0] == 3
+
+
+def test_reader_reads_only_new_points_and_a_full_read_finds_a_backdated_one(tmp_path):
+    """A mirror polling a long run reads each point once (not the whole history every second); a point
+    logged with an older timestamp than one read already is found by the full read the replay ends with."""
+    from mlflow.entities import Metric
+
+    uri, _exp, run_id = localstore.create(tmp_path / "run", tmp_path / "cache")
+    writer = MlflowClient(tracking_uri=uri)
+    writer.log_batch(run_id, metrics=[Metric("loss", 1.0 / (s + 1), 10_000 + s, s) for s in range(1000)])
+    reader = localstore.SqlLocalRun(uri, run_id)
+    assert len(reader.new_points()["loss"]) == 1000
+    rows = []
+    history = reader._sql.get_metric_history
+    reader._sql.get_metric_history = lambda *a, **kw: rows.append(len(got := history(*a, **kw))) or got
+    writer.log_batch(run_id, metrics=[Metric("loss", 0.5, 20_000 + s, 1000 + s) for s in range(5)])
+    assert [m.step for m in reader.new_points()["loss"]] == [1000, 1001, 1002, 1003, 1004]
+    assert rows == [5]  # the five new points read, not the 1,005 of the history
+    assert reader.new_points() == {} and rows[-1] == 0
+
+    writer.log_metric(run_id, "loss", 9.0, step=7, timestamp=5)  # back-dated: before every point read
+    assert reader.new_points() == {}  # the incremental read cannot see it (it sorts before the offset) ...
+    assert [(m.step, m.value) for m in reader.new_points(full=True)["loss"]] == [(7, 9.0)]  # ... the full read does
+    assert reader.new_points(full=True) == {}  # and only once
