@@ -186,60 +186,86 @@ def test_server_away_across_the_end(server, env):
     job.check()
 
 
+class Ordinary:
+    """tests/local/test_registry.py's project (registrations, a dataset, a LoggedModel with a linked metric, system
+    metrics) submitted to repro-local; `grace`: the mirror's grace period (None: the default)."""
+
+    def __init__(self, server: MlflowServer, tmp_path: Path, grace: str | None = None):
+        from tests.local.test_registry import MAIN
+
+        proj = tmp_path / "proj"
+        proj.mkdir()
+        (proj / "main.py").write_text(MAIN)
+        self.client = MlflowClient(server.uri)
+        for m in self.client.search_registered_models():  # the module's server: each project registers version 1
+            self.client.delete_registered_model(m.name)
+        exp = self.client.create_experiment(f"ordinary-{uuid.uuid4().hex[:8]}")
+        self.sched = LocalScheduler(LocalConfig(env={"REPRO_MIRROR_GRACE": grace} if grace else {}))
+        [self.rid] = submit_batch(self.client, self.sched, [RunSpec("main", {}, f"{sys.executable} main.py")], proj, exp,
+                                  server.uri)
+        self.job = self.client.get_run(self.rid).data.tags["repro.job_id"]
+        wd, i = LocalScheduler._split(self.job)
+        self.bundle, self.log = wd / str(i) / "offline", wd / str(i) / "output.log"
+
+    def logged_all(self) -> bool:
+        if not (self.bundle / "bundle.json").is_file():
+            return False
+        return "registry_read" in offline_client(self.bundle).get_run(read_bundle(self.bundle)["offline_run_id"]).data.params
+
+    def ended(self) -> bool:
+        return self.sched.poll([self.job])[self.job].state in TERMINAL
+
+    def check(self) -> None:
+        """FINISHED as under plain `mlflow run` with the server away at its start: the registrations queued (said
+        once) and delivered once, after the model's files; the dataset and the LoggedModel on the server."""
+        from tests.local.test_registry import _delivered_model, _registered
+
+        run = self.client.get_run(self.rid)
+        assert run.info.status == "FINISHED", run.data.tags.get("repro.status_reason")
+        assert {k: v for k, v in run.data.params.items() if k != "model_id"} == {
+            "versions": "None,None", "registry_read": "failed at once", "by_id": "1"}
+        log = self.log.read_text()
+        assert log.count("queued with the run's bundle") == 1, log[-3000:]
+        assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["tiny"]
+        assert _registered(self.client, self.rid) == {"by_log_model": ["1"], "by_register": ["1"], "made_inside": []}
+        _delivered_model(self.client, run)
+
+
 @pytest.mark.slow
-def test_five_minute_outage_with_default_budget(server, env, request):
-    """The issue's case: 300 points over a minute, the server away 5 minutes from 20 s in, every default kept."""
+def test_five_minute_outage_with_default_budget(server, env, request, tmp_path):
+    """The issue's case: 300 points over a minute, the server away 5 minutes from 20 s in, every default kept;
+    meanwhile the ordinary project starts with the server away and stays without it for over 2 minutes: its
+    registrations reach the server once, by `repro sync`, after it is back."""
     if request.node.callspec.params["server"] == "postgresql":
         pytest.skip("once is enough: the sqlite server")
     for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT", "REPRO_MIRROR_GRACE"):
         assert k not in os.environ
     job = Job(server, grace=None, n=300, seconds=60)
     wait_until(lambda: job.local_points() >= 100, what="local points")
+    ordinary = Ordinary(server, tmp_path)  # its run made; the server goes before its command starts
     server.stop()
     stopped = time.monotonic()
     wait_until(job.ended, timeout=200, what="the job to end")
     entry_wall = float(job.log.read_text().split("ENTRY_WALL ")[1].split()[0])
     assert entry_wall < 66  # the training never waited on the server
+    wait_until(ordinary.ended, timeout=240, what="the ordinary project's job to end")  # the default grace ran out
     time.sleep(max(0.0, 300 - (time.monotonic() - stopped)))
     server.restart()
+    # its job ended while the server was away: not FINISHED before its results are there
+    assert ordinary.client.get_run(ordinary.rid).info.status in ("SCHEDULED", "RUNNING")
     p = subprocess.run([str(BIN / "repro"), "sync"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     job.check()
+    ordinary.check()
 
 
 def test_an_ordinary_project_with_the_server_away_at_its_start(server, env, tmp_path):
-    """tests/local/test_registry.py's project (registrations, a dataset, a LoggedModel with a linked metric,
-    system metrics) with the server away from before its start until it has logged everything (the same code
-    path as a 2-minute outage: registrations queued, registry reads failing at once): the mirror delivers
-    each registration once, after the model's files, when the server is back."""
-    from tests.local.test_registry import MAIN, _delivered_model, _registered
-
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "main.py").write_text(MAIN)
-    client = MlflowClient(server.uri)
-    exp = client.create_experiment(f"ordinary-{uuid.uuid4().hex[:8]}")
-    sched = LocalScheduler(LocalConfig(env={"REPRO_MIRROR_GRACE": "60"}))
-    [rid] = submit_batch(client, sched, [RunSpec("main", {}, f"{sys.executable} main.py")], proj, exp, server.uri)
-    job = client.get_run(rid).data.tags["repro.job_id"]
+    """The ordinary project with the server away from before its start until it has logged everything
+    (registrations queued, registry reads failing at once): the mirror delivers each registration once,
+    after the model's files, when the server is back."""
+    ordinary = Ordinary(server, tmp_path, grace="60")
     server.stop()
-    wd, i = LocalScheduler._split(job)
-    bundle = wd / str(i) / "offline"
-
-    def logged_all() -> bool:
-        if not (bundle / "bundle.json").is_file():
-            return False
-        return "registry_read" in offline_client(bundle).get_run(read_bundle(bundle)["offline_run_id"]).data.params
-
-    wait_until(logged_all, timeout=180, what="the project to log everything")
+    wait_until(ordinary.logged_all, timeout=180, what="the project to log everything")
     server.restart()
-    wait_until(lambda: sched.poll([job])[job].state in TERMINAL, timeout=180, what="the job to end")
-    run = client.get_run(rid)
-    assert run.info.status == "FINISHED", run.data.tags.get("repro.status_reason")
-    assert {k: v for k, v in run.data.params.items() if k != "model_id"} == {
-        "versions": "None,None", "registry_read": "failed at once", "by_id": "1"}
-    log = (wd / str(i) / "output.log").read_text()
-    assert log.count("queued with the run's bundle") == 1, log[-3000:]
-    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["tiny"]
-    assert _registered(client, rid) == {"by_log_model": ["1"], "by_register": ["1"], "made_inside": []}
-    _delivered_model(client, run)
+    wait_until(ordinary.ended, timeout=180, what="the job to end")
+    ordinary.check()
