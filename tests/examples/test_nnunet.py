@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +22,18 @@ QUICK = {"data": "synthetic", "cases": 5, "size": 16, "epochs": 1, "iterations_p
 
 
 def test_generated_data_are_deterministic_and_pass_nnunets_integrity_check(tmp_path):
-    from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
-
     a = data.write_synthetic(tmp_path / "a", cases=5, size=16)
     b = data.write_synthetic(tmp_path / "b", cases=5, size=16)
     assert data.digest_folder(a) == data.digest_folder(b)
     assert sorted(p.name for p in (a / "labelsTr").iterdir()) == [f"case_{i:03d}.nii.gz" for i in range(5)]
     assert json.loads((a / "dataset.json").read_text())["labels"] == {"background": 0, "organ": 1, "lesion": 2}
-    verify_dataset_integrity(str(a), 1)  # raises on a malformed dataset
+    # nnU-Net's check forks a Pool of 12 from the calling process: from this one, which earlier tests left with
+    # threads (a server's log readers, tqdm's monitor), a worker can inherit a held lock and hang (seen once in
+    # CI); a fresh interpreter has none. It raises on a malformed dataset.
+    check = ("import sys\nfrom nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity\n"
+             "verify_dataset_integrity(sys.argv[1], 1)\n")
+    p = subprocess.run([sys.executable, "-c", check, str(a)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
 
 
 def test_generated_cases_differ_and_hold_both_structures():
