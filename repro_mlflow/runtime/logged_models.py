@@ -52,6 +52,7 @@ class ModelReplay:
         self.unknown = 0  # model inputs/outputs naming a model the local store does not hold
         self.stale = False  # whether `real` may lack a model the server made
         self.unfinished = 0  # local models never finalized (made on the server, PENDING there, files not sent)
+        self.on_server: set[tuple] = set()  # (real model id, key, value, step, timestamp): links the server has
 
     def reconcile(self, real_run) -> None:
         """What the server has already: this run's models (by their local id tag), inputs and outputs."""
@@ -118,7 +119,21 @@ class ModelReplay:
             added = added or bool(params or tags)
             for m in lm.metrics or []:
                 self.links.setdefault(_point(m), (real.model_id, m.dataset_name, m.dataset_digest))
+            self.on_server |= {(real.model_id, *_point(m)) for m in real.metrics or []}
         return added
+
+    def unlinked(self) -> list:
+        """Points linked to a local model whose link the server's model lacks, as run points to send again
+        (`link` gives them the model). MLflow's `log_model` re-logs the run's points of its step with the new
+        model's id; a point the mirror had sent before the model existed reaches the model only so."""
+        from mlflow.entities import Metric  # noqa: PLC0415
+
+        return [Metric(key, value, timestamp, step) for (key, value, step, timestamp), (real_id, _n, _d)
+                in self.links.items() if (real_id, key, value, step, timestamp) not in self.on_server]
+
+    def delivered(self, metrics: list) -> None:
+        """`metrics` (as `link` gave them) reached the server: their model links are there."""
+        self.on_server |= {(m.model_id, *_point(m)) for m in metrics if getattr(m, "model_id", None)}
 
     def finished(self, local_id: str) -> str | None:
         """The server's id of local model `local_id` once it is finalized there (its files sent), else None."""

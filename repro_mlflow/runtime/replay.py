@@ -270,6 +270,10 @@ class Replayer:
             self._match(key)
         # the logged models read after the points: every model a pending point is linked to is on the server
         self.added = self.models.step(self.local.logged_models(), self.local.model_files) or self.added
+        pending = {(k, *_point(m)) for k, points in self.pending.items() for m in points}
+        for m in self.models.unlinked():  # sent before its model existed: again, linked, as `log_model` does
+            if (m.key, *_point(m)) not in pending:
+                self.pending.setdefault(m.key, []).append(m)
         self._send_metrics()
         self.added = self.models.send_io(*self.local.model_io()) or self.added
         tags = [RunTag(k, v) for k, v in self.local.tags().items() if self.tags.get(k) != v]
@@ -345,6 +349,7 @@ class Replayer:
             except BaseException:
                 self.unsure.update(m.key for m in chunk)  # the server may have applied it
                 raise
+            self.models.delivered(chunk)
             sent = {(m.key, *_point(m)) for m in chunk}
             for key in {m.key for m in chunk}:
                 self.pending[key] = [m for m in self.pending[key] if (key, *_point(m)) not in sent]

@@ -129,3 +129,26 @@ def test_logged_models_become_the_servers_once_with_their_metrics_and_files(trac
     assert not again.added
     assert sorted(m.name for m in real.search_logged_models([real.get_run(rid).info.experiment_id])) == ["half", "net"]
     assert len(real.get_logged_model(made.model_id).metrics) == 1
+
+
+def test_a_point_sent_before_its_model_existed_reaches_the_model(tracking, tmp_path):
+    """MLflow's `log_model` re-logs the run's points of its step with the new model's id. A point the mirror
+    sent before the model existed is sent again, linked, so the server's model holds it, as plain MLflow's does."""
+    from mlflow.entities import Metric
+
+    real = MlflowClient()
+    rid = real.create_run(real.create_experiment("r")).info.run_id
+    _uri, lid = offline.start(tmp_path / "b", rid, tracking)
+    local = offline_client(tmp_path / "b")
+    local.log_metric(lid, "m", 1.0, step=0, timestamp=1000)
+    rep = Replayer(real, rid, tmp_path / "b", settle_s=0)
+    rep.step()  # "m" delivered, no model yet
+    m = local.create_logged_model(local.get_run(lid).info.experiment_id, name="net", source_run_id=lid)
+    local.log_batch(lid, metrics=[Metric("m", 1.0, 1000, 0, model_id=m.model_id)])  # what log_model does
+    rep.step(final=True)
+    [made] = real.search_logged_models([real.get_run(rid).info.experiment_id])
+    assert [(x.key, x.value, x.step, x.timestamp) for x in made.metrics] == [("m", 1.0, 0, 1000)]
+    assert [(x.value, x.step) for x in real.get_metric_history(rid, "m")] == [(1.0, 0)]  # still one point
+    again = Replayer(real, rid, tmp_path / "b")  # a fresh process (repro sync): nothing twice
+    again.step(final=True)
+    assert not again.added and len(real.get_logged_model(made.model_id).metrics) == 1
