@@ -270,10 +270,8 @@ class Replayer:
             self._match(key)
         # the logged models read after the points: every model a pending point is linked to is on the server
         self.added = self.models.step(self.local.logged_models(), self.local.model_files) or self.added
-        pending = {(k, *_point(m)) for k, points in self.pending.items() for m in points}
         for m in self.models.unlinked():  # sent before its model existed: again, linked, as `log_model` does
-            if (m.key, *_point(m)) not in pending:
-                self.pending.setdefault(m.key, []).append(m)
+            self.pending.setdefault(m.key, []).append(m)  # (one send of a point pending twice: `_send_metrics`)
         self._send_metrics()
         self.added = self.models.send_io(*self.local.model_io()) or self.added
         tags = [RunTag(k, v) for k, v in self.local.tags().items() if self.tags.get(k) != v]
