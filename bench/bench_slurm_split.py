@@ -44,7 +44,8 @@ def timed(cmd: list[str], env: dict, timeout: float = 600) -> tuple[float, subpr
     return time.perf_counter() - t0, p
 
 
-def bench(runs: int, max_array_size: int, max_running: int | None, timeout: float, submit_only: bool = False) -> dict:
+def bench(runs: int, max_array_size: int, max_running: int | None, timeout: float, submit_only: bool = False,
+          sync_every: float = 30.0) -> dict:
     from mlflow.tracking import MlflowClient
 
     from repro_mlflow.runtime.record import read
@@ -83,7 +84,7 @@ def bench(runs: int, max_array_size: int, max_running: int | None, timeout: floa
             checked.append(live)
             if submit_only or live == 0 or time.perf_counter() - t0 > timeout:
                 break
-            time.sleep(5)
+            time.sleep(sync_every)
         done_s = time.perf_counter() - t0
         status_s, sp = timed([str(BIN / "repro"), "status", "--sweep", "split"], env)
         if submit_only:  # the arrays are followed (sync checked every run of them); no run is left to the cluster
@@ -97,7 +98,7 @@ def bench(runs: int, max_array_size: int, max_running: int | None, timeout: floa
                     "loadavg_1_5_15_before": [round(x, 2) for x in load_before],
                     "loadavg_1_5_15_after": [round(x, 2) for x in os.getloadavg()],
                     "note": "shared machine: compare with the floor, measured in the same run"},
-        "runs": runs, "max_array_size": max_array_size, "max_running": max_running,
+        "runs": runs, "max_array_size": max_array_size, "max_running": max_running, "sync_every_s": sync_every,
         "arrays": [{"id": p["id"], "first": p["first"], "count": p["count"], "after": p["after"]} for p in parts],
         "submit_only": submit_only, "sync_checked_per_call": checked,
         "statuses": statuses, "all_finished": statuses == {"FINISHED": runs},
@@ -119,9 +120,11 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--submit-only", action="store_true",
                     help="submit, sync and status once (every run followed), then cancel the arrays")
+    ap.add_argument("--sync-every", type=float, default=30.0,
+                    help="seconds between two `repro sync` calls (each takes a core while it runs)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "slurm_split.json"))
     a = ap.parse_args()
-    res = bench(a.runs, a.max_array_size, a.max_running, a.timeout, a.submit_only)
+    res = bench(a.runs, a.max_array_size, a.max_running, a.timeout, a.submit_only, a.sync_every)
     Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     f = res["floor"]["median_s"]
     ended = (f"sync checked {res['sync_checked_per_call']} unfinished run(s), then the arrays were cancelled"
