@@ -10,9 +10,20 @@ from pathlib import Path
 
 
 def _tracking_uri(args: argparse.Namespace) -> str:
-    import mlflow
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    import mlflow  # (seconds of imports: only for MLflow's own default)
 
-    return args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+    return mlflow.get_tracking_uri()
+
+
+def _warm(uri: str | None):
+    """Imports the statistics and the report (scipy) and, given `uri`, opens the tracking store for the
+    analysis run: in a thread while the runs are read (the SQL drivers read without holding the GIL)."""
+    from ..analysis import pipeline, report  # noqa: F401
+
+    return report.open_client(uri) if uri is not None else None
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -20,7 +31,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from ..analysis import baseline, load, pipeline, report
+    from ..analysis import baseline, load
     from ..errors import ReproError
 
     if args.n_boot < 1:
@@ -32,12 +43,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter,
                          tags=[args.by, *(args.factor or [])])
     opening = None
-    if not args.no_report and not args.no_log and uri is not None and os.environ.get("REPRO_ANALYZE_SERIAL") != "1":
+    if os.environ.get("REPRO_ANALYZE_SERIAL") != "1":
         from concurrent.futures import ThreadPoolExecutor
 
-        # the tracking store opened for the analysis run beside the reading and the statistics
-        pool = ThreadPoolExecutor(1, thread_name_prefix="repro-open-store")
-        opening = pool.submit(report.open_client, uri)
+        logs = not args.no_report and not args.no_log and uri is not None
+        pool = ThreadPoolExecutor(1, thread_name_prefix="repro-warm")
+        opening = pool.submit(_warm, uri if logs else None)
         pool.shutdown(wait=False)
     t0 = time.perf_counter()
     if args.rerun_of:  # the one config: the original and its reruns
@@ -58,6 +69,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         if col not in df.columns or not (df[col] == args.rerun_of).any():
             raise ReproError(f"run {args.rerun_of} has no reruns yet: `repro rerun {args.rerun_of}` makes them")
     t_load = time.perf_counter() - t0
+    from ..analysis import pipeline, report
+
     opt = pipeline.Options(by=args.by, metrics=args.metric or [], primary=args.primary, factors=args.factor or [],
                            statuses=() if args.all_statuses else ("FINISHED",), n_boot=args.n_boot, seed=args.seed,
                            max_configs=args.max_configs, max_artifact_runs=args.max_artifact_runs,
