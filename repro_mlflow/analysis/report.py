@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import tags as T
 from . import groups, labels
+from .logrun import REPORT
 
-REPORT = "report.html"
 STATS = "analysis.json"
 TABLE = "runs.csv"
 MAX_TABLE_ROWS = 300
@@ -484,36 +483,10 @@ def _txt(x) -> str:
 
 # ---------------------------------------------------------------- MLflow
 
-def open_client(tracking_uri: str):
-    """An MlflowClient whose store is open (MLflow's store modules imported, the database reached): started
-    in a thread while the runs are read and analysed, so that logging the analysis run waits for nothing."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    client.search_experiments(max_results=1)
-    return client
-
-
-def log_analysis_run(tracking_uri: str, experiment_id: str, label: str, out_dir: Path, result: dict,
-                     client=None) -> str:
-    """An MLflow run in `experiment_id` tagged `repro.analysis_of=label`, holding the output folder as artifacts."""
-    import time
-
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
-
-    client = client or MlflowClient(tracking_uri)
-    run = client.create_run(experiment_id, run_name=f"analysis {label}"[:250], tags={
-        T.ANALYSIS_OF: label[:250],
-        "mlflow.note.content": f"repro analyze of {label}: open the artifact {REPORT}.",
-    })
-    rid = run.info.run_id
-    now = int(time.time() * 1000)
-    metrics = [Metric("n_runs", result["n_runs"], now, 0)]
+def run_metrics(result: dict) -> dict[str, float]:
+    """The analysis run's metrics: the runs analysed, and each example's summary counts."""
+    metrics = {"n_runs": result["n_runs"]}
     for ex in result["examples"]:
         for k, v in (ex["summary"] or {}).items():
-            metrics.append(Metric(f"{slug(ex['example'])}.{k}", v, now, 0))
-    client.log_batch(rid, metrics=metrics)
-    client.log_artifacts(rid, str(out_dir))
-    client.set_terminated(rid, "FINISHED")
-    return rid
+            metrics[f"{slug(ex['example'])}.{k}"] = v
+    return metrics

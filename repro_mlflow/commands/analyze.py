@@ -18,19 +18,13 @@ def _tracking_uri(args: argparse.Namespace) -> str:
     return mlflow.get_tracking_uri()
 
 
-def _warm(uri: str | None):
-    """Imports the statistics and the report (scipy) and, given `uri`, opens the tracking store for the
-    analysis run: in a thread while the runs are read (the SQL drivers read without holding the GIL)."""
+def _warm() -> None:
+    """Imports the statistics and the report (scipy): in a thread while the runs are read (the SQL
+    drivers read without holding the GIL)."""
     from ..analysis import pipeline, report  # noqa: F401
-
-    return report.open_client(uri) if uri is not None else None
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    import time
-
-    from rich.console import Console
-
     from ..analysis import baseline, load
     from ..errors import ReproError
 
@@ -40,16 +34,34 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     stores = args.store or [_tracking_uri(args)]
     # the analysis run goes to --tracking-uri, else to the first store that is a tracking store
     uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
-    sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter,
-                         tags=[args.by, *(args.factor or [])])
-    opening = None
+    logger = None
     if os.environ.get("REPRO_ANALYZE_SERIAL") != "1":
         from concurrent.futures import ThreadPoolExecutor
 
-        logs = not args.no_report and not args.no_log and uri is not None
+        if not args.no_report and not args.no_log and uri is not None:
+            from ..analysis.logrun import RunLogger
+
+            logger = RunLogger(uri)  # MLflow imported and its store opened on the other core meanwhile
         pool = ThreadPoolExecutor(1, thread_name_prefix="repro-warm")
-        opening = pool.submit(_warm, uri if logs else None)
+        pool.submit(_warm)
         pool.shutdown(wait=False)
+    try:
+        return _analyze(args, base, stores, uri, logger)
+    finally:
+        if logger is not None:
+            logger.cancel()  # (nothing to do once it has logged)
+
+
+def _analyze(args: argparse.Namespace, base, stores: list[str], uri: str | None, logger) -> int:
+    import time
+
+    from rich.console import Console
+
+    from ..analysis import baseline, load, logrun
+    from ..errors import ReproError
+
+    sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter,
+                         tags=[args.by, *(args.factor or [])])
     t0 = time.perf_counter()
     if args.rerun_of:  # the one config: the original and its reruns
         from mlflow.tracking import MlflowClient
@@ -92,17 +104,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         figs = {} if args.no_figures else report.make_figures(result, keyed)
         paths = report.write_outputs(out, result, keyed, figs, f"repro analyze: {label}")
         if not args.no_log and uri is not None:
-            exp_id = keyed["experiment_id"].mode().iloc[0]
-            client = None
-            if opening is not None:
-                try:
-                    client = opening.result()
-                except Exception:  # noqa: BLE001 - opened again below, where its error is said
-                    client = None
-            rid = report.log_analysis_run(uri, exp_id, label, out, result, client)
+            exp_id = str(keyed["experiment_id"].mode().iloc[0])
+            metrics = report.run_metrics(result)
+            if logger is not None:
+                rid = logger.log(exp_id, label, out, metrics)
+            else:
+                rid = logrun.log_run(logrun.open_client(uri), exp_id, label, out, metrics)
             result["analysis_run_id"] = rid
             paths["json"].write_text(report.dump_json(result))
-            report.print_line(console, f"analysis run {rid} (experiment {exp_id}): artifact {report.REPORT}")
+            report.print_line(console, f"analysis run {rid} (experiment {exp_id}): artifact {logrun.REPORT}")
         report.print_line(console, f"report: {paths['report']}")
     if args.json:
         print(json.dumps(result, indent=1, default=str))

@@ -1,0 +1,124 @@
+"""The analysis run: logged to MLflow from a second process, started before the runs are read.
+
+Importing MLflow and opening its store takes seconds of CPU that no thread can overlap (imports hold
+the GIL); in a process of its own it takes the second core while `repro analyze` reads and computes.
+The child imports MLflow's client and the store module the URI needs (no pandas), then waits on its
+stdin for one request (JSON: experiment, label, folder, metrics); only then does it open the store (a
+refused analysis creates nothing, not even a missing sqlite file), log the run and answer one JSON line
+on stdout: `{"run_id": ...}` or `{"error": "..."}`. Stdin closed without a request: it exits, having
+done nothing.
+
+    python -m repro_mlflow.analysis.logrun TRACKING_URI
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import tags as T
+from ..errors import ReproError
+
+REPORT = "report.html"
+
+
+def prepare(tracking_uri: str) -> None:
+    """Import MLflow's client and the store module `tracking_uri` will need: the seconds of the work."""
+    import mlflow.tracking  # noqa: F401
+
+    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
+    if scheme in ("sqlite", "postgresql", "mysql", "mssql"):
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    elif scheme in ("http", "https"):
+        import mlflow.store.tracking.rest_store  # noqa: F401
+
+
+def open_client(tracking_uri: str):
+    """An MlflowClient on `tracking_uri`."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri)
+
+
+def log_run(client, experiment_id: str, label: str, out_dir: str | Path, metrics: dict[str, float]) -> str:
+    """An MLflow run in `experiment_id` tagged `repro.analysis_of=label`, holding the output folder as artifacts."""
+    import time
+
+    from mlflow.entities import Metric
+
+    run = client.create_run(experiment_id, run_name=f"analysis {label}"[:250], tags={
+        T.ANALYSIS_OF: label[:250],
+        "mlflow.note.content": f"repro analyze of {label}: open the artifact {REPORT}.",
+    })
+    rid = run.info.run_id
+    now = int(time.time() * 1000)
+    client.log_batch(rid, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+    client.log_artifacts(rid, str(out_dir))
+    client.set_terminated(rid, "FINISHED")
+    return rid
+
+
+class RunLogger:
+    """The child process; `log` sends the request and returns the run id (ReproError with its one line)."""
+
+    def __init__(self, tracking_uri: str):
+        self.proc = subprocess.Popen([sys.executable, "-m", __name__, tracking_uri], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+
+    def log(self, experiment_id: str, label: str, out_dir: Path, metrics: dict[str, float]) -> str:
+        request = {"experiment_id": experiment_id, "label": label, "out_dir": str(out_dir), "metrics": metrics}
+        try:
+            out, _ = self.proc.communicate(json.dumps(request))
+        except BrokenPipeError:  # it died before reading: its answer says why
+            out = self.proc.stdout.read() if self.proc.stdout else ""
+            self.proc.wait()
+        answer = next((json.loads(x) for x in reversed(out.splitlines()) if x.startswith("{")), None)
+        if not answer or "run_id" not in answer:
+            why = (answer or {}).get("error") or f"the analysis run's process ended with {self.proc.returncode}"
+            raise ReproError(f"logging the analysis run: {why}")
+        return answer["run_id"]
+
+    def cancel(self) -> None:
+        """Close its stdin without a request: it exits having logged nothing (not waited for)."""
+        if self.proc.poll() is None and self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+
+def _one_line(e: BaseException) -> str:
+    text = getattr(e, "message", None) or str(e) or type(e).__name__
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    uri = (argv or sys.argv[1:])[0]
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    error = None
+    try:
+        prepare(uri)
+    except Exception as e:  # noqa: BLE001 - said once a request comes
+        error = _one_line(e)
+    text = sys.stdin.read()
+    if not text.strip():
+        return 0
+    if error is None:
+        req = json.loads(text)
+        try:
+            rid = log_run(open_client(uri), req["experiment_id"], req["label"], req["out_dir"], req["metrics"])
+            print(json.dumps({"run_id": rid}), flush=True)
+            return 0
+        except Exception as e:  # noqa: BLE001
+            error = _one_line(e)
+    from ..reach import redact_text  # a URI's password never shown
+
+    print(json.dumps({"error": redact_text(error or "unknown error")}), flush=True)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
