@@ -3,8 +3,9 @@
 Importing MLflow and opening its store takes seconds of CPU that no thread can overlap (imports hold
 the GIL); in a process of its own it takes the second core while `repro analyze` reads and computes.
 The child imports MLflow's client and the store module the URI needs (no pandas), then waits on its
-stdin for one request (JSON: experiment, label, folder, metrics); only then does it open the store (a
-refused analysis creates nothing, not even a missing sqlite file), log the run and answer one JSON line
+stdin for one request (JSON: experiment, label, folder, metrics). It opens the store before the request
+only where opening creates nothing (a sqlite file that exists, a tracking server), else once asked: a
+refused analysis creates nothing, not even a missing sqlite file. It logs the run and answers one JSON line
 on stdout: `{"run_id": ...}` or `{"error": "..."}`. Stdin closed without a request: it exits, having
 done nothing.
 
@@ -34,6 +35,16 @@ def prepare(tracking_uri: str) -> None:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     elif scheme in ("http", "https"):
         import mlflow.store.tracking.rest_store  # noqa: F401
+
+
+def _opens_nothing(tracking_uri: str) -> bool:
+    """Opening MLflow's store on `tracking_uri` creates nothing: an existing sqlite file, or a server."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return True
+    if tracking_uri.startswith("sqlite:///"):
+        path = tracking_uri[len("sqlite:///"):].split("?", 1)[0]
+        return path not in ("", ":memory:") and Path(path).is_file()
+    return False
 
 
 def open_client(tracking_uri: str):
@@ -98,9 +109,13 @@ def _one_line(e: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     uri = (argv or sys.argv[1:])[0]
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    error = None
+    error, client = None, None
     try:
         prepare(uri)
+        if _opens_nothing(uri):
+            client = open_client(uri)
+            if not uri.startswith(("http://", "https://")):  # (a server is not asked before the request)
+                client.search_experiments(max_results=1)  # the database reached, its schema checked
     except Exception as e:  # noqa: BLE001 - said once a request comes
         error = _one_line(e)
     text = sys.stdin.read()
@@ -109,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     if error is None:
         req = json.loads(text)
         try:
-            rid = log_run(open_client(uri), req["experiment_id"], req["label"], req["out_dir"], req["metrics"])
+            client = client or open_client(uri)
+            rid = log_run(client, req["experiment_id"], req["label"], req["out_dir"], req["metrics"])
             print(json.dumps({"run_id": rid}), flush=True)
             return 0
         except Exception as e:  # noqa: BLE001
