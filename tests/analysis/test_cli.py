@@ -98,6 +98,33 @@ def test_a_store_that_is_not_one_is_refused_and_not_created(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["emptydir"]
 
 
+def test_a_missing_sqlite_store_is_refused_and_never_created(tmp_path, monkeypatch, capsys):
+    """The analysis run's process (analysis/logrun.py) starts before the store is read: it must not make
+    the missing database MLflow would create on opening it, even after the command has refused."""
+    import time
+
+    import psutil
+
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["analyze", "--sweep", "S", "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip() == f"repro analyze: error: no tracking store at {uri} (no such sqlite file)"
+
+    def logger_alive() -> bool:
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info["cmdline"] or []
+            if "repro_mlflow.analysis.logrun" in cmd and uri in cmd:
+                return True
+        return False
+
+    deadline = time.monotonic() + 60
+    while logger_alive() and time.monotonic() < deadline:  # it ends by itself once its imports are done
+        time.sleep(0.2)
+    assert not logger_alive()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("columns", ["80", "40", None])
 def test_default_output_fits_any_width_whole(store, tmp_path, capsys, monkeypatch, columns):
     """At 80 columns, at 40, and with no terminal at all: no "…", every verdict line whole on one line."""
