@@ -25,15 +25,14 @@ def _warm() -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from ..analysis import baseline, load
+    from ..analysis.table import is_table
     from ..errors import ReproError
 
     if args.n_boot < 1:
         raise ReproError("--n-boot must be at least 1")
-    base = baseline.load_baseline(args.baseline) if args.baseline else None
     stores = args.store or [_tracking_uri(args)]
     # the analysis run goes to --tracking-uri, else to the first store that is a tracking store
-    uri = args.tracking_uri or next((s for s in stores if not load.is_table(s)), None)
+    uri = args.tracking_uri or next((s for s in stores if not is_table(s)), None)
     logger = None
     if os.environ.get("REPRO_ANALYZE_SERIAL") != "1":
         from concurrent.futures import ThreadPoolExecutor
@@ -46,19 +45,21 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         pool.submit(_warm)
         pool.shutdown(wait=False)
     try:
-        return _analyze(args, base, stores, uri, logger)
+        return _analyze(args, stores, uri, logger)
     finally:
         if logger is not None:
             logger.cancel()  # (nothing to do once it has logged)
 
 
-def _analyze(args: argparse.Namespace, base, stores: list[str], uri: str | None, logger) -> int:
+def _analyze(args: argparse.Namespace, stores: list[str], uri: str | None, logger) -> int:
     import time
 
     from rich.console import Console
 
     from ..analysis import baseline, load, logrun
     from ..errors import ReproError
+
+    base = baseline.load_baseline(args.baseline) if args.baseline else None
 
     sel = load.Selection(experiments=args.experiment or [], sweep=args.sweep, filter_string=args.filter,
                          tags=[args.by, *(args.factor or [])])
