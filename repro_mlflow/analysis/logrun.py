@@ -9,7 +9,9 @@ refused analysis creates nothing, not even a missing sqlite file. It logs the ru
 on stdout: `{"run_id": ...}` or `{"error": "..."}`. Stdin closed without a request: it exits, having
 done nothing.
 
-    python -m repro_mlflow.analysis.logrun TRACKING_URI
+    REPRO_LOGRUN_URI=<tracking URI> python -m repro_mlflow.analysis.logrun
+
+(The URI goes in the environment, never on the command line, where `ps` would show a password in it.)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .. import tags as T
 from ..errors import ReproError
 
 REPORT = "report.html"
+URI_VAR = "REPRO_LOGRUN_URI"
 
 
 def prepare(tracking_uri: str) -> None:
@@ -76,8 +79,8 @@ class RunLogger:
     """The child process; `log` sends the request and returns the run id (ReproError with its one line)."""
 
     def __init__(self, tracking_uri: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", __name__, tracking_uri], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+        self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=dict(os.environ, **{URI_VAR: tracking_uri}))
 
     def log(self, experiment_id: str, label: str, out_dir: Path, metrics: dict[str, float]) -> str:
         request = {"experiment_id": experiment_id, "label": label, "out_dir": str(out_dir), "metrics": metrics}
@@ -106,8 +109,8 @@ def _one_line(e: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(e).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
-    uri = (argv or sys.argv[1:])[0]
+def main() -> int:
+    uri = os.environ[URI_VAR]
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     error, client = None, None
     try:

@@ -101,27 +101,26 @@ def test_a_store_that_is_not_one_is_refused_and_not_created(tmp_path, monkeypatc
 def test_a_missing_sqlite_store_is_refused_and_never_created(tmp_path, monkeypatch, capsys):
     """The analysis run's process (analysis/logrun.py) starts before the store is read: it must not make
     the missing database MLflow would create on opening it, even after the command has refused."""
-    import time
-
     import psutil
 
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    before = {c.pid for c in psutil.Process().children()}
     assert main(["analyze", "--sweep", "S", "--out", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.strip() == f"repro analyze: error: no tracking store at {uri} (no such sqlite file)"
+    def cmdline(p: psutil.Process) -> list[str]:
+        try:
+            return p.cmdline()
+        except psutil.Error:  # already ended
+            return []
 
-    def logger_alive() -> bool:
-        for p in psutil.process_iter(["cmdline"]):
-            cmd = p.info["cmdline"] or []
-            if "repro_mlflow.analysis.logrun" in cmd and uri in cmd:
-                return True
-        return False
-
-    deadline = time.monotonic() + 60
-    while logger_alive() and time.monotonic() < deadline:  # it ends by itself once its imports are done
-        time.sleep(0.2)
-    assert not logger_alive()
+    loggers = [c for c in psutil.Process().children() if c.pid not in before
+               and "repro_mlflow.analysis.logrun" in cmdline(c)]
+    assert len(loggers) == 1  # started before the store was read
+    assert loggers[0].environ()["REPRO_LOGRUN_URI"] == uri and uri not in loggers[0].cmdline()  # no URI in `ps`
+    _gone, alive = psutil.wait_procs(loggers, timeout=60)  # it ends by itself once its imports are done
+    assert alive == []
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
