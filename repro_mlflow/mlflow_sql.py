@@ -114,18 +114,24 @@ def resolved_tracking_uri(explicit: str | None) -> str:
     return "" if os.path.isdir("mlruns") else "sqlite:///mlflow.db"
 
 
+def sqlite_file(uri: str) -> str | None:
+    """The existing file a `sqlite:///path` URI names (its query string aside), else None."""
+    import os
+
+    if uri.split(":", 1)[0].split("+", 1)[0] != "sqlite" or ":///" not in uri:
+        return None
+    path = uri.split(":///", 1)[1].split("?", 1)[0]
+    return path if path and path != ":memory:" and os.path.isfile(path) else None
+
+
 def read_engine(uri: str) -> Any | None:
     """A SQLAlchemy engine on the store at `uri` when the read fast path may take it (a SQL URI, an existing
     sqlite file, a known schema revision); else None."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0]
     if scheme not in SQL_SCHEMES:
         return None
-    if scheme == "sqlite":
-        import os
-
-        path = uri.split(":///", 1)[-1] if ":///" in uri else ""
-        if not path or path == ":memory:" or not os.path.isfile(path.split("?", 1)[0]):
-            return None
+    if scheme == "sqlite" and sqlite_file(uri) is None:
+        return None
     try:
         import sqlalchemy
 

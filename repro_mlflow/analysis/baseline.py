@@ -64,7 +64,7 @@ def load_baseline(path: str | Path) -> tuple[pd.DataFrame, dict]:
     d = Path(path)
     if not (d / TABLE).is_file() or not (d / STATS).is_file():
         raise ReproError(f"--baseline {d}: not a `repro analyze` output folder (needs {TABLE} and {STATS})")
-    from .load import read_table
+    from .table import read_table
 
     try:
         stats = json.loads((d / STATS).read_text())

@@ -28,17 +28,16 @@ import pyarrow.compute as pc
 
 from .. import tags as T
 from ..errors import ReproError
-from ..mlflow_sql import REVISION_QUERY, is_known
+from ..mlflow_sql import REVISION_QUERY, SQL_SCHEMES, is_known
 from ..reach import check_tracking_server, redact
 from ..tags import filter_literal
-from .table import ANALYSIS_COLUMNS, is_table, read_table  # noqa: F401  (read_table: load.read_table as before)
+from .table import ANALYSIS_COLUMNS, is_table, read_table
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 RUN_NAME_TAG = "mlflow.runName"
 ANALYSIS_TAG = T.ANALYSIS_OF  # marks analysis runs; they are never analysed themselves
 # Run-unique bookkeeping tags: never factors, never outcomes; not read (keeps large loads fast).
 SKIP_TAGS = (T.JOB_ID, T.ARRAY_INDEX, T.WORKDIR, T.ATTEMPT, T.REPLAYED, T.STATUS_REASON, T.OFFLINE)
-SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 SLICE_MIN_ROWS = 100_000  # a sqlite table this long is scanned in rowid slices, one per core
 
 

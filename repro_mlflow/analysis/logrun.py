@@ -4,8 +4,8 @@ Importing MLflow and opening its store takes seconds of CPU that no thread can o
 the GIL); in a process of its own it takes the second core while `repro analyze` reads and computes.
 The child imports MLflow's client and the store module the URI needs (no pandas), then waits on its
 stdin for one request (JSON: experiment, label, folder, metrics). It opens the store before the request
-only where opening creates nothing (a sqlite file that exists, a tracking server), else once asked: a
-refused analysis creates nothing, not even a missing sqlite file. It logs the run and answers one JSON line
+only where opening creates nothing (a sqlite file that exists), else once asked (a tracking server is not
+asked before the request): a refused analysis creates nothing, not even a missing sqlite file. It logs the run and answers one JSON line
 on stdout: `{"run_id": ...}` or `{"error": "..."}`. Stdin closed without a request: it exits, having
 done nothing.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .. import tags as T
 from ..errors import ReproError
+from ..mlflow_sql import SQL_SCHEMES, sqlite_file
 
 REPORT = "report.html"
 URI_VAR = "REPRO_LOGRUN_URI"
@@ -34,20 +35,10 @@ def prepare(tracking_uri: str) -> None:
     import mlflow.tracking  # noqa: F401
 
     scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
-    if scheme in ("sqlite", "postgresql", "mysql", "mssql"):
+    if scheme in SQL_SCHEMES:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     elif scheme in ("http", "https"):
         import mlflow.store.tracking.rest_store  # noqa: F401
-
-
-def _opens_nothing(tracking_uri: str) -> bool:
-    """Opening MLflow's store on `tracking_uri` creates nothing: an existing sqlite file, or a server."""
-    if tracking_uri.startswith(("http://", "https://")):
-        return True
-    if tracking_uri.startswith("sqlite:///"):
-        path = tracking_uri[len("sqlite:///"):].split("?", 1)[0]
-        return path not in ("", ":memory:") and Path(path).is_file()
-    return False
 
 
 def open_client(tracking_uri: str):
@@ -84,11 +75,7 @@ class RunLogger:
 
     def log(self, experiment_id: str, label: str, out_dir: Path, metrics: dict[str, float]) -> str:
         request = {"experiment_id": experiment_id, "label": label, "out_dir": str(out_dir), "metrics": metrics}
-        try:
-            out, _ = self.proc.communicate(json.dumps(request))
-        except BrokenPipeError:  # it died before reading: its answer says why
-            out = self.proc.stdout.read() if self.proc.stdout else ""
-            self.proc.wait()
+        out, _ = self.proc.communicate(json.dumps(request))  # (a child already dead: its answer says why)
         answer = next((json.loads(x) for x in reversed(out.splitlines()) if x.startswith("{")), None)
         if not answer or "run_id" not in answer:
             why = (answer or {}).get("error") or f"the analysis run's process ended with {self.proc.returncode}"
@@ -97,11 +84,8 @@ class RunLogger:
 
     def cancel(self) -> None:
         """Close its stdin without a request: it exits having logged nothing (not waited for)."""
-        if self.proc.poll() is None and self.proc.stdin and not self.proc.stdin.closed:
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
 
 
 def _one_line(e: BaseException) -> str:
@@ -115,10 +99,9 @@ def main() -> int:
     error, client = None, None
     try:
         prepare(uri)
-        if _opens_nothing(uri):
+        if sqlite_file(uri) is not None:  # opening it creates nothing
             client = open_client(uri)
-            if not uri.startswith(("http://", "https://")):  # (a server is not asked before the request)
-                client.search_experiments(max_results=1)  # the database reached, its schema checked
+            client.search_experiments(max_results=1)  # the database reached, its schema checked
     except Exception as e:  # noqa: BLE001 - said once a request comes
         error = _one_line(e)
     text = sys.stdin.read()

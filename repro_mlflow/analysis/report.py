@@ -137,7 +137,7 @@ def dump_json(result: dict) -> str:
 
 def write_table(table: pd.DataFrame, path: Path) -> None:
     """runs.csv: through Arrow's CSV writer (5× pandas' on 100,000 runs; strings quoted, read back the same
-    by `load.read_table`), else pandas' where Arrow cannot type a column or would spell a value otherwise."""
+    by `table.read_table`), else pandas' where Arrow cannot type a column or would spell a value otherwise."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 

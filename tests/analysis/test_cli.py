@@ -109,6 +109,7 @@ def test_a_missing_sqlite_store_is_refused_and_never_created(tmp_path, monkeypat
     before = {c.pid for c in psutil.Process().children()}
     assert main(["analyze", "--sweep", "S", "--out", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.strip() == f"repro analyze: error: no tracking store at {uri} (no such sqlite file)"
+
     def cmdline(p: psutil.Process) -> list[str]:
         try:
             return p.cmdline()

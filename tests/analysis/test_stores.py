@@ -45,7 +45,7 @@ def test_two_stores_and_a_runs_csv_give_the_statistics_of_one_store(tmp_path, ca
 
 
 def test_runs_csv_keeps_text_that_pandas_would_read_as_missing(tmp_path):
-    from repro_mlflow.analysis.load import read_table
+    from repro_mlflow.analysis.table import read_table
 
     (tmp_path / "runs.csv").write_text("run_id,tags.repro.det.onednn,tags.x,metrics.m\nr1,n/a,NA,0.5\nr2,,null,\n")
     t = read_table(tmp_path / "runs.csv")
