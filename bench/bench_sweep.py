@@ -12,7 +12,8 @@ plan + runs created + one `sbatch --array`, as printed by repro-sweep) and the w
 command (Python, Hydra and MLflow start-up included), checks that the runs exist with one array
 job id each, and cancels the arrays. Beside it, in the same run, the floor: `python -c "import mlflow,
 hydra"` (the imports the command cannot do without: runs are made through MLflow's client, the sweep
-by Hydra), three times, median. Writes bench/results/sweep.json (a size other than 1,000 goes under
+by Hydra), and the store floor: the same plus opening the sqlite store (MLflow's SQL store module,
+SQLAlchemy, alembic's schema check), each three times, median. Writes bench/results/sweep.json (a size other than 1,000 goes under
 `at_<N>_runs`). Targets (issue 27): the whole command 1,000 runs in at most 2.5 s, 10,000 in 10 s.
 """
 
@@ -38,6 +39,9 @@ from tests.services.slurm import SlurmCluster  # noqa: E402
 
 BUDGET_S = {1000: 2.5, 10000: 10.0}
 FLOOR = "import mlflow, hydra"
+# the same, plus opening the sqlite store the runs go to (MLflow's SQL store module, SQLAlchemy, alembic's
+# schema check): what any command that creates runs through MLflow's public client pays before its first run
+STORE_FLOOR = "import mlflow, hydra; mlflow.MlflowClient().search_experiments(max_results=1)"
 PROJECT = ROOT / "tests" / "sweep" / "project"
 CONF_EXTRA = ROOT / "tests" / "sweep" / "conf_extra"
 
@@ -58,11 +62,12 @@ def bench(seeds: int, repeats: int, threads: int) -> dict:
         cmd = [str(Path(sys.executable).parent / "repro-sweep"), "--config-dir", str(CONF_EXTRA), "example=echo",
                f"project_dir={PROJECT}", "hardware=slurm", "hardware.backend_config.time=00:05:00", "sweep=bench",
                f"seed=range({seeds})", f"repeat=range({repeats})", f"threads=range({threads})", "--detach"]
-        floor = []
+        floor, store_floor = [], []
         for _ in range(3):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", FLOOR], cwd=ROOT, env=env, check=True)
-            floor.append(time.perf_counter() - t0)
+            for code, times in ((FLOOR, floor), (STORE_FLOOR, store_floor)):
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+                times.append(time.perf_counter() - t0)
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -104,6 +109,9 @@ def bench(seeds: int, repeats: int, threads: int) -> dict:
             "cli_cpu_s": round(cpu, 2),
             "floor": {"what": FLOOR, "seconds": [round(x, 3) for x in floor], "median_s": round(fl, 3)},
             "cli_over_floor": round(wall / fl, 2),
+            "store_floor": {"what": STORE_FLOOR, "seconds": [round(x, 3) for x in store_floor],
+                            "median_s": round(statistics.median(store_floor), 3)},
+            "cli_over_store_floor": round(wall / statistics.median(store_floor), 2),
             "batches": batches,
             "slurm_arrays": len(arrays),
             "target_whole_command_s": budget,
@@ -131,7 +139,8 @@ def main() -> int:
         out.write_text(json.dumps(res, indent=2) + "\n")
     print(f"{res['runs']} runs, {res['slurm_arrays']} array(s): plan {res['plan_s']} s, plan+create+submit "
           f"{res['plan_create_submit_s']} s; whole command {res['cli_wall_s']} s = {res['cli_over_floor']}x the floor "
-          f"({res['floor']['median_s']} s: {FLOOR}); target {res['target_whole_command_s']} s")
+          f"({res['floor']['median_s']} s: {FLOOR}), {res['cli_over_store_floor']}x the store floor "
+          f"({res['store_floor']['median_s']} s: the same + the sqlite store opened); target {res['target_whole_command_s']} s")
     return 0
 
 

@@ -60,6 +60,18 @@ def test_bulk_creation_gives_the_same_runs_on_either_path(store, request, schema
     assert client.get_run(ids[0]).data.tags["repro.attempt"] == "2"
 
 
+def test_tags_of_new_runs_are_inserted_and_one_set_meanwhile_is_replaced_not_lost(store):
+    _, client, exp = store
+    ids = create_runs(client, exp, specs(3), source="/p")
+    client.set_tag(ids[1], "repro.job_id", "early")  # e.g. set by the run itself before the submitter tags it
+    set_tags_bulk(client, {rid: {"repro.job_id": f"7_{i}", "repro.array_index": str(i)} for i, rid in enumerate(ids)},
+                  new=True)
+    tags = [client.get_run(rid).data.tags for rid in ids]
+    assert [t["repro.job_id"] for t in tags] == ["7_0", "7_1", "7_2"]
+    assert [t["repro.array_index"] for t in tags] == ["0", "1", "2"]
+    assert all(t["repro.sweep"] == "S" for t in tags)  # the runs' other tags are kept
+
+
 def test_the_loader_reads_the_same_table_through_mlflow_client_on_an_unknown_schema(store, monkeypatch):
     uri, client, exp = store
     ids = create_runs(client, exp, specs(4), source="/p")

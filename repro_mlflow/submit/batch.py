@@ -104,5 +104,5 @@ def submit_batch(
     mlflow_side.set_tags_bulk(client, {
         rid: {T.JOB_ID: jid, T.ARRAY_INDEX: str(i), T.WORKDIR: str(workdir), T.RECORD: str(path)}
         for i, (rid, jid) in enumerate(zip(run_ids, job_ids))
-    })
+    }, new=True)
     return run_ids

@@ -22,10 +22,10 @@ from ..mlflow_sql import sql_store, write_session
 from ..schedulers.protocol import RunSpec
 
 
-def run_tags(spec: RunSpec, source: str) -> dict[str, str]:
+def run_tags(spec: RunSpec, source: str, user: str | None = None) -> dict[str, str]:
     """MLflow's own project tags plus the spec's `repro.*` tags."""
     return {
-        MLFLOW_USER: getpass.getuser(),
+        MLFLOW_USER: user or getpass.getuser(),
         MLFLOW_SOURCE_NAME: source,
         MLFLOW_SOURCE_TYPE: "PROJECT",
         MLFLOW_PROJECT_ENTRY_POINT: spec.entry_point,
@@ -69,9 +69,10 @@ def _create_runs_sql(store, experiment_id: str, specs: Sequence[RunSpec], source
         raise ReproError(f"experiment {experiment_id} is deleted")
     now = int(time.time() * 1000)
     ids, runs, tag_rows, param_rows = [], [], [], []
+    user = getpass.getuser()  # once: it reads the environment and may ask the password database
     for spec in specs:
         rid = uuid.uuid4().hex
-        tags = run_tags(spec, source)
+        tags = run_tags(spec, source, user)
         name = tags.setdefault(MLFLOW_RUN_NAME, _generate_random_name())
         runs.append(dict(
             name=name, run_uuid=rid, experiment_id=int(experiment_id), user_id=tags[MLFLOW_USER],
@@ -93,8 +94,9 @@ def _create_runs_sql(store, experiment_id: str, specs: Sequence[RunSpec], source
     return ids
 
 
-def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) -> None:
-    """Set tags on many runs (one transaction on a SQL store of a known schema revision)."""
+def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]], new: bool = False) -> None:
+    """Set tags on many runs (one transaction on a SQL store of a known schema revision). `new`: the runs
+    were just created without these tags, so they are inserted without first deleting what they replace."""
     store = sql_store(client)
     if store is not None:
         from mlflow.store.tracking.dbmodels.models import SqlTag
@@ -102,6 +104,13 @@ def set_tags_bulk(client: MlflowClient, run_tags_: dict[str, dict[str, str]]) ->
         rows = [dict(run_uuid=rid, key=k, value=str(v)) for rid, tg in run_tags_.items() for k, v in tg.items()]
         if not rows:
             return
+        if new:
+            try:
+                with write_session(store) as session:
+                    session.execute(SqlTag.__table__.insert(), rows)
+                return
+            except Exception:  # noqa: BLE001 - one was set meanwhile (rolled back): replace below, which raises a real error
+                pass
         by_keys: dict[frozenset, list[str]] = {}
         for rid, tg in run_tags_.items():
             by_keys.setdefault(frozenset(tg), []).append(rid)

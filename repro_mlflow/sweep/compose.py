@@ -41,6 +41,15 @@ def _walk(d: Any, path: tuple = ()):
         yield path, d
 
 
+def _copy(x: Any) -> Any:
+    """A copy of plain config data (dicts, lists, scalars): copy.deepcopy's result, several times faster."""
+    if type(x) is dict:
+        return {k: _copy(v) for k, v in x.items()}
+    if type(x) is list:
+        return [_copy(v) for v in x]
+    return x if isinstance(x, (str, int, float, type(None))) else copy.deepcopy(x)
+
+
 def _get(d: Any, keys: Sequence[str]) -> Any:
     for k in keys:
         if not isinstance(d, dict) or k not in d:
@@ -56,7 +65,7 @@ def _set(d: dict, keys: Sequence[str], value: Any, add: bool = False) -> bool:
             return False
     if not isinstance(d, dict) or (keys[-1] not in d and not add):
         return False
-    d[keys[-1]] = copy.deepcopy(value)
+    d[keys[-1]] = _copy(value)
     return True
 
 
@@ -107,7 +116,7 @@ class _Base:
         """The node with `overrides` applied, or None when only Hydra can tell."""
         if not self.fast:
             return None
-        out = copy.deepcopy(self.resolved)
+        out = _copy(self.resolved)
         for o in overrides:
             if o.is_add() or o.is_delete() or o.package is not None or o.is_sweep_override():
                 return None

@@ -202,6 +202,8 @@ def test_scancel_killed_and_exit_1_failed(slurm_cluster, project, exp, tracking,
     assert client.get_run(failing).data.tags["repro.status_reason"] == "exit code 1: about to fail"  # its last line
     p = subprocess.run([str(BIN / "repro"), "logs", failing], env=cli_env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "about to fail" in p.stdout, p.stderr
+    p = subprocess.run([str(BIN / "repro"), "logs", sleeper], env=cli_env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "CANCELLED AT" in p.stdout, p.stdout + p.stderr  # Slurm's own line is in the run's log
 
 
 def test_slurmd_dies_mid_run_sync_fails_run(slurm_cluster, project, exp, tracking, cli_env):

@@ -15,7 +15,10 @@ REPRO_HOME; it must be on a filesystem the nodes share):
     job.sh          the array job script: env, setup lines, then the one worker entry
                     `python -m repro_mlflow.runtime batch.json $SLURM_ARRAY_TASK_ID`
     project/        the project, packed once
-    <i>/            per run: output.log (sbatch --output), status.json (runtime), rc (job script),
+    out/            Slurm's output file of each job, <array job id>_<task>.log (sbatch --output): made as
+                    each job starts, not by the submit side (10,000 directories take seconds to create)
+    <i>/            per run, made by job.sh: output.log (a hard link to the job's file in out/),
+                    status.json (runtime), rc (job script),
                     offline/ (the offline store when the tracking server was out of reach)
 
 Job ids are `<array job id>_<task>`; run index = the array's offset + task (`arrays.json`). `poll` is one `squeue` call for every job of every array
@@ -43,6 +46,7 @@ from ..staging import stage_project
 from .states import SQUEUE_FORMAT, parse_sacct, parse_squeue
 
 POINTER = "slurm-jobdir"  # file in the batch workdir naming the job directory when jobs_dir is set
+OUT = "out"  # in the job directory: Slurm's output file of each job (sbatch --output)
 ARRAYS = "arrays.json"  # in the job directory: [{"array_id", "offset", "count"}], one per sbatch
 DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default, when `scontrol show config` does not say
 DEFAULT_MAX_JOB_COUNT = 10000  # likewise
@@ -117,8 +121,7 @@ class SlurmScheduler(SchedulerBase):
         self.preflight()
         jobdir = self._make_jobdir(batch)
         n = len(batch.runs)
-        for i in range(n):
-            (jobdir / str(i)).mkdir(exist_ok=True, mode=0o700)
+        (jobdir / OUT).mkdir(exist_ok=True, mode=0o700)  # one directory, not one per run: job.sh makes <i>/
         stage_project(batch.project_dir, jobdir / "project", exclude=jobdir)
         python = self.config.python or sys.executable
         batch.layout.update(job_dirs=str(jobdir), project=str(jobdir / "project"), python=python)
@@ -157,9 +160,8 @@ class SlurmScheduler(SchedulerBase):
         credentials reach the jobs as sbatch's environment (`--export` names them), never in a file."""
         array = f"0-{count - 1}" + (f"%{self.config.max_running}" if self.config.max_running else "")
         export = ",".join(dict.fromkeys([*BASE_EXPORT, *(self.config.env_passthrough or []), *(secrets or {})]))
-        # the first array's task ids are the run indexes: Slurm writes straight into <i>/output.log;
-        # a later array's own lines go beside, and job.sh sends the run's output to <offset+task>/
-        output = f"{jobdir}/%a/output.log" if offset == 0 else f"{jobdir}/slurm-%A_%a.log"
+        # Slurm opens this file before job.sh runs; job.sh links it as <offset+task>/output.log
+        output = f"{jobdir}/{OUT}/%A_%a.log"
         cmd = ["sbatch", "--parsable", f"--array={array}", f"--job-name={self.config.job_name}",
                f"--output={output}", f"--chdir={jobdir}", f"--export={export}",
                *([f"--dependency=afterany:{after}"] if after else []),
@@ -232,7 +234,10 @@ class SlurmScheduler(SchedulerBase):
 i=$(( ${{SLURM_ARRAY_TASK_ID:-0}} + ${{1:-0}} ))  # $1: the array's offset in the batch (arrays.json)
 d={q(str(jobdir))}/$i
 mkdir -p "$d"
-if [[ ${{1:-0}} != 0 ]]; then exec >>"$d/output.log" 2>&1; fi
+# the run's output.log is the very file Slurm writes this job's output to (sbatch --output), so Slurm's
+# own lines (a time limit, a cancel) are in it too; without Slurm's file, the output is appended to it
+ln -f {q(str(jobdir / OUT))}/"${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}.log" "$d/output.log" 2>/dev/null \
+  || exec >>"$d/output.log" 2>&1
 rm -f "$d/rc" "$d/status.json"  # left by an earlier attempt of a requeued job
 export PATH={q(str(Path(python).parent))}:"${{PATH:-/usr/local/bin:/usr/bin:/bin}}"
 export PYTHONPATH={q(pythonpath)}
