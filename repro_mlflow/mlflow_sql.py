@@ -81,6 +81,18 @@ def write_session(store: Any) -> Any:
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
+def import_store(tracking_uri: str) -> None:
+    """Import MLflow's client and the store module `tracking_uri` will need: the seconds of opening it,
+    for a process that imports them ahead of the work (`analysis/logrun.py`, `sweep/submitter.py`)."""
+    import mlflow.tracking  # noqa: F401
+
+    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
+    if scheme in SQL_SCHEMES:
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    elif scheme in ("http", "https"):
+        import mlflow.store.tracking.rest_store  # noqa: F401
+
+
 @dataclass
 class RunInfoView:
     """The part of `mlflow.entities.RunInfo` the status and sync code reads."""

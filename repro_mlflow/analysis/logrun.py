@@ -24,21 +24,10 @@ from pathlib import Path
 
 from .. import tags as T
 from ..errors import ReproError
-from ..mlflow_sql import SQL_SCHEMES, sqlite_file
+from ..mlflow_sql import import_store, sqlite_file
 
 REPORT = "report.html"
 URI_VAR = "REPRO_LOGRUN_URI"
-
-
-def prepare(tracking_uri: str) -> None:
-    """Import MLflow's client and the store module `tracking_uri` will need: the seconds of the work."""
-    import mlflow.tracking  # noqa: F401
-
-    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
-    if scheme in SQL_SCHEMES:
-        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-    elif scheme in ("http", "https"):
-        import mlflow.store.tracking.rest_store  # noqa: F401
 
 
 def open_client(tracking_uri: str):
@@ -98,7 +87,7 @@ def main() -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     error, client = None, None
     try:
-        prepare(uri)
+        import_store(uri)
         if sqlite_file(uri) is not None:  # opening it creates nothing
             client = open_client(uri)
             client.search_experiments(max_results=1)  # the database reached, its schema checked

@@ -16,11 +16,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from . import report, schema
+from . import report, schema, submitter
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 PROG = "repro-sweep"
 _FLAGS = {"--detach": "detach=true", "--force": "force=true", "--dry-run": "dry_run=true"}
+# arguments after which nothing is submitted: no child process to submit from
+_NO_SUBMISSION = {"dry_run=true", "--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion",
+                  "-sc", "--version"}
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
@@ -42,7 +45,33 @@ def _find_plugin() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `repro-sweep`."""
+    """Entry point of `repro-sweep` (called without `argv`, as the program: it ends the process itself)."""
+    if argv is not None:
+        return _main(argv)
+    code: int | str | None = 0
+    try:
+        _main(None)
+    except SystemExit as e:
+        code = e.code
+    _exit(code)
+
+
+def _exit(code: int | str | None) -> None:
+    """End the program as `sys.exit(code)` would, less the interpreter's teardown of every module, which
+    takes 0.4 s once MLflow is imported: log handlers and standard streams are flushed first."""
+    import logging
+    import os
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
+def _main(argv: list[str] | None) -> None:
     args = [_FLAGS.get(a, a) for a in (sys.argv[1:] if argv is None else argv)]
     # `params` (passed to every entry point that declares them) is open: params.X=v adds X. A target's
     # backend_config key is forced too: when `hardware` is swept, Hydra first composes the default
@@ -51,10 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     if not {"-m", "--multirun"} & set(args):
         args.insert(0, "--multirun")
     sys.argv = [sys.argv[0] if sys.argv else PROG, *args]
-    _find_plugin()
-    schema.register()
-    with report.hydra_raises(PROG):
-        _sweep()
+    if not _NO_SUBMISSION & set(args):
+        submitter.start()  # imports MLflow's store on the other core while Hydra composes and plans
+    try:
+        _find_plugin()
+        schema.register()
+        with report.hydra_raises(PROG):
+            _sweep()
+    finally:
+        submitter.stop()
 
 
 if __name__ == "__main__":

@@ -73,7 +73,9 @@ def _launch(launcher: Any, job_overrides: Sequence[Sequence[str]]) -> list[JobRe
     else:
         from .progress import watch
 
-        outcome = watch(_client(plan), sub.experiment_id, plan.sweep, watched, launcher.poll_interval,
+        from .submit import client_for
+
+        outcome = watch(client_for(plan), sub.experiment_id, plan.sweep, watched, launcher.poll_interval,
                         len(sub.skipped_finished), console)
         if outcome.interrupted:
             console.print(f"stopped watching; the runs go on. follow: repro status --sweep {plan.sweep} --watch")
@@ -104,15 +106,6 @@ def _print_plan(plan: Plan, t_plan: float, console: Console) -> None:
             console.print(f"    {r.config_hash} r{r.repeat} {r.entry_point} " + " ".join(f"{k}={v}" for k, v in r.params.items()))
         if len(runs) > 20:
             console.print(f"    ... {len(runs) - 20} more")
-
-
-def _client(plan: Plan):
-    from mlflow.tracking import MlflowClient
-
-    from ..reach import check_tracking_server
-
-    check_tracking_server(plan.tracking_uri)
-    return MlflowClient(plan.tracking_uri or None)
 
 
 def _prepare_envs(plan: Plan, console: Console) -> dict:
@@ -150,7 +143,8 @@ def _project_envs(plan: Plan, console: Console) -> None:
 def _submit(plan: Plan, pythons: dict, force: bool, console: Console):
     import mlflow
 
-    from .submit import schedulers, submit_plan
+    from . import submitter
+    from .submit import schedulers, submit_here
 
     scheds = schedulers(plan, pythons)  # every scheduler config checked before the store is opened
     check_runtime_env(*(getattr(s.config, "env", None) for s in scheds.values()))
@@ -161,4 +155,7 @@ def _submit(plan: Plan, pythons: dict, force: bool, console: Console):
         mlflow.set_tracking_uri(plan.tracking_uri)
     else:
         plan.tracking_uri = mlflow.get_tracking_uri()
-    return submit_plan(_client(plan), plan, pythons, force, log=console.print, scheds=scheds)
+    child = submitter.take()  # started by repro-sweep before Hydra: MLflow's store already imported there
+    if child is not None:
+        return child.submit(plan, pythons, force, scheds)
+    return submit_here(plan, pythons, force, scheds)

@@ -138,3 +138,21 @@ def submit_plan(client: MlflowClient, plan: Plan, pythons: dict[Software, str | 
         sub.batches += 1
         log(f"submitted {len(ids)} run(s) to {target.name} ({target.backend}, software {software.name}) as one batch")
     return sub
+
+
+def client_for(plan: Plan) -> MlflowClient:
+    """A client of the plan's tracking store (a tracking server is checked to answer first)."""
+    from ..reach import check_tracking_server
+
+    check_tracking_server(plan.tracking_uri)
+    return MlflowClient(plan.tracking_uri or None)
+
+
+def submit_here(plan: Plan, pythons: dict[Software, str | None], force: bool, scheds: dict | None = None) -> Submission:
+    """Create and submit the plan's missing runs from this process, progress on stderr."""
+    import mlflow
+    from rich.console import Console
+
+    mlflow.set_tracking_uri(plan.tracking_uri)
+    console = Console(stderr=True, soft_wrap=True)
+    return submit_plan(client_for(plan), plan, pythons, force, log=console.print, scheds=scheds)
