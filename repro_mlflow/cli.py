@@ -9,6 +9,7 @@ import sys
 
 from . import __version__
 from .commands import MODULES
+from .quickexit import end_program, heavy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `repro`; errors are one line on stderr and exit 1 (REPRO_DEBUG=1 shows the traceback)."""
+    """Run `repro`; errors are one line on stderr and exit 1 (REPRO_DEBUG=1 shows the traceback). Run as the
+    program (no `argv`) after importing MLflow or pandas, it ends the process itself (`quickexit`)."""
+    code = _main(argv)
+    if argv is None and heavy():
+        end_program(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

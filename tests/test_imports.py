@@ -122,7 +122,8 @@ def test_a_scheduler_rebuilt_for_status_imports_no_mlflow():
 # The layers, bottom first: a module imports only modules of its own layer or of those before it,
 # so the tree reads as the data flow (docs/architecture.md) and nothing points back up.
 LAYERS = [
-    ["repro_mlflow", "repro_mlflow.errors", "repro_mlflow.tags", "repro_mlflow.mlflow_sql", "repro_mlflow.reach"],
+    ["repro_mlflow", "repro_mlflow.errors", "repro_mlflow.tags", "repro_mlflow.mlflow_sql", "repro_mlflow.reach",
+     "repro_mlflow.quickexit"],
     ["repro_mlflow.fingerprint"],
     ["repro_mlflow.runtime"],
     ["repro_mlflow.affinity", "repro_mlflow.determinism", "repro_mlflow.evidence"],

@@ -16,6 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from ..quickexit import end_program
 from . import report, schema, submitter
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -47,28 +48,14 @@ def _find_plugin() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `repro-sweep` (called without `argv`, as the program: it ends the process itself)."""
     if argv is not None:
-        return _main(argv)
+        _main(argv)
+        return
     code: int | str | None = 0
     try:
         _main(None)
     except SystemExit as e:
         code = e.code
-    _exit(code)
-
-
-def _exit(code: int | str | None) -> None:
-    """End the program as `sys.exit(code)` would, less the interpreter's teardown of every module, which
-    takes 0.4 s once MLflow is imported: log handlers and standard streams are flushed first."""
-    import logging
-    import os
-
-    if isinstance(code, str):
-        print(code, file=sys.stderr)
-        code = 1
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code or 0)
+    end_program(code)
 
 
 def _main(argv: list[str] | None) -> None:
