@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         _main(None)
     except SystemExit as e:
         code = e.code
+    except KeyboardInterrupt:  # Ctrl-C: what was submitted stays submitted (a new repro-sweep resumes it)
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        code = 130
     end_program(code)
 
 

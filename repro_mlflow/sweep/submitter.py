@@ -21,6 +21,7 @@ import traceback
 from typing import Any
 
 from ..errors import ReproError
+from ..quickexit import end_program
 
 SERIAL_VAR = "REPRO_SWEEP_SERIAL"
 _child: Submitter | None = None
@@ -94,13 +95,13 @@ def stop() -> None:
 def _serve() -> int:
     answer = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed here goes to stderr, never into the answer
-    from ..mlflow_sql import import_store
-
-    import_store(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:"))  # MLflow 3's default store is sqlite
-    from ..submit import sync  # noqa: F401 - the submission's own modules, imported before the request
-    from .submit import submit_here
-
     try:
+        from ..mlflow_sql import import_store
+
+        import_store(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:"))  # MLflow 3's default store is sqlite
+        from ..submit import sync  # noqa: F401 - the submission's own modules, imported before the request
+        from .submit import submit_here
+
         data = sys.stdin.buffer.read()
         if not data:
             return 0
@@ -110,6 +111,8 @@ def _serve() -> int:
         os.chdir(req["cwd"])
         scheds = pickle.loads(req["scheds"]) if req["scheds"] else None
         result: tuple[str, Any] = ("ok", submit_here(req["plan"], req["pythons"], req["force"], scheds))
+    except KeyboardInterrupt:  # Ctrl-C reaches both processes: repro-sweep says it, not this one
+        return 130
     except ReproError as e:
         result = ("repro", str(e))
     except Exception as e:  # noqa: BLE001 - reported on one line by the parent, in full here when asked
@@ -120,9 +123,8 @@ def _serve() -> int:
         result = ("error", one_line(e))
     answer.write(pickle.dumps(result))
     answer.close()
-    sys.stderr.flush()
-    os._exit(0)  # everything is committed and answered; MLflow's and SQLAlchemy's teardown would only cost time
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_serve())
+    end_program(_serve())  # committed and answered: MLflow's and SQLAlchemy's teardown would only cost time
