@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import traceback
@@ -35,7 +36,13 @@ class Submitter:
     """The child process, seen from `repro-sweep`."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # Ctrl-C while the child's interpreter starts would print a fatal error from a process the user never
+        # started: it starts with SIGINT ignored and takes Python's own handler back at its first line.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def submit(self, plan: Any, pythons: dict, force: bool, scheds: dict | None) -> Any:
         """`submit_plan(client, plan, pythons, force)` in the child; its Submission, or its error raised here."""
@@ -93,6 +100,7 @@ def stop() -> None:
 
 
 def _serve() -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C interrupts, and its commands inherit no SIG_IGN
     answer = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed here goes to stderr, never into the answer
     try:
@@ -121,8 +129,11 @@ def _serve() -> int:
         if full_error():
             traceback.print_exc()
         result = ("error", one_line(e))
-    answer.write(pickle.dumps(result))
-    answer.close()
+    try:
+        answer.write(pickle.dumps(result))
+        answer.close()
+    except BrokenPipeError:  # repro-sweep is gone (interrupted): what was submitted stays submitted
+        return 1
     return 0
 
 

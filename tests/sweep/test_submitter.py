@@ -56,3 +56,21 @@ def test_bad_input_stops_the_child_before_it_does_anything(env, tracking):
     p = sweep(echo_args("hardware=moon", "--detach"), env, check=False)
     assert p.returncode == 1 and "Could not find 'hardware/moon'" in p.stderr
     _no_submitter_left()
+
+
+def test_ctrl_c_is_one_line_and_status_130_with_no_trace_from_either_process(env, tracking):
+    import os
+    import signal
+
+    from tests.conftest import BIN, ROOT
+
+    p = subprocess.Popen([str(BIN / "repro-sweep"), *echo_args("hardware=local", "seed=1,2", "--detach")], cwd=ROOT,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while not _submitters() and time.time() < deadline:  # repro-sweep is past its start: Ctrl-C is Python's
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGINT)  # as a terminal sends it: to both processes
+    _out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert err.splitlines()[-1] == "repro-sweep: interrupted" and "Traceback" not in err, err
+    _no_submitter_left()
