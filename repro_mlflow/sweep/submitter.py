@@ -5,8 +5,8 @@ thread can overlap with Hydra's composition and the plan (imports hold the GIL).
 starts this child first: it imports what the submission needs while the parent composes and plans, then
 waits on its stdin for one request (pickled: the plan, the software envs' pythons, `force`, the parent's
 environment and directory), runs `submit_plan` exactly as the parent would (its progress lines go to the
-same stderr), and answers on its stdout: the `Submission`, or the error as one line. Stdin closed
-without a request (a dry run, bad input, `--help`): it exits, having done nothing.
+same stderr), and answers on its stdout: the `Submission`, or the error as one line. It is not started
+for a dry run or `--help`; after bad input `repro-sweep` stops it before it has done anything.
 
 `REPRO_SWEEP_SERIAL=1` submits in the parent instead, as does a parent that could not start the child.
 """
