@@ -36,13 +36,10 @@ class Submitter:
     """The child process, seen from `repro-sweep`."""
 
     def __init__(self) -> None:
-        # Ctrl-C while the child's interpreter starts would print a fatal error from a process the user never
-        # started: it starts with SIGINT ignored and takes Python's own handler back at its first line.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        # In a session of its own, a terminal's Ctrl-C reaches only repro-sweep, which stops an idle child and
+        # passes the interrupt on to a submitting one (the child never prints a trace of its own).
+        self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     start_new_session=True)
 
     def submit(self, plan: Any, pythons: dict, force: bool, scheds: dict | None) -> Any:
         """`submit_plan(client, plan, pythons, force)` in the child; its Submission, or its error raised here."""
@@ -57,7 +54,12 @@ class Submitter:
             self.proc.stdin.close()
         except BrokenPipeError:  # the child died: its missing answer says so
             pass
-        out = self.proc.stdout.read()  # the answer ends when the child closes it, before its interpreter's teardown
+        try:
+            out = self.proc.stdout.read()  # the answer ends when the child closes it, before its interpreter's teardown
+        except KeyboardInterrupt:  # interrupted mid-submission: the child stops as this process would have
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait()
+            raise
         self.proc.stdout.close()
         try:
             kind, value = pickle.loads(out)
@@ -100,7 +102,6 @@ def stop() -> None:
 
 
 def _serve() -> int:
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C interrupts, and its commands inherit no SIG_IGN
     answer = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed here goes to stderr, never into the answer
     try:

@@ -53,9 +53,8 @@ def test_ten_runs_over_max_array_size_4_are_three_arrays_all_followed(
         assert run.data.metrics["final"] == 10 * i
         assert run.data.tags["repro.array_index"] == str(i)
         log = sched.log_path(run.data.tags["repro.job_id"], Path(run.data.tags["repro.workdir"]))
-        assert log.is_file() and log.parent.name == str(i)
-        array, task = run.data.tags["repro.job_id"].split("_")  # the very file Slurm wrote the job's output to
-        assert os.path.samefile(log, log.parent.parent / "out" / f"{array}_{task}.log")
+        assert log == log.parent.parent / "out" / f"{run.data.tags['repro.job_id']}.log"  # the file Slurm wrote to
+        assert os.path.samefile(log, log.parent.parent / str(i) / "output.log")  # which is the run's own output.log
     p = subprocess.run([str(BIN / "repro"), "status"], env=dict(cli_env, COLUMNS="200", SLURM_CONF=str(small_arrays_cluster.conf)), capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr

@@ -195,6 +195,10 @@ def test_scancel_killed_and_exit_1_failed(slurm_cluster, project, exp, tracking,
     client = MlflowClient()
     job = client.get_run(sleeper).data.tags["repro.job_id"]
     assert _wait_job(sched, job, ("RUNNING",), 120) == "RUNNING"
+    log = sched.log_path(job, Path(client.get_run(sleeper).data.tags["repro.workdir"]))
+    deadline = time.time() + 120
+    while not (log.parent.parent / "0" / "output.log").is_file() and time.time() < deadline:
+        time.sleep(0.2)  # job.sh has started (Slurm's RUNNING comes before its batch script is launched)
     subprocess.run(["scancel", job], check=True, env=slurm_cluster.env)
     statuses = _sync_until(client, [sleeper, failing], timeout=300)
     assert statuses[sleeper] == "KILLED"

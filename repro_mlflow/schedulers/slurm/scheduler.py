@@ -319,5 +319,10 @@ exit "$rc"
         return self.jobdir(workdir) / str(self.run_index(job_id, workdir)) / "offline"
 
     def log_path(self, job_id: str, workdir: Path) -> Path:
-        """The job's output file (sbatch --output)."""
-        return self.jobdir(workdir) / str(self.run_index(job_id, workdir)) / "output.log"
+        """The job's output file (sbatch --output): there from the job's start, even for a job cancelled before
+        job.sh linked it as <i>/output.log; a batch submitted before out/ existed has only <i>/output.log."""
+        jobdir = self.jobdir(workdir)
+        slurm_file = jobdir / OUT / f"{job_id}.log"
+        if slurm_file.is_file() or (jobdir / OUT).is_dir():
+            return slurm_file
+        return jobdir / str(self.run_index(job_id, workdir)) / "output.log"
