@@ -64,8 +64,12 @@ def test_ctrl_c_is_one_line_and_status_130_with_no_trace_from_either_process(env
 
     from tests.conftest import BIN, ROOT
 
+    def interruptible() -> None:  # as from a terminal: a runner in the background (nohup, `&`) ignores SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     p = subprocess.Popen([str(BIN / "repro-sweep"), *echo_args("hardware=local", "seed=1,2", "--detach")], cwd=ROOT,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=interruptible)
     deadline = time.time() + 60
     while not _submitters() and time.time() < deadline:  # repro-sweep is past its start: Ctrl-C is Python's
         time.sleep(0.05)
