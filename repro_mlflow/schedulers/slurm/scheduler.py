@@ -233,7 +233,7 @@ class SlurmScheduler(SchedulerBase):
 # repro-mlflow: Slurm array job, one MLflow run per array index of the batch record
 i=$(( ${{SLURM_ARRAY_TASK_ID:-0}} + ${{1:-0}} ))  # $1: the array's offset in the batch (arrays.json)
 d={q(str(jobdir))}/$i
-mkdir -p "$d"
+mkdir -p -m 700 "$d"  # the run's files are its owner's alone, as the batch's
 # the run's output.log is the very file Slurm writes this job's output to (sbatch --output), so Slurm's
 # own lines (a time limit, a cancel) are in it too; without Slurm's file, the output is appended to it
 ln -f {q(str(jobdir / OUT))}/"${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}.log" "$d/output.log" 2>/dev/null \
@@ -322,7 +322,6 @@ exit "$rc"
         """The job's output file (sbatch --output): there from the job's start, even for a job cancelled before
         job.sh linked it as <i>/output.log; a batch submitted before out/ existed has only <i>/output.log."""
         jobdir = self.jobdir(workdir)
-        slurm_file = jobdir / OUT / f"{job_id}.log"
-        if slurm_file.is_file() or (jobdir / OUT).is_dir():
-            return slurm_file
+        if (jobdir / OUT).is_dir():
+            return jobdir / OUT / f"{job_id}.log"
         return jobdir / str(self.run_index(job_id, workdir)) / "output.log"
