@@ -54,6 +54,13 @@ def build_store(path: Path, n_runs: int) -> str:
     now = 1_700_000_000_000
     i = 0
     con = sqlite3.connect(path)
+    # a bulk load: no journal, no fsync, a large cache, and the run-id indexes built once at the end (sorted)
+    # instead of row by row in random order (a million runs: 50 min before, the b-trees outgrowing the cache)
+    con.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2000000;")
+    indexes = con.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                          "AND tbl_name IN ('tags', 'params', 'latest_metrics')").fetchall()
+    for (sql,) in indexes:
+        con.execute("DROP INDEX " + sql.split()[2])
 
     def flush() -> None:  # in chunks: a million runs are 29 million tag rows
         con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
@@ -105,6 +112,9 @@ def build_store(path: Path, n_runs: int) -> str:
                     if len(runs) >= 20_000:
                         flush()
     flush()
+    con.commit()
+    for (sql,) in indexes:
+        con.execute(sql)
     con.commit()
     con.close()
     return uri

@@ -65,7 +65,19 @@ def terms(runs: pd.DataFrame, extra: list[str] = ()) -> list[tuple[str, str]]:
 
 
 def _codes(s: pd.Series) -> np.ndarray:
-    return pd.factorize(s.astype(object).fillna("<NA>").astype(str), sort=False)[0]  # order of appearance: equal partitions, equal codes
+    """Level codes in order of appearance (equal partitions, equal codes); values equal as text are one level,
+    missing is a level of its own. Factorized on the values first, so that only the distinct ones are made text."""
+    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=False, sort=False)
+    text = pd.Series(uniques, dtype=object).fillna("<NA>").astype(str)
+    return pd.factorize(text, sort=False)[0][codes]
+
+
+def _joint(codes: list[np.ndarray]) -> np.ndarray:
+    """One code per distinct combination of the columns' codes (refactorized column by column: no overflow)."""
+    j = np.zeros(len(codes[0]), dtype=np.int64)
+    for c in codes:
+        j = pd.factorize(j * (int(c.max(initial=0)) + 1) + c)[0]
+    return j
 
 
 def _design(codes: list[np.ndarray], n: int) -> np.ndarray:
@@ -134,11 +146,12 @@ def decompose(runs: pd.DataFrame, primary: str, confidence: float = 0.95, extra:
            "not_crossed": [], "interactions": None, "residual_df": None, "residual_share": None, "recorded_determined": 0, "note": None}
     merged: dict[bytes, dict] = {}
     cand = [(nm, col) for nm, col in terms(units, extra) if col in units.columns]
+    codes = {col: _codes(units[col]) for _, col in cand}
     params = [col for _, col in cand if col.startswith("params.")]
-    swept = pd.MultiIndex.from_frame(units[params].astype(object).fillna("<NA>").astype(str)).factorize()[0] \
-        if params else None
+    # the swept params' joint level: one code per distinct combination
+    swept = _joint([codes[c] for c in params]) if params else None
     for nm, col in cand:
-        c = _codes(units[col])
+        c = codes[col]
         if c.max() < 1:
             continue
         key = c.tobytes()

@@ -51,9 +51,10 @@ def _rank(col: str) -> tuple[int, int, str]:
     return (kind, 0, col)
 
 
-def descriptors(keyed: pd.DataFrame) -> pd.DataFrame:
-    """The descriptor table with AVX-512 and AMX added (from the CPU flags); flags and hashes left out."""
-    d = labels.descriptor_table(keyed)
+def descriptors(keyed: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The descriptor table with AVX-512 and AMX added (from the CPU flags); flags and hashes left out.
+    `table`: `labels.descriptor_table(keyed)` when the caller has it already (left unchanged)."""
+    d = labels.descriptor_table(keyed) if table is None else table.copy()
     if labels.CPU_FLAGS in d.columns:
         flags = d[labels.CPU_FLAGS].map(lambda f: f.split(",") if isinstance(f, str) else None)
         d[AVX512] = flags.map(lambda f: None if f is None else ("yes" if "avx512f" in f else "no"))

@@ -71,7 +71,7 @@ def config_columns(df: pd.DataFrame, by: str, exclude: tuple[str, ...] = ()) -> 
 
 def add_keys(df: pd.DataFrame, by: str, config_cols: list[str]) -> pd.DataFrame:
     """Add `_env`, `_config` (a short label of the varying config values) and `_repeat` columns."""
-    df = df.copy()
+    df = df.copy(deep=False)  # the caller's table gains no column (only whole columns are set below)
     df["_env"] = df[by].fillna(UNKNOWN_ENV).astype(str) if by in df.columns else UNKNOWN_ENV
     keys = ["example"] + config_cols
     code = df.groupby(keys, dropna=False, sort=True).ngroup() if config_cols else df.groupby("example").ngroup()

@@ -178,11 +178,12 @@ def _make_labels(d: pd.DataFrame, envs: list[str]) -> dict[str, str]:
     return {e: (lab if lab and seen[lab] == 1 else (f"{lab} ({e})" if lab else e)) for e, lab in labels.items()}
 
 
-def environment_labels(keyed: pd.DataFrame, by: str) -> tuple[dict[str, str], list[dict]]:
+def environment_labels(keyed: pd.DataFrame, by: str, d: pd.DataFrame | None = None) -> tuple[dict[str, str], list[dict]]:
     """{key: label} for the environments of `keyed` (column `_env`), and the legend:
-    one {label, key, descriptors} per environment (descriptors: every shared `repro.*` descriptor)."""
+    one {label, key, descriptors} per environment (descriptors: every shared `repro.*` descriptor).
+    `d`: the descriptor table of `keyed` when the caller has it already."""
     envs = sorted(keyed["_env"].astype(str).unique())
-    d = _descriptors(keyed)
+    d = _descriptors(keyed) if d is None else d
     legend_desc = {e: {c.removeprefix("tags."): v for c, v in d.loc[e].items() if v is not None and v == v}
                    if e in d.index else {} for e in envs}
     labels = make_labels(d, envs) if by in HASH_BY else {e: e for e in envs}

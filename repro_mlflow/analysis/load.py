@@ -78,7 +78,15 @@ def load_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
         df = df[df["tags." + ANALYSIS_TAG].isna()].drop(columns=["tags." + ANALYSIS_TAG])
     df = apply_filter(df, comparisons)
     # one order whatever the store: results do not depend on how a store returns its rows
-    return df.sort_values(["start_time", "run_id"], kind="stable").reset_index(drop=True)
+    return _in_order(df)
+
+
+def _in_order(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` sorted by start time, then run id (the SQL path sorts in Arrow: then this only checks)."""
+    st = df["start_time"].to_numpy(dtype=float)
+    if not (len(st) < 2 or np.all(st[1:] > st[:-1])):  # (NaN compares false: sorted by pandas)
+        df = df.sort_values(["start_time", "run_id"], kind="stable")
+    return df.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- several stores, runs.csv
@@ -316,6 +324,7 @@ def _query_sql(reader: _Reader, exp_ids: list[int], sweep: str | None, compariso
             runs = runs.filter(pc.is_in(_text(runs.column("run_uuid")), value_set=_text(in_sweep.column(0))))
     if runs.num_rows == 0:
         return pd.DataFrame(columns=base_cols + ["example"])
+    runs = runs.sort_by([("start_time", "ascending"), ("run_uuid", "ascending")])  # load_runs's order, in C
     ids = runs.column("run_uuid").combine_chunks()
     df = pd.DataFrame({n: _objects(runs.column(c)) for n, c in zip(base_cols, runs.column_names)}, dtype=object)
     df["experiment_id"] = df["experiment_id"].astype(str)

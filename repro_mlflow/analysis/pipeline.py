@@ -83,10 +83,11 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
     if not metric_cols:
         raise ReproError("the selected runs have no metrics")
     keyed = groups.add_keys(df, by, groups.config_columns(df, by))
-    env_labels, legend = labels.environment_labels(keyed, by)
+    table = labels.descriptor_table(keyed)  # once: it hashes every descriptor column of every run
+    env_labels, legend = labels.environment_labels(keyed, by, table)
     keyed["_label"] = keyed["_env"].astype(str).map(env_labels)
-    desc = explain.descriptors(keyed)
-    label_desc = labels.descriptor_table(keyed) if by in labels.HASH_BY else None
+    desc = explain.descriptors(keyed, table)
+    label_desc = table if by in labels.HASH_BY else None
     examples = []
     for ex, sub in keyed.groupby("example", sort=True):
         examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels, desc, label_desc))

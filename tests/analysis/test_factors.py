@@ -87,3 +87,34 @@ def test_run_unique_factor_left_out():
     rows, notes = factors.factor_shares(runs, "metrics.m", ["_env", "tags.repro.host"])
     assert [r["factor"] for r in rows] == ["environment"]
     assert any("tags.repro.host is different on every run" in n for n in notes)
+
+
+def test_coded_tests_equal_scipy_on_many_group_shapes():
+    """The array-pass statistics (`coded_tests`) against scipy's own functions, case by case."""
+    rng = np.random.default_rng(7)
+    cases = [[rng.normal(size=rng.integers(1, 9)) for _ in range(rng.integers(2, 12))] for _ in range(60)]
+    cases += [[np.round(rng.normal(size=rng.integers(2, 30)), 1) for _ in range(rng.integers(2, 6))] for _ in range(30)]
+    cases += [[np.array([0.5, 0.5]), np.array([0.6, 0.6])], [np.array([0.5, 0.5, 0.7]), np.array([0.6])],
+              [np.array([0.5] * 4), np.array([0.5, 0.6])], [rng.normal(size=5000), rng.normal(0.01, 1, 3000)]]
+    checked = 0
+    for g in cases:
+        rows = {r["test"]: r for r in factors.run_tests(g)}
+        for name, fn in (("anova", sps.f_oneway), ("kruskal", sps.kruskal), ("levene", sps.levene)):
+            if rows[name]["note"] and "one run per group" in rows[name]["note"]:
+                continue
+            with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+                __import__("warnings").simplefilter("ignore")
+                ref = fn(*g)
+            if np.isfinite(ref.statistic):
+                assert rows[name]["statistic"] == pytest.approx(float(ref.statistic), rel=1e-9, abs=1e-12), (name, g)
+                assert rows[name]["pvalue"] == pytest.approx(float(ref.pvalue), rel=1e-7, abs=1e-300), (name, g)
+                checked += 1
+            else:
+                assert rows[name]["statistic"] is None and rows[name]["note"], (name, g)
+    assert checked > 250
+
+
+def test_values_that_are_not_finite_go_to_scipy():
+    g = [np.array([0.5, np.nan, 0.6]), np.array([0.7, 0.8])]
+    rows = {r["test"]: r for r in factors.run_tests(g)}
+    assert rows["anova"]["statistic"] is None and rows["anova"]["note"]  # NaN propagates, as scipy says
