@@ -33,6 +33,7 @@ from scipy import stats as sps
 from scipy.optimize import brentq
 
 from . import labels
+from .levels import joint_codes
 
 FP_HW, FP_SW = "tags.repro.fp.hw", "tags.repro.fp.sw"
 MAX_CELLS = 500_000  # outcomes x model columns fitted at most (larger: not fitted, a note says so)
@@ -70,14 +71,6 @@ def _codes(s: pd.Series) -> np.ndarray:
     codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=False, sort=False)
     text = pd.Series(uniques, dtype=object).fillna("<NA>").astype(str)
     return pd.factorize(text, sort=False)[0][codes]
-
-
-def _joint(codes: list[np.ndarray]) -> np.ndarray:
-    """One code per distinct combination of the columns' codes (refactorized column by column: no overflow)."""
-    j = np.zeros(len(codes[0]), dtype=np.int64)
-    for c in codes:
-        j = pd.factorize(j * (int(c.max(initial=0)) + 1) + c)[0]
-    return j
 
 
 def _design(codes: list[np.ndarray], n: int) -> np.ndarray:
@@ -149,7 +142,7 @@ def decompose(runs: pd.DataFrame, primary: str, confidence: float = 0.95, extra:
     codes = {col: _codes(units[col]) for _, col in cand}
     params = [col for _, col in cand if col.startswith("params.")]
     # the swept params' joint level: one code per distinct combination
-    swept = _joint([codes[c] for c in params]) if params else None
+    swept = joint_codes([codes[c] for c in params]) if params else None
     for nm, col in cand:
         c = codes[col]
         if c.max() < 1:

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .levels import Levels, codes_of
+
 NOT_FACTORS = ("tags.repro.sweep", "tags.repro.primary_metric", "tags.repro.config_hash", "tags.repro.repeat",
                "params.repeat", "tags.mlflow.project.entryPoint", "tags.mlflow.runName", "tags.repro.backend")
 
@@ -177,8 +179,10 @@ def factor_name(col: str) -> str:
     return {"_env": "environment", "_config": "config"}.get(col, col)
 
 
-def factor_shares(runs: pd.DataFrame, primary: str, columns: list[str]) -> tuple[list[dict], list[str]]:
-    """Per example: eta squared of each factor with >1 level, ranked (largest first)."""
+def factor_shares(runs: pd.DataFrame, primary: str, columns: list[str],
+                  levels: Levels | None = None) -> tuple[list[dict], list[str]]:
+    """Per example: eta squared of each factor with >1 level, ranked (largest first). `levels`: the run
+    table's level codes, when the caller keeps them."""
     rows, notes = [], []
     metric = primary.removeprefix("metrics.")
     for ex, sub in runs.groupby("example", sort=True):
@@ -187,7 +191,7 @@ def factor_shares(runs: pd.DataFrame, primary: str, columns: list[str]) -> tuple
         for col in columns:
             if col not in sub.columns:
                 continue
-            codes, _ = pd.factorize(sub[col], use_na_sentinel=False)  # missing is a level of its own
+            codes = codes_of(levels, sub, col)  # missing is a level of its own
             k = int(codes.max()) + 1 if len(codes) else 0
             if k < 2:
                 continue

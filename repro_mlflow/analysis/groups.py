@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReproError
+from .levels import Levels, codes_of, joint_codes
 
 DEFAULT_BY = "tags.repro.fp.env"
 UNKNOWN_ENV = "(unknown)"
@@ -69,12 +70,14 @@ def config_columns(df: pd.DataFrame, by: str, exclude: tuple[str, ...] = ()) -> 
     return sorted(c for c in params + det if c not in drop)
 
 
-def add_keys(df: pd.DataFrame, by: str, config_cols: list[str]) -> pd.DataFrame:
-    """Add `_env`, `_config` (a short label of the varying config values) and `_repeat` columns."""
+def add_keys(df: pd.DataFrame, by: str, config_cols: list[str], levels: Levels | None = None) -> pd.DataFrame:
+    """Add `_env`, `_config` (a short label of the varying config values) and `_repeat` columns.
+    `levels`: the level codes of `df`'s columns (`Levels(df)`), when the caller keeps them."""
     df = df.copy(deep=False)  # the caller's table gains no column (only whole columns are set below)
     df["_env"] = df[by].fillna(UNKNOWN_ENV).astype(str) if by in df.columns else UNKNOWN_ENV
     keys = ["example"] + config_cols
-    code = df.groupby(keys, dropna=False, sort=True).ngroup() if config_cols else df.groupby("example").ngroup()
+    # one code per distinct (example, config values), missing a value of its own; the numbering is not used
+    code = pd.Series(joint_codes([codes_of(levels, df, k) for k in keys]), index=df.index)
     firsts = df.assign(_code=code).drop_duplicates("_code").set_index("_code")
     labels = {}
     for _, sub in firsts.groupby("example"):

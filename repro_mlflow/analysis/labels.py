@@ -19,6 +19,7 @@ import re
 import pandas as pd
 
 from .. import tags as T
+from .levels import Levels, codes_of
 
 HASH_BY = ("tags.repro.fp.env", "tags.repro.fp.hw", "tags.repro.fp.sw")
 GPU = "tags.repro.hw.gpu.name"
@@ -42,13 +43,13 @@ def clean_cpu(model: str) -> str:
     return re.sub(r"\s+", " ", s).strip() or str(model)
 
 
-def _descriptors(keyed: pd.DataFrame) -> pd.DataFrame:
+def _descriptors(keyed: pd.DataFrame, levels: Levels | None = None) -> pd.DataFrame:
     """Environment × descriptor column: the value every run of the environment shares (None if they don't)."""
     cols = [c for c in keyed.columns if c.startswith(DESCRIPTOR_PREFIXES) and not c.startswith("tags.repro.digest.")]
     if not cols:
         return pd.DataFrame(index=sorted(keyed["_env"].astype(str).unique()))
     # the distinct (environment, descriptors) rows: few, however many runs (found on integer codes)
-    codes = pd.DataFrame({c: pd.factorize(keyed[c], use_na_sentinel=False)[0] for c in ["_env", *cols]})
+    codes = pd.DataFrame({c: codes_of(levels, keyed, c) for c in ["_env", *cols]})
     keep = ~codes.duplicated().to_numpy()
     t = keyed.loc[keep, ["_env", *cols]].astype(object)
     t["_env"] = t["_env"].astype(str)
@@ -62,9 +63,9 @@ def _varies(s: pd.Series | None) -> bool:
     return s is not None and s.astype(str).nunique(dropna=False) > 1
 
 
-def descriptor_table(keyed: pd.DataFrame) -> pd.DataFrame:
+def descriptor_table(keyed: pd.DataFrame, levels: Levels | None = None) -> pd.DataFrame:
     """Environment × descriptor column (`tags.repro.…`): the value every run of the environment shares, else None."""
-    return _descriptors(keyed)
+    return _descriptors(keyed, levels)
 
 
 def _splits(values: dict[str, str | None], ties: list[list[str]]) -> bool:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..errors import ReproError
 from . import cost, decompose, explain, factors, groups, labels, noise, predictions, stats, verdict
+from .levels import Levels, codes_of, joint_codes
 
 SCHEMA = "repro-analysis/2"
 
@@ -82,15 +83,18 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
         _metric_cols(df, [opt.primary])  # a primary metric no selected run has: refused, as --metric
     if not metric_cols:
         raise ReproError("the selected runs have no metrics")
-    keyed = groups.add_keys(df, by, groups.config_columns(df, by))
-    table = labels.descriptor_table(keyed)  # once: it hashes every descriptor column of every run
+    levels = Levels(df)  # each text column hashed once, whichever statistics group by it
+    keyed = groups.add_keys(df, by, groups.config_columns(df, by), levels)
+    levels.table = keyed
+    table = labels.descriptor_table(keyed, levels)
     env_labels, legend = labels.environment_labels(keyed, by, table)
     keyed["_label"] = keyed["_env"].astype(str).map(env_labels)
     desc = explain.descriptors(keyed, table)
     label_desc = table if by in labels.HASH_BY else None
     examples = []
     for ex, sub in keyed.groupby("example", sort=True):
-        examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels, desc, label_desc))
+        examples.append(_example(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels, desc, label_desc,
+                                 levels))
     result = {
         "schema": SCHEMA,
         "environment_by": by,
@@ -109,10 +113,10 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
 
 def _example(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str], by: str, opt: Options,
              tracking_uri: str | None, env_labels: dict[str, str] | None = None, desc: pd.DataFrame | None = None,
-             label_desc: pd.DataFrame | None = None) -> dict:
+             label_desc: pd.DataFrame | None = None, levels: Levels | None = None) -> dict:
     """The statistics of one example, its verdict (`verdict`) first."""
     env_labels = env_labels or {}
-    out, runs = _statistics(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels)
+    out, runs = _statistics(ex, sub, metric_cols, extra, by, opt, tracking_uri, env_labels, levels)
     lab = lambda e: env_labels.get(e, e)  # noqa: E731
     out["environment_labels"] = [lab(e) for e in out["environments"]]
     for g in out["groups"]:
@@ -153,7 +157,7 @@ def _software_count(runs: pd.DataFrame) -> int:
 
 
 def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[str], by: str, opt: Options,
-                tracking_uri: str | None, env_labels: dict[str, str]) -> dict:
+                tracking_uri: str | None, env_labels: dict[str, str], levels: Levels | None = None) -> dict:
     notes: list[str] = []
     envs = sorted(sub["_env"].unique())
     out = {"example": ex, "n_runs": int(len(sub)), "environments": envs, "n_environments": len(envs),
@@ -161,7 +165,7 @@ def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[
            "groups": [], "equivalence": [], "tests": [], "env_variance": [], "factors": [], "predictions": [],
            "divergence": [], "noise": None, "variance": None, "explanation": None, "summary": {}, "notes": notes}
     # one integer code per config x environment, hashed once for every metric's spread
-    units = pd.factorize((sub["_config"].astype(str) + "\x1f" + sub["_env"].astype(str)).to_numpy(dtype=object))[0]
+    units = joint_codes([codes_of(levels, sub, "_config"), codes_of(levels, sub, "_env")])
     for c in metric_cols:
         if c in sub.columns and sub[c].notna().any():
             out["metrics"][c.removeprefix("metrics.")] = stats.spread(sub[c].to_numpy(dtype=float), units)
@@ -193,7 +197,7 @@ def _statistics(ex: str, sub: pd.DataFrame, metric_cols: list[str], extra: list[
             seen.add(key)
             out["env_variance"].append({k: t[k] for k in ("scope", "config", "n", "n_groups", "ss_between",
                                                           "ss_within", "between_share")})
-    shares, n4 = factors.factor_shares(runs, primary, factors.factor_columns(runs, extra, by))
+    shares, n4 = factors.factor_shares(runs, primary, factors.factor_columns(runs, extra, by), levels)
     notes.extend(n4)
     out["factors"] = shares
     out["variance"] = decompose.decompose(runs, primary, extra=extra)

@@ -77,6 +77,19 @@ def test_sqlite_scan_in_rowid_slices_reads_the_same_table(tracking, monkeypatch)
     _check_against_api(tracking, sliced)
 
 
+@pytest.mark.parametrize("selection", [load.Selection(), load.Selection(sweep="S"), load.Selection(sweep="T"),
+                                       load.Selection(sweep="none"), load.Selection(experiments=["other"])])
+def test_scans_and_joins_read_the_same_table(tracking, monkeypatch, selection):
+    """Whichever way the tables are read (scans of the whole store, or a join on the selection), the same runs."""
+    _fill(tracking)
+    monkeypatch.setattr(load, "SCAN_SHARE", 0.0)  # always scan
+    scanned = load.load_runs(tracking, selection)
+    monkeypatch.setattr(load, "SCAN_SHARE", 2.0)  # never: join
+    joined = load.load_runs(tracking, selection)
+    assert len(scanned) == {None: 21, "S": 19, "T": 1, "none": 0}[selection.sweep] if not selection.experiments else 1
+    pd.testing.assert_frame_equal(scanned, joined)
+
+
 def test_selection_by_sweep_experiment_and_filter(tracking):
     _fill(tracking)
     assert len(load.load_runs(tracking, load.Selection(sweep="S"))) == 19  # 18 + the FAILED one, no analysis run
