@@ -237,6 +237,11 @@ def _records(t: pd.DataFrame) -> list[dict]:
         if v.dtype.kind == "f":
             vals = v.tolist()
             cols.append([None if x != x else x for x in vals])  # NaN → None
+        elif v.dtype.kind == "O" and pd.api.types.infer_dtype(v, skipna=True) in ("string", "empty"):
+            vals = v.tolist()  # text (labels, environments): only the missing ones need a look
+            for i in np.flatnonzero(pd.isna(v)):
+                vals[i] = None
+            cols.append(vals)
         elif v.dtype.kind == "O":
             cols.append([None if x is None or x is pd.NA or (isinstance(x, float) and x != x)
                          else (x.item() if hasattr(x, "item") else x) for x in v])
