@@ -86,7 +86,7 @@ def test_scans_and_joins_read_the_same_table(tracking, monkeypatch, selection):
     scanned = load.load_runs(tracking, selection)
     monkeypatch.setattr(load, "SCAN_SHARE", 2.0)  # never: join
     joined = load.load_runs(tracking, selection)
-    assert len(scanned) == {None: 21, "S": 19, "T": 1, "none": 0}[selection.sweep] if not selection.experiments else 1
+    assert len(scanned) == ({None: 21, "S": 19, "T": 1, "none": 0}[selection.sweep] if not selection.experiments else 1)
     pd.testing.assert_frame_equal(scanned, joined)
 
 
