@@ -124,9 +124,10 @@ def bench_analysis(uri: str) -> dict:
     from repro_mlflow.analysis import load, pipeline
 
     t0 = time.perf_counter()
-    df = load.load_runs(uri, load.Selection(sweep="bench"))
+    loaded = load.read_runs(uri, load.Selection(sweep="bench"))  # as `repro analyze` reads and analyses
+    df = loaded.frame
     t1 = time.perf_counter()
-    result, keyed = pipeline.analyse(df, pipeline.Options(artifacts=False), uri)
+    result, keyed = pipeline.analyse(df, pipeline.Options(artifacts=False), uri, loaded.codes)
     t2 = time.perf_counter()
     ex = result["examples"][0]
     return {"runs": len(df), "columns": df.shape[1], "load_s": round(t1 - t0, 3), "statistics_s": round(t2 - t1, 3),

@@ -14,7 +14,7 @@ job id each, and cancels the arrays. Beside it, in the same run, the floor: `pyt
 hydra"` (the imports the command cannot do without: runs are made through MLflow's client, the sweep
 by Hydra), and the store floor: the same plus opening the sqlite store (MLflow's SQL store module,
 SQLAlchemy, alembic's schema check), each three times, median. Writes bench/results/sweep.json (a size other than 1,000 goes under
-`at_<N>_runs`). Targets (issue 27): the whole command 1,000 runs in at most 2.5 s, 10,000 in 10 s.
+`at_<N>_runs`; the result a new one replaces is kept in its `earlier_runs`). Targets (issue 27): the whole command 1,000 runs in at most 2.5 s, 10,000 in 10 s.
 """
 
 from __future__ import annotations
@@ -122,6 +122,19 @@ def bench(seeds: int, repeats: int, threads: int) -> dict:
         }
 
 
+def record(whole: dict, res: dict) -> dict:
+    """`whole` (the results file) with `res` in its place: the 1,000-run result at the top, another size under
+    `at_<N>_runs`; the result it replaces goes to that place's `earlier_runs` (newest first), none lost."""
+    key = None if res["runs"] == 1000 else f"at_{res['runs']}_runs"
+    old = whole if key is None else whole.get(key, {})
+    sizes = {k: v for k, v in whole.items() if k.startswith("at_")}
+    earlier = old.get("earlier_runs", [])
+    if "runs" in old:
+        earlier = [{k: v for k, v in old.items() if k != "earlier_runs" and not k.startswith("at_")}, *earlier]
+    new = {**res, "earlier_runs": earlier} if earlier else dict(res)
+    return {**new, **sizes} if key is None else {**whole, key: new}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10)
@@ -131,12 +144,7 @@ def main() -> int:
     a = ap.parse_args()
     res = bench(a.seeds, a.repeats, a.threads)
     out = Path(a.out)
-    if res["runs"] != 1000 and out.is_file():  # another size goes beside the 1,000-run result
-        whole = json.loads(out.read_text())
-        whole[f"at_{res['runs']}_runs"] = res
-        out.write_text(json.dumps(whole, indent=2) + "\n")
-    else:
-        out.write_text(json.dumps(res, indent=2) + "\n")
+    out.write_text(json.dumps(record(json.loads(out.read_text()) if out.is_file() else {}, res), indent=2) + "\n")
     print(f"{res['runs']} runs, {res['slurm_arrays']} array(s): plan {res['plan_s']} s, plan+create+submit "
           f"{res['plan_create_submit_s']} s; whole command {res['cli_wall_s']} s = {res['cli_over_floor']}x the floor "
           f"({res['floor']['median_s']} s: {FLOOR}), {res['cli_over_store_floor']}x the store floor "

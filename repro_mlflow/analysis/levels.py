@@ -3,10 +3,14 @@
 Factorizing a text column (hashing every run's string) is the main cost of the statistics at campaign
 scale, and the same columns are grouped by several of them (descriptors, config keys, factor shares).
 `Levels(table)` factorizes a column over all runs the first time it is asked for; a part of the table
-(rows of it, told by index label) takes its slice and renumbers it, an integer pass.
+(rows of it, told by index label) takes its slice and renumbers it, an integer pass. Codes the loader
+numbered while reading (`load.RunTable.codes`) are taken instead of hashing the column: renumbered,
+also an integer pass.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -16,10 +20,13 @@ class Levels:
     """Level codes of `table`'s columns, as `pd.factorize(part[col], use_na_sentinel=False)[0]` numbers them:
     0..k-1 in order of appearance in the part, missing values one level of their own."""
 
-    def __init__(self, table: pd.DataFrame):
+    def __init__(self, table: pd.DataFrame, known: Mapping[str, np.ndarray] | None = None):
+        """`known`: integer codes of some of `table`'s columns, row for row, equal exactly where the values are."""
         self._full: dict[str, np.ndarray] = {}
+        self._known: dict[str, np.ndarray] = {}
         self._rows: tuple[pd.Index, np.ndarray | None] | None = None  # the last part's rows in the table
         self.table = table
+        self._known = {c: v for c, v in (known or {}).items() if c in table.columns and len(v) == len(table)}
 
     @property
     def table(self) -> pd.DataFrame:
@@ -28,10 +35,11 @@ class Levels:
     @table.setter
     def table(self, table: pd.DataFrame) -> None:
         """The same rows with columns added (a keyed table): the codes of the columns it shares stay."""
-        if self._full:
+        if self._full or self._known:
             same_rows = table.index.equals(self._table.index)
-            self._full = {c: v for c, v in self._full.items()
-                          if same_rows and c in table.columns and _same(table[c], self._table[c])}
+            kept = lambda c: same_rows and c in table.columns and _same(table[c], self._table[c])  # noqa: E731
+            self._full = {c: v for c, v in self._full.items() if kept(c)}
+            self._known = {c: v for c, v in self._known.items() if kept(c)}
         self._table = table
         self._unique = table.index.is_unique
 
@@ -40,7 +48,9 @@ class Levels:
             return pd.factorize(part[col], use_na_sentinel=False)[0]
         full = self._full.get(col)
         if full is None:
-            full = self._full[col] = pd.factorize(self._table[col], use_na_sentinel=False)[0]
+            known = self._known.pop(col, None)
+            full = self._full[col] = pd.factorize(known)[0] if known is not None else \
+                pd.factorize(self._table[col], use_na_sentinel=False)[0]
         if self._rows is None or self._rows[0] is not part.index:  # (a part is asked for many columns)
             idx = self._table.index
             self._rows = (part.index, None if part.index.equals(idx) else idx.get_indexer(part.index))

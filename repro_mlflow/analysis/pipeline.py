@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,8 +60,10 @@ def _primary(sub: pd.DataFrame, metric_cols: list[str], opt: Options) -> str | N
     return None
 
 
-def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> tuple[dict, pd.DataFrame]:
-    """Every statistic of the selected runs; also the keyed table (with `_env`, `_config`, `_repeat`)."""
+def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None,
+            codes: Mapping[str, np.ndarray] | None = None) -> tuple[dict, pd.DataFrame]:
+    """Every statistic of the selected runs; also the keyed table (with `_env`, `_config`, `_repeat`).
+    `codes`: the level codes the loader numbered for `df` (`load.RunTable.codes`), spared hashing again."""
     notes: list[str] = []
     n_sel = len(df)
     if n_sel == 0:
@@ -70,6 +73,9 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
         keep = df["status"].isin(opt.statuses)
         excluded = {str(k): int(v) for k, v in df.loc[~keep, "status"].value_counts().items()}
         df = df[keep]
+        if codes and not keep.all():
+            rows = keep.to_numpy(dtype=bool)
+            codes = {c: v[rows] for c, v in codes.items()}
         if excluded:
             notes.append("left out by status: " + ", ".join(f"{v} {k}" for k, v in sorted(excluded.items())))
         if df.empty:
@@ -83,7 +89,7 @@ def analyse(df: pd.DataFrame, opt: Options, tracking_uri: str | None = None) -> 
         _metric_cols(df, [opt.primary])  # a primary metric no selected run has: refused, as --metric
     if not metric_cols:
         raise ReproError("the selected runs have no metrics")
-    levels = Levels(df)  # each text column hashed once, whichever statistics group by it
+    levels = Levels(df, codes)  # each text column hashed once (or never), whichever statistics group by it
     keyed = groups.add_keys(df, by, groups.config_columns(df, by), levels)
     levels.table = keyed
     table = labels.descriptor_table(keyed, levels)

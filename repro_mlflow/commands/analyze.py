@@ -74,11 +74,12 @@ def _analyze(args: argparse.Namespace, stores: list[str], uri: str | None, logge
         # a bare `mlflow run` has no config hash: its experiment is read, then the original and reruns kept
         sel = load.Selection(experiments=[orig.info.experiment_id], sweep=None,
                              filter_string=f"tags.`{T.CONFIG_HASH}` = '{chash}'" if chash else None)
-    df = load.load_stores(stores, sel)
+    loaded = load.read_stores(stores, sel)
+    df, codes = loaded.frame, loaded.codes
     if args.rerun_of:
         col = f"tags.{T.RERUN_OF}"
         keep = (df["run_id"] == args.rerun_of) | ((df[col] == args.rerun_of) if col in df.columns else False)
-        df = df[keep].reset_index(drop=True)
+        df, codes = df[keep].reset_index(drop=True), None
         if col not in df.columns or not (df[col] == args.rerun_of).any():
             raise ReproError(f"run {args.rerun_of} has no reruns yet: `repro rerun {args.rerun_of}` makes them")
     t_load = time.perf_counter() - t0
@@ -88,7 +89,7 @@ def _analyze(args: argparse.Namespace, stores: list[str], uri: str | None, logge
                            statuses=() if args.all_statuses else ("FINISHED",), n_boot=args.n_boot, seed=args.seed,
                            max_configs=args.max_configs, max_artifact_runs=args.max_artifact_runs,
                            artifacts=not args.no_artifacts)
-    result, keyed = pipeline.analyse(df, opt, uri)
+    result, keyed = pipeline.analyse(df, opt, uri, codes)
     result["selection"] = {"tracking_uri": uri, "stores": stores, "experiments": sel.experiments, "sweep": sel.sweep,
                            "filter": sel.filter_string}
     result["timing_s"] = {"load": round(t_load, 3), "statistics": round(time.perf_counter() - t0 - t_load, 3)}

@@ -145,3 +145,28 @@ def test_postgresql_store():
         res, _ = pipeline.analyse(load.load_runs(uri, load.Selection(sweep="S")), pipeline.Options(artifacts=False))
         ex = [e for e in res["examples"] if e["example"] == "mnist_convnet"][0]
         assert ex["summary"]["not_repeatable"] == 2 and ex["equivalence"][0]["classes"] == [["a", "b"], ["c"]]
+
+
+def test_codes_read_with_the_table_number_its_values_as_factorize_does(tracking):
+    """The level codes the SQL path numbers while reading tell rows apart exactly as the values do, whatever
+    rows the selection, the filter, the analysis runs and the order (ties in start time) leave; and an
+    analysis given them says what it says without them."""
+    client, exp, _ = _fill(tracking)
+    tied = study("S", example="imdb_bilstm")[:6]
+    for r in tied[::2]:
+        r["tags"].pop("repro.site")  # missing in some runs: None is a level of its own
+    add_runs(client, exp, tied, start=1_000)  # start times equal to the first runs': sorted by run id
+    for sel in (load.Selection(), load.Selection(sweep="S"),
+                load.Selection(sweep="S", filter_string="params.seed = '2'")):
+        t = load.read_runs(tracking, sel)
+        assert t.frame.equals(load.load_runs(tracking, sel))
+        text = [c for c in t.frame.columns if c.startswith(("params.", "tags."))]
+        assert text and sorted(t.codes) == sorted(text)
+        for c in text:
+            assert np.array_equal(pd.factorize(t.codes[c])[0], pd.factorize(t.frame[c], use_na_sentinel=False)[0]), c
+    t = load.read_runs(tracking, load.Selection(sweep="S"))
+    assert t.frame["tags.repro.site"].isna().sum() == 4 and (t.frame["status"] == "FAILED").sum() == 1
+    opt = pipeline.Options(artifacts=False)  # FINISHED only: the codes are cut as the table is
+    with_codes, _ = pipeline.analyse(t.frame, opt, tracking, t.codes)
+    assert with_codes == pipeline.analyse(t.frame, opt, tracking)[0]
+    assert with_codes["n_runs"] == len(t.frame) - 1
