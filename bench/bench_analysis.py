@@ -13,7 +13,8 @@ Measured, each on the same store:
   report     figures, HTML, CSV, JSON written (not part of the 5 s)
   api        mlflow.search_runs (it returns a pandas frame) over --api-runs runs, extrapolated to all
   floor      the loader's four SQL scans, read only: stdlib sqlite3 fetchall, and ADBC into Arrow
-Results go to bench/results/analysis.json (--out), with the load average: compare the ratio to the floor.
+Results go to bench/results/analysis.json (--out), with the load average and the commit: compare the ratio to
+the floor. The result a run replaces is summed up in `earlier_runs`.
 """
 
 from __future__ import annotations
@@ -198,6 +199,35 @@ def bench_floor(uri: str, arrow_only: bool = False) -> dict:
     return {"rows": n, "seconds": t_py, "seconds_arrow": round(t_arrow, 3)}
 
 
+def _commit() -> str | None:
+    """The checkout's commit, `+dirty` when files differ from it: which code a result was measured on."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def keep_earlier(old: dict, res: dict) -> dict:
+    """`res`, with the result it replaces summed up first in `earlier_runs` (and the older ones kept)."""
+    if "analysis" not in old:
+        return res
+    a, floor = old["analysis"], old.get("raw_sql_floor") or {}
+    summary = {"when": old.get("when"), "code": old.get("code"),
+               "loadavg_1_5_15_before": (old.get("machine") or {}).get("loadavg_1_5_15_before"),
+               "total_s": a.get("total_s"), "load_s": a.get("load_s"), "statistics_s": a.get("statistics_s"),
+               "arrow_floor_s": floor.get("seconds_arrow"), "analysis_over_arrow_floor": old.get("analysis_over_arrow_floor"),
+               "report_s": (old.get("report") or {}).get("report_s"), "note": old.get("note")}
+    kept = {k: v for k, v in old.items() if k in ("before",)}  # hand-kept history of the million-run file
+    return {**res, **kept, "earlier_runs": [{k: v for k, v in summary.items() if v is not None},
+                                            *old.get("earlier_runs", [])]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=100_000)
@@ -226,6 +256,7 @@ def main() -> int:
     res = {
         "benchmark": "bench/bench_analysis.py",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": _commit(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "loadavg_1_5_15_before": [round(x, 2) for x in load_before],
                     "loadavg_1_5_15_after": [round(x, 2) for x in os.getloadavg()],
@@ -244,8 +275,9 @@ def main() -> int:
         # the issue measured search_runs at 5,000 runs in 4.4 s on an idle machine: scale our time by that
         res["analysis_s_scaled_to_idle_machine"] = round(best["total_s"] * 4.4 / api["seconds"] * api["runs_read"]
                                                          / 5000, 2)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(keep_earlier(json.loads(out.read_text()) if out.is_file() else {}, res), indent=1) + "\n")
     print(json.dumps(res, indent=1))
     return 0
 

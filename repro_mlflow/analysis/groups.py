@@ -82,10 +82,10 @@ def add_keys(df: pd.DataFrame, by: str, config_cols: list[str], levels: Levels |
     labels = {}
     for _, sub in firsts.groupby("example"):
         varying = [c for c in config_cols if sub[c].astype(str).nunique(dropna=False) > 1]
-        for idx, row in sub.iterrows():
+        for idx, *row in sub[varying].itertuples(name=None):
             parts, seen = [], {}
-            for c in varying:  # params.seed and tags.repro.det.seed usually say the same: once
-                k, v = _short(c), str(row[c])
+            for c, value in zip(varying, row):  # params.seed and tags.repro.det.seed usually say the same: once
+                k, v = _short(c), str(value)
                 if seen.get(k) == v:
                     continue
                 k = c if k in seen else k
