@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import place  # noqa: E402
+
 EXAMPLES = ("mnist_convnet", "imdb_bilstm")
 N_ENVS = 40
 REPEATS = 5
@@ -213,19 +215,15 @@ def _commit() -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
-def keep_earlier(old: dict, res: dict) -> dict:
-    """`res`, with the result it replaces summed up first in `earlier_runs` (and the older ones kept)."""
-    if "analysis" not in old:
-        return res
-    a, floor = old["analysis"], old.get("raw_sql_floor") or {}
-    summary = {"when": old.get("when"), "code": old.get("code"),
-               "loadavg_1_5_15_before": (old.get("machine") or {}).get("loadavg_1_5_15_before"),
-               "total_s": a.get("total_s"), "load_s": a.get("load_s"), "statistics_s": a.get("statistics_s"),
-               "arrow_floor_s": floor.get("seconds_arrow"), "analysis_over_arrow_floor": old.get("analysis_over_arrow_floor"),
-               "report_s": (old.get("report") or {}).get("report_s"), "note": old.get("note")}
-    kept = {k: v for k, v in old.items() if k in ("before",)}  # hand-kept history of the million-run file
-    return {**res, **kept, "earlier_runs": [{k: v for k, v in summary.items() if v is not None},
-                                            *old.get("earlier_runs", [])]}
+def summary(old: dict) -> dict:
+    """An earlier result, in the few numbers that compare."""
+    a, floor = old.get("analysis") or {}, old.get("raw_sql_floor") or {}
+    out = {"when": old.get("when"), "code": old.get("code"),
+           "loadavg_1_5_15_before": (old.get("machine") or {}).get("loadavg_1_5_15_before"),
+           "total_s": a.get("total_s"), "load_s": a.get("load_s"), "statistics_s": a.get("statistics_s"),
+           "arrow_floor_s": floor.get("seconds_arrow"), "analysis_over_arrow_floor": old.get("analysis_over_arrow_floor"),
+           "report_s": (old.get("report") or {}).get("report_s"), "note": old.get("note")}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def main() -> int:
@@ -277,7 +275,9 @@ def main() -> int:
                                                          / 5000, 2)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(keep_earlier(json.loads(out.read_text()) if out.is_file() else {}, res), indent=1) + "\n")
+    whole = json.loads(out.read_text()) if out.is_file() else {}
+    res.update({k: v for k, v in whole.items() if k == "before"})  # hand-kept history of the million-run file
+    out.write_text(json.dumps(place(whole, None, res, summary), indent=1) + "\n")
     print(json.dumps(res, indent=1))
     return 0
 

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import place  # noqa: E402
+
 from bench.bench_analysis import build_store  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -95,11 +97,8 @@ def main() -> int:
                        "ratio_to_floor": round(n / f, 2), "cpu_s": CPU["no_figures"]},
     }
     out = Path(a.out)
-    if a.db and out.is_file():  # a large store's run goes beside the 400-run result, under its own key
-        whole_file = json.loads(out.read_text())
-        whole_file[f"at_{a.runs}_runs"] = res
-        res = whole_file
-    out.write_text(json.dumps(res, indent=1) + "\n")
+    key = f"at_{a.runs}_runs" if a.db else None  # a large store's run goes beside the 400-run result
+    out.write_text(json.dumps(place(json.loads(out.read_text()) if out.is_file() else {}, key, res), indent=1) + "\n")
     print(f"floor {f:.2f} s; whole command {w:.2f} s ({w / f:.2f}x floor); --no-figures {n:.2f} s "
           f"({n / f:.2f}x); {len(svgs)} figures; load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
     return 0

@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import place  # noqa: E402
 from tests.services.slurm import SlurmCluster  # noqa: E402
 
 BUDGET_S = {1000: 2.5, 10000: 10.0}
@@ -122,19 +123,6 @@ def bench(seeds: int, repeats: int, threads: int) -> dict:
         }
 
 
-def record(whole: dict, res: dict) -> dict:
-    """`whole` (the results file) with `res` in its place: the 1,000-run result at the top, another size under
-    `at_<N>_runs`; the result it replaces goes to that place's `earlier_runs` (newest first), none lost."""
-    key = None if res["runs"] == 1000 else f"at_{res['runs']}_runs"
-    old = whole if key is None else whole.get(key, {})
-    sizes = {k: v for k, v in whole.items() if k.startswith("at_")}
-    earlier = old.get("earlier_runs", [])
-    if "runs" in old:
-        earlier = [{k: v for k, v in old.items() if k != "earlier_runs" and not k.startswith("at_")}, *earlier]
-    new = {**res, "earlier_runs": earlier} if earlier else dict(res)
-    return {**new, **sizes} if key is None else {**whole, key: new}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10)
@@ -144,7 +132,8 @@ def main() -> int:
     a = ap.parse_args()
     res = bench(a.seeds, a.repeats, a.threads)
     out = Path(a.out)
-    out.write_text(json.dumps(record(json.loads(out.read_text()) if out.is_file() else {}, res), indent=2) + "\n")
+    key = None if res["runs"] == 1000 else f"at_{res['runs']}_runs"
+    out.write_text(json.dumps(place(json.loads(out.read_text()) if out.is_file() else {}, key, res), indent=2) + "\n")
     print(f"{res['runs']} runs, {res['slurm_arrays']} array(s): plan {res['plan_s']} s, plan+create+submit "
           f"{res['plan_create_submit_s']} s; whole command {res['cli_wall_s']} s = {res['cli_over_floor']}x the floor "
           f"({res['floor']['median_s']} s: {FLOOR}), {res['cli_over_store_floor']}x the store floor "
