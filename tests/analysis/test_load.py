@@ -170,3 +170,15 @@ def test_codes_read_with_the_table_number_its_values_as_factorize_does(tracking)
     with_codes, _ = pipeline.analyse(t.frame, opt, tracking, t.codes)
     assert with_codes == pipeline.analyse(t.frame, opt, tracking)[0]
     assert with_codes["n_runs"] == len(t.frame) - 1
+
+
+def test_a_sql_store_gives_the_repro_tags_but_run_unique_ones_and_the_tags_named(tracking):
+    client = MlflowClient(tracking)
+    exp = client.create_experiment("study")
+    add_runs(client, exp, [{"tags": {"repro.sweep": "S", "repro.fp.env": "a", "repro.job_id": "7_0", "repro.workdir": "/w",
+                                     "foo": "bar", "Repro.upper": "x", "mlflow.user": "u"}, "metrics": {"m": 1.0}}])
+    cols = set(load.load_runs(tracking, load.Selection(sweep="S")).columns)
+    assert {"tags.repro.sweep", "tags.repro.fp.env", "tags.mlflow.runName"} <= cols
+    assert not cols & {"tags.repro.job_id", "tags.repro.workdir", "tags.foo", "tags.Repro.upper", "tags.mlflow.user"}
+    named = load.load_runs(tracking, load.Selection(sweep="S", tags=["tags.foo"]))
+    assert named["tags.foo"].tolist() == ["bar"]
