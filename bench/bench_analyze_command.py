@@ -28,9 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.results_file import place  # noqa: E402
-
 from bench.bench_analysis import build_store  # noqa: E402
+from bench.results_file import place  # noqa: E402
 
 BIN = Path(sys.executable).parent
 FLOOR = "import mlflow, pandas, matplotlib, scipy"

@@ -23,7 +23,7 @@ class Levels:
     def __init__(self, table: pd.DataFrame, known: Mapping[str, np.ndarray] | None = None):
         """`known`: integer codes of some of `table`'s columns, row for row, equal exactly where the values are."""
         self._full: dict[str, np.ndarray] = {}
-        self._known: dict[str, np.ndarray] = {}
+        self._known: dict[str, np.ndarray] = {}  # (filled after the setter: it filters what it finds here)
         self._rows: tuple[pd.Index, np.ndarray | None] | None = None  # the last part's rows in the table
         self.table = table
         self._known = {c: v for c, v in (known or {}).items() if c in table.columns and len(v) == len(table)}
